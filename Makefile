@@ -1,0 +1,27 @@
+# litesmith: `make test` installs what it needs into .venv and runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo docs clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/pytest -q tests
+
+demo: install
+	$(BIN)/python -m litesmith.demo
+
+docs: install
+	$(BIN)/python -m litesmith.docgen
+
+clean:
+	rm -rf $(VENV) build *.egg-info

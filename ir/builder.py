@@ -1,0 +1,108 @@
+"""Build nodes with inferred output types at an insertion point.
+
+    b = Builder(graph)                 # append at the end
+    b = Builder(graph, before=node)    # insert before ``node``
+    y = b.op("core.add", [x, c])
+    w = b.const(np.ones((4, 4), np.float32))
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from .dtypes import DType
+from .graph import Graph, IRError, Node, Value
+from .registry import InferContext, get_op
+from .types import TensorType
+
+
+def infer_types(op: str, inputs: Sequence[Value], attrs: Dict[str, Any], regions=()) -> List[TensorType]:
+    """Run the registered inference of ``op`` (attrs must include defaults)."""
+    opdef = get_op(op)
+    if opdef is None:
+        raise IRError(f"cannot infer types of foreign op {op}: give output_types")
+    problem = opdef.check_arity(len(inputs))
+    if problem:
+        raise IRError(f"{op} {problem}")
+    ctx = InferContext(op, [v.type for v in inputs], [v.const_value() for v in inputs], attrs, regions)
+    return list(opdef.infer(ctx))
+
+
+def normalize_attrs(op: str, attrs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Apply defaults and reject unknown or missing attributes of declared ops."""
+    attrs = dict(attrs or {})
+    opdef = get_op(op)
+    if opdef is None:
+        return attrs
+    unknown = set(attrs) - set(opdef.attrs)
+    if unknown:
+        raise IRError(f"{op}: unknown attribute(s) {', '.join(sorted(unknown))}")
+    missing = [k for k, a in opdef.attrs.items() if a.required and k not in attrs]
+    if missing:
+        raise IRError(f"{op}: missing attribute(s) {', '.join(missing)}")
+    return opdef.attrs_with_defaults(attrs)
+
+
+class Builder:
+    """Creates nodes at an insertion point: end of ``graph``, or before/after a node."""
+
+    def __init__(self, graph: Graph, before: Optional[Node] = None, after: Optional[Node] = None):
+        self.graph = graph
+        self.before = before
+        self.after = after
+        self.meta: Dict[str, Any] = {}  # merged into every new node's meta (provenance)
+
+    def insert(self, node: Node) -> Node:
+        if self.before is not None:
+            self.graph.insert_before(self.before, node)
+        elif self.after is not None:
+            self.graph.insert_after(self.after, node)
+            self.after = node
+        else:
+            self.graph.append(node)
+        return node
+
+    def create(
+        self,
+        op: str,
+        inputs: Sequence[Value] = (),
+        attrs: Optional[Dict[str, Any]] = None,
+        *,
+        output_types: Optional[Sequence[TensorType]] = None,
+        regions=(),
+        name: str = "",
+        meta: Optional[Dict[str, Any]] = None,
+    ) -> Node:
+        """Insert a node and return it; output types are inferred unless given."""
+        attrs = normalize_attrs(op, attrs)
+        if output_types is None:
+            output_types = infer_types(op, inputs, attrs, regions)
+        names = [name] if len(output_types) == 1 else [f"{name}:{i}" if name else "" for i in range(len(output_types))]
+        node = Node(op, inputs, attrs, output_types, regions=regions, meta={**self.meta, **(meta or {})}, output_names=names)
+        return self.insert(node)
+
+    def op(self, op: str, inputs: Sequence[Value] = (), attrs: Optional[Dict[str, Any]] = None, **kw) -> Union[Value, List[Value]]:
+        """Insert a node; return its single output, or the list of outputs."""
+        node = self.create(op, inputs, attrs, **kw)
+        return node.outputs[0] if len(node.outputs) == 1 else list(node.outputs)
+
+    def const(self, value, dtype: Optional[DType] = None, name: str = "") -> Value:
+        arr = as_array(value, dtype)
+        return self.op("core.const", [], {"value": arr}, name=name)
+
+
+def as_array(value, dtype: Optional[DType] = None) -> np.ndarray:
+    """A numpy array for a constant, in the IR's numpy representation of its dtype."""
+    if dtype is not None:
+        arr = np.asarray(value, dtype=dtype.np)
+    else:
+        arr = np.asarray(value)
+        if arr.dtype.kind in "US":
+            arr = arr.astype(object)
+        elif arr.dtype == np.float64 and not isinstance(value, np.ndarray):
+            arr = arr.astype(np.float32)
+        elif arr.dtype == np.int64 and not isinstance(value, np.ndarray):
+            arr = arr.astype(np.int32)
+    DType.from_numpy(arr.dtype)  # reject dtypes the IR does not have
+    return arr

@@ -1,0 +1,179 @@
+"""The op registry: every op is declared once, here or in ``ir/ops/*``.
+
+A declaration (``OpDef``) holds the operands, typed attributes with defaults,
+shape/dtype inference, a numpy reference kernel, canonicalization patterns and
+a docstring. The printer, parser, verifier, interpreter, passes and the
+generated ``docs/ops.md`` all read the same declaration.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .dtypes import DType
+from .types import TensorType
+
+REQUIRED = object()  # sentinel: attribute has no default
+
+# Attribute kinds, for validation and for docs.
+ATTR_KINDS = ("int", "float", "bool", "str", "ints", "floats", "strs", "dtype", "shape", "tensor", "any")
+
+
+@dataclass(frozen=True)
+class Attr:
+    kind: str
+    default: Any = REQUIRED
+    doc: str = ""
+
+    def __post_init__(self):
+        if self.kind not in ATTR_KINDS:
+            raise ValueError(f"unknown attribute kind {self.kind!r}")
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class Operand:
+    """``name``; ``variadic`` takes any number (at most one per op); ``optional`` may be absent (trailing)."""
+
+    name: str
+    variadic: bool = False
+    optional: bool = False
+
+    @classmethod
+    def parse(cls, spec: str) -> "Operand":
+        if spec.startswith("*"):
+            return cls(spec[1:], variadic=True)
+        if spec.startswith("?"):
+            return cls(spec[1:], optional=True)
+        return cls(spec)
+
+
+class InferContext:
+    """What inference sees: input types, constant input values (or None), attrs."""
+
+    def __init__(self, op: str, types: Sequence[TensorType], consts: Sequence[Optional[np.ndarray]], attrs: Dict[str, Any], regions=()):
+        self.op = op
+        self.types = list(types)
+        self.consts = list(consts)
+        self.attrs = attrs
+        self.regions = list(regions)
+
+    def fail(self, msg: str):
+        raise InferError(f"{self.op}: {msg}")
+
+
+class InferError(ValueError):
+    """Inputs or attributes that the op's semantics reject."""
+
+
+InferFn = Callable[[InferContext], List[TensorType]]
+
+
+@dataclass
+class OpDef:
+    name: str
+    doc: str
+    operands: Tuple[Operand, ...]
+    attrs: Dict[str, Attr]
+    infer: InferFn
+    kernel: Optional[Callable[..., Any]] = None
+    # ``execute(node, inputs, interpreter)`` for ops whose semantics need the
+    # node itself (regions); takes precedence over ``kernel``.
+    execute: Optional[Callable[..., Any]] = None
+    num_regions: int = 0
+    canonicalize: List[Any] = field(default_factory=list)
+    category: str = "misc"
+    # Side-effect-free ops may be removed when unused and merged by CSE.
+    pure: bool = True
+
+    @property
+    def dialect(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    def attrs_with_defaults(self, attrs: Dict[str, Any]) -> Dict[str, Any]:
+        out = {k: a.default for k, a in self.attrs.items() if not a.required}
+        out.update(attrs)
+        return out
+
+    def check_arity(self, n: int) -> Optional[str]:
+        fixed = [o for o in self.operands if not o.variadic and not o.optional]
+        optional = [o for o in self.operands if o.optional]
+        variadic = any(o.variadic for o in self.operands)
+        if n < len(fixed):
+            return f"expects at least {len(fixed)} operands, got {n}"
+        if not variadic and n > len(fixed) + len(optional):
+            return f"expects at most {len(fixed) + len(optional)} operands, got {n}"
+        return None
+
+
+_REGISTRY: Dict[str, OpDef] = {}
+
+
+def defop(
+    name: str,
+    *,
+    doc: str,
+    operands: Sequence[str] = (),
+    attrs: Optional[Dict[str, Attr]] = None,
+    infer: InferFn,
+    kernel: Optional[Callable[..., Any]] = None,
+    execute: Optional[Callable[..., Any]] = None,
+    num_regions: int = 0,
+    category: str = "misc",
+    pure: bool = True,
+) -> OpDef:
+    """Declare an op. Declaring the same name twice is an error."""
+    if name in _REGISTRY:
+        raise ValueError(f"op {name} declared twice")
+    opdef = OpDef(
+        name=name,
+        doc=" ".join(doc.split()),
+        operands=tuple(Operand.parse(s) for s in operands),
+        attrs=dict(attrs or {}),
+        infer=infer,
+        kernel=kernel,
+        execute=execute,
+        num_regions=num_regions,
+        category=category,
+        pure=pure,
+    )
+    _REGISTRY[name] = opdef
+    return opdef
+
+
+def get_op(name: str) -> Optional[OpDef]:
+    """The declaration of ``name``, or None for a foreign (undeclared) op."""
+    _ensure_loaded()
+    return _REGISTRY.get(name)
+
+
+def all_ops() -> List[OpDef]:
+    _ensure_loaded()
+    return sorted(_REGISTRY.values(), key=lambda o: o.name)
+
+
+def canonicalization_pattern(op_name: str):
+    """Decorator: register ``fn(node, rewriter) -> bool`` as a canonicalization of ``op_name``."""
+
+    def wrap(fn):
+        _ensure_loaded()
+        _REGISTRY[op_name].canonicalize.append(fn)
+        return fn
+
+    return wrap
+
+
+_loaded = False
+
+
+def _ensure_loaded() -> None:
+    """Import the op declaration modules once (they register themselves)."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from . import ops  # noqa: F401

@@ -1,0 +1,5 @@
+import sys
+
+from litesmith.cli import main
+
+sys.exit(main())

@@ -1,0 +1,96 @@
+"""The public Python API: ``load`` a model into the IR, ``compile`` it, ``save`` bytes.
+
+Nothing clever lives here: each function picks the frontend, pass pipeline or
+backend and delegates. Heavy modules are imported on first use.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Dict, Optional, Sequence, Union
+
+from litesmith.ir.errors import UserError
+from litesmith.ir.graph import Graph
+
+DEFAULT_PIPELINE = "canonicalize,fold-constants,dce"
+
+
+def load(
+    path: Union[str, os.PathLike],
+    *,
+    inputs: Optional[Sequence[str]] = None,
+    outputs: Optional[Sequence[str]] = None,
+    input_shapes: Optional[Dict[str, Sequence[Optional[int]]]] = None,
+) -> Graph:
+    """Lift a model file into the IR, choosing the frontend by file extension.
+
+    ``.pb``/``.pbtxt``: a frozen TensorFlow GraphDef; ``.tflite``: a TFLite
+    flatbuffer; ``.ir``: litesmith IR text. ``inputs``/``outputs`` override the
+    auto-detected graph inputs and outputs; ``input_shapes`` overrides shapes.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such file")
+    ext = os.path.splitext(path)[1].lower()
+    if ext in (".pb", ".pbtxt", ".graphdef"):
+        from litesmith.frontends.tf import load_graphdef
+
+        return load_graphdef(path, inputs=inputs, outputs=outputs, input_shapes=input_shapes)
+    if ext == ".tflite":
+        from litesmith.backends.tflite import read_tflite
+
+        graph = read_tflite(path)
+    elif ext in (".ir", ".mlir", ".txt"):
+        from litesmith.ir.text import load_ir
+
+        graph = load_ir(path)
+    else:
+        raise UserError(f"{path}: unknown model format {ext or '(no extension)'}; expected .pb, .pbtxt, .tflite or .ir")
+    if inputs or outputs or input_shapes:
+        from litesmith.ir.io_override import override_io
+
+        override_io(graph, inputs=inputs, outputs=outputs, input_shapes=input_shapes)
+    return graph
+
+
+def optimize(graph: Graph, passes: str = DEFAULT_PIPELINE, **options) -> Graph:
+    """Run a pass pipeline (``"a,b{opt=1},c"``) on ``graph`` in place and return it."""
+    from litesmith.passes import PassManager
+
+    PassManager.parse(passes, **options).run(graph)
+    return graph
+
+
+def compile(graph: Graph, passes: Optional[str] = None, **options) -> bytes:
+    """Run ``passes`` (then the default clean-up pipeline), lower to TFLite, return the flatbuffer."""
+    from litesmith.backends.tflite import compile_to_tflite
+
+    pipeline = ",".join(p for p in (passes, DEFAULT_PIPELINE) if p)
+    optimize(graph, pipeline)
+    return compile_to_tflite(graph, **options)
+
+
+def save(data: Union[bytes, Graph], path: Union[str, os.PathLike]) -> None:
+    """Write flatbuffer bytes (or a Graph as IR text) atomically: a reader never sees half a file."""
+    path = os.fspath(path)
+    if isinstance(data, Graph):
+        from litesmith.ir.text import print_ir
+
+        data = print_ir(data).encode()
+    write_atomic(path, data)
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename over ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserError(f"{path}: folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".litesmith-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
