@@ -149,11 +149,40 @@ def defop(
 def get_op(name: str) -> Optional[OpDef]:
     """The declaration of ``name``, or None for a foreign (undeclared) op."""
     _ensure_loaded()
-    return _REGISTRY.get(name)
+    opdef = _REGISTRY.get(name)
+    if opdef is None and "." in name:
+        dialect = name.split(".", 1)[0]
+        if dialect not in _dialects_tried:
+            _load_dialect(dialect)
+            opdef = _REGISTRY.get(name)
+    return opdef
+
+
+_dialects_tried: set = {"core"}
+
+
+def _load_dialect(dialect: str) -> None:
+    """Import the module that declares ``dialect``'s ops, found through the
+    ``litesmith.dialects`` entry-point group (e.g. ``tfl`` -> the TFLite backend).
+
+    This keeps ir/ free of imports from other layers while ``get_op("tfl.add")``
+    still works for a graph read from a .tflite file."""
+    _dialects_tried.add(dialect)
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="litesmith.dialects"):
+        if ep.name == dialect:
+            ep.load()
 
 
 def all_ops() -> List[OpDef]:
+    """Every declared op, dialects from entry points included."""
     _ensure_loaded()
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="litesmith.dialects"):
+        if ep.name not in _dialects_tried:
+            _load_dialect(ep.name)
     return sorted(_REGISTRY.values(), key=lambda o: o.name)
 
 
