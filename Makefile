@@ -21,7 +21,7 @@ demo: install
 	$(BIN)/python -m litesmith.demo
 
 docs: install
-	$(BIN)/python -m litesmith.docgen
+	$(BIN)/python -m litesmith.ir.docgen
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,6 +9,6 @@ Importing litesmith never imports TensorFlow.
 """
 __version__ = "0.1.0"
 
-from .api import compile, load, save  # noqa: E402,F401
+from .api import compile, load, optimize, save  # noqa: E402,F401
 
-__all__ = ["__version__", "compile", "load", "save"]
+__all__ = ["__version__", "compile", "load", "optimize", "save"]
