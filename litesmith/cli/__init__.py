@@ -18,20 +18,19 @@ VERBS = {
     "inspect": ("inspect_cmd", "describe a model: ops, inputs/outputs, loops, foreign ops"),
     "opt": ("opt", "run a pass pipeline on IR text"),
     "run": ("run_cmd", "execute a model on inputs from an .npz file"),
-    "quantize": ("quantize", "quantize a .tflite model"),
-    "bench": ("bench", "benchmark a model in TensorFlow vs LiteRT"),
     "passes": ("passes_cmd", "list the registered passes"),
 }
 
 
 def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """The argument parser; only the verb ``only`` gets its module imported and its options."""
     from litesmith import __version__
 
     parser = argparse.ArgumentParser(prog="litesmith", description="A compiler for on-device models.")
     parser.add_argument("--version", action="version", version=f"litesmith {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb, (module, help_) in VERBS.items():
-        if only is not None and verb != only:
+        if verb != only:
             sub.add_parser(verb, help=help_)
             continue
         mod = _load(module)

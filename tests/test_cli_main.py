@@ -1,0 +1,34 @@
+"""The CLI dispatcher: version, help, unknown verbs, exit codes."""
+import subprocess
+import sys
+
+from litesmith.cli import main
+
+
+def test_version(capsys):
+    import litesmith
+
+    try:
+        main(["--version"])
+    except SystemExit as e:
+        assert e.code == 0
+    assert litesmith.__version__ in capsys.readouterr().out
+
+
+def test_no_verb_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    assert "convert" in capsys.readouterr().out
+
+
+def test_unknown_verb_exits_2(capsys):
+    try:
+        rc = main(["frobnicate"])
+    except SystemExit as e:
+        rc = e.code
+    assert rc == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "litesmith", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("litesmith ")
