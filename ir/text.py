@@ -36,14 +36,13 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
-import zipfile
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
 from .builder import normalize_attrs
 from .dtypes import DType
+from .fileio import write_atomic, write_npz
 from .errors import ParseError, UserError
 from .graph import Graph, IRError, Node, Value
 from .registry import get_op
@@ -878,27 +877,6 @@ def parse_ir(text: str, *, filename: str = "<string>", constants: Optional[Mappi
 # ---------------------------------------------------------------------------
 
 
-def _atomic_write(path: str, write) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _write_npz(f, arrays: Mapping[str, np.ndarray]) -> None:
-    """Like ``np.savez`` but any key works (``np.savez(f, file=...)`` would clash)."""
-    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
-        for key, arr in arrays.items():
-            with zf.open(key + ".npy", "w", force_zip64=True) as out:
-                np.lib.format.write_array(out, np.asarray(arr), allow_pickle=False)
-
-
 def save_ir(graph: Graph, path) -> None:
     """Write the text form to ``path``; large constants go to ``path + ".npz"``."""
     path = os.fspath(path)
@@ -907,10 +885,10 @@ def save_ir(graph: Graph, path) -> None:
     side = path + ".npz"
     try:
         if consts:
-            _atomic_write(side, lambda f: _write_npz(f, consts))
+            write_atomic(side, lambda f: write_npz(f, consts))
         elif os.path.exists(side):
             os.unlink(side)  # a stale side file from an earlier save
-        _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+        write_atomic(path, text.encode("utf-8"))
     except OSError as e:
         raise UserError(f"cannot write IR file {path}: {e.strerror or e}") from None
 

@@ -6,10 +6,10 @@ backend and delegates. Heavy modules are imported on first use.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Dict, Optional, Sequence, Union
 
 from litesmith.ir.errors import UserError
+from litesmith.ir.fileio import write_atomic  # noqa: F401  (re-exported for the CLI)
 from litesmith.ir.graph import Graph
 
 DEFAULT_PIPELINE = "canonicalize,fold-constants,dce"
@@ -78,19 +78,3 @@ def save(data: Union[bytes, Graph], path: Union[str, os.PathLike]) -> None:
 
         data = print_ir(data).encode()
     write_atomic(path, data)
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UserError(f"{path}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".litesmith-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

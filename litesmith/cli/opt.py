@@ -1,0 +1,71 @@
+"""Run a pass pipeline on IR text and print (or write) the result.
+
+example:
+  litesmith opt model.ir -p "canonicalize,fold-constants{max_elements=4096},dce" -o out.ir
+  litesmith opt model.ir -p cse --print-ir-after-change --verify-each
+  litesmith opt reproducer-02-cse.ir          # a reproducer names its own pipeline
+"""
+from __future__ import annotations
+
+import sys
+
+from litesmith.ir.errors import UserError
+
+
+def add_arguments(p) -> None:
+    p.add_argument("file", metavar="FILE.ir", help="IR text (a .pb, .pbtxt or .tflite model also works)")
+    p.add_argument("-p", "--pipeline", help='passes, e.g. "cse,fold-constants{max_elements=64}"; '
+                   "default: the '// pipeline:' line of FILE")
+    p.add_argument("-o", "--output", metavar="OUT.ir", help="write the result here (default: stdout)")
+    p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass (stderr)")
+    p.add_argument("--print-ir-after-change", action="store_true", help="print the IR after passes that changed it")
+    p.add_argument("--verify-each", action="store_true", help="verify the graph after every pass")
+    p.add_argument("--time-passes", action="store_true", help="print how long each pass took (stderr)")
+    p.add_argument("--dump-dir", metavar="DIR", help="write NN-passname.ir after each pass into DIR")
+    p.add_argument("--check-numerics", action="store_true",
+                   help="compare outputs with the reference interpreter after each pass (random inputs)")
+    p.add_argument("--reproducer-dir", metavar="DIR", help="on a pass failure, write input IR + pipeline here")
+
+
+def run(args) -> int:
+    from litesmith.api import load, write_atomic
+    from litesmith.ir.text import print_ir, save_ir
+    from litesmith.passes import PassManager
+
+    pipeline = args.pipeline if args.pipeline is not None else _pipeline_from_file(args.file)
+    pm = PassManager.parse(
+        pipeline,
+        verify_each=args.verify_each,
+        print_ir_after_all=args.print_ir_after_all,
+        print_ir_after_change=args.print_ir_after_change,
+        time_passes=args.time_passes,
+        dump_dir=args.dump_dir,
+        check_numerics=args.check_numerics,
+        reproducer_dir=args.reproducer_dir,
+        out=sys.stderr,
+    )
+    graph = load(args.file)
+    pm.run(graph)
+    if args.output:
+        if args.output.endswith(".ir"):
+            save_ir(graph, args.output)  # large constants go to OUT.ir.npz
+        else:
+            write_atomic(args.output, print_ir(graph, elide_above=1 << 62).encode("utf-8"))
+    else:
+        sys.stdout.write(print_ir(graph))
+    return 0
+
+
+def _pipeline_from_file(path: str) -> str:
+    from litesmith.passes.manager import REPRODUCER_PIPELINE_PREFIX
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(REPRODUCER_PIPELINE_PREFIX):
+                    return line[len(REPRODUCER_PIPELINE_PREFIX):].strip()
+                if not line.startswith("//"):
+                    break
+    except (OSError, UnicodeDecodeError):
+        pass  # load() reports unreadable files
+    raise UserError(f"{path}: no pipeline given; pass -p PIPELINE (or add a '{REPRODUCER_PIPELINE_PREFIX}...' first line)")
