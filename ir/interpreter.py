@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from .graph import Graph, IRError, Node, Value
+from .graph import Graph, Node, Value
 from .registry import get_op
 
 # Kernels for foreign ops (``tf.Erfinv`` ...), added by frontends or users.

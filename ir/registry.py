@@ -12,7 +12,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .dtypes import DType
 from .types import TensorType
 
 REQUIRED = object()  # sentinel: attribute has no default
