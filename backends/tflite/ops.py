@@ -1,0 +1,717 @@
+"""The ``tfl`` dialect: TFLite builtin operators as IR ops.
+
+Op names are ``"tfl." + BuiltinOperator name in lowercase``. Operands are in
+TFLite input order (an optional trailing input such as FULLY_CONNECTED's bias
+may be absent). Attributes are the op's BuiltinOptions fields in snake_case
+(``fused_activation_function`` as "NONE"/"RELU"/..., ``padding`` as
+"SAME"/"VALID", schema TensorType fields as a DType). Kernels implement TFLite's
+float semantics (kernels.py).
+
+Adding an op
+------------
+One ``tflop(...)`` call: the name, operands, attrs (exactly the options table's
+fields, minus ``derived`` ones the writer computes), ``options=`` the
+BuiltinOptions member name, an inference function and a kernel, and
+``version=`` when a feature needs a newer op version (see TFLite's
+``op_version.cc``). The call declares the IR op and its flatbuffer opcode
+entry; the writer and reader need no change. tests/test_tflite_ops.py checks
+the attrs against the schema and runs the op in LiteRT: add a case there.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from litesmith.ir.dtypes import DType
+from litesmith.ir.registry import Attr, InferContext, defop
+from litesmith.ir.types import TensorType, is_static
+
+from . import kernels as K
+from .opcodes import OpCode, register
+
+ACT = Attr("str", "NONE", "fused activation: NONE, RELU, RELU6, RELU_N1_TO_1, TANH")
+PADDING = Attr("str", "VALID", "SAME or VALID")
+
+
+def tflop(
+    name: str,
+    *,
+    doc: str,
+    operands: Sequence[str] = (),
+    attrs: Optional[Dict[str, Attr]] = None,
+    options: Optional[str] = None,
+    infer: Callable[[InferContext], List[TensorType]],
+    kernel=None,
+    execute=None,
+    version=None,
+    derived: Sequence[str] = (),
+    num_regions: int = 0,
+    category: str = "tfl",
+    pure: bool = True,
+):
+    """Declare ``tfl.<name>`` and its opcode entry (builtin ``NAME``)."""
+    op = "tfl." + name
+    register(OpCode(op, name.upper(), options, version or (lambda node: 1), tuple(derived)))
+    return defop(op, doc=doc, operands=operands, attrs=attrs, infer=infer, kernel=kernel, execute=execute,
+                 num_regions=num_regions, category=category, pure=pure)
+
+
+# -- inference helpers ------------------------------------------------------------------
+
+
+def broadcast_shapes(*shapes):
+    """Numpy broadcasting over shapes with unknown (None) dims or rank."""
+    if any(s is None for s in shapes):
+        return None
+    rank = max(len(s) for s in shapes)
+    out = []
+    for i in range(rank):
+        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1:
+            raise ValueError(f"shapes {' and '.join(map(str, shapes))} do not broadcast")
+        if known:
+            out.append(known.pop())
+        elif any(d is None for d in dims):
+            out.append(None)
+        else:
+            out.append(1)
+    return tuple(out)
+
+
+def same(ctx):
+    return [ctx.types[0]]
+
+
+def _broadcast(ctx, dtype=None):
+    try:
+        shape = broadcast_shapes(*(t.shape for t in ctx.types))
+    except ValueError as e:
+        ctx.fail(str(e))
+    return [TensorType(dtype or ctx.types[0].dtype, shape)]
+
+
+def elementwise(ctx):
+    return _broadcast(ctx)
+
+
+def to_bool(ctx):
+    return _broadcast(ctx, DType.BOOL)
+
+
+def by_evaluation(dtypes: Callable[[InferContext], List[DType]] = lambda ctx: [ctx.types[0].dtype], consts=(), nout=None):
+    """Inference by running the kernel on zeros of the input shapes, with the
+    operands listed in ``consts`` (shape-like: axes, perm, begin...) at their
+    constant values. Exact wherever the kernel is; unknown shapes when an input
+    shape or a needed constant is unknown."""
+
+    def infer(ctx):
+        from litesmith.ir.registry import get_op
+
+        known = all(is_static(t.shape) for t in ctx.types) and all(
+            i < len(ctx.consts) and ctx.consts[i] is not None for i in consts)
+        if known:
+            args = [c if (i in consts and c is not None) else np.zeros(t.shape, t.dtype.np)
+                    for i, (c, t) in enumerate(zip(ctx.consts, ctx.types))]
+            try:
+                with np.errstate(all="ignore"):
+                    res = get_op(ctx.op).kernel(*args, **ctx.attrs)
+            except Exception as e:  # the kernel rejects these shapes/attrs
+                ctx.fail(f"inputs {', '.join(map(str, ctx.types))} rejected: {type(e).__name__}: {e}")
+            res = list(res) if isinstance(res, (tuple, list)) else [res]
+            return [TensorType(d, np.shape(r)) for d, r in zip(dtypes(ctx), res)]
+        ds = dtypes(ctx)
+        n = nout(ctx) if nout else len(ds)
+        return [TensorType(ds[min(i, len(ds) - 1)], None) for i in range(n)]
+
+    return infer
+
+
+def _int_list(v) -> List[int]:
+    return [int(i) for i in np.asarray(v).reshape(-1)]
+
+
+# -- elementwise unary -------------------------------------------------------------------
+
+_UNARY = {
+    "abs": (np.abs, "|x|"),
+    "neg": (np.negative, "-x"),
+    "sqrt": (np.sqrt, "square root"),
+    "rsqrt": (lambda x: (1 / np.sqrt(x)).astype(x.dtype), "1/sqrt(x)"),
+    "exp": (np.exp, "e^x"),
+    "log": (np.log, "natural logarithm"),
+    "sin": (np.sin, "sine"),
+    "cos": (np.cos, "cosine"),
+    "tanh": (np.tanh, "hyperbolic tangent"),
+    "logistic": (lambda x: (1 / (1 + np.exp(-x))).astype(x.dtype), "sigmoid 1/(1+e^-x)"),
+    "relu": (lambda x: np.maximum(x, 0), "max(x, 0)"),
+    "relu6": (lambda x: np.clip(x, 0, 6), "min(max(x, 0), 6)"),
+    "relu_n1_to_1": (lambda x: np.clip(x, -1, 1), "min(max(x, -1), 1)"),
+    "relu_0_to_1": (lambda x: np.clip(x, 0, 1), "min(max(x, 0), 1)"),
+    "elu": (lambda x: np.where(x > 0, x, np.expm1(x)).astype(x.dtype), "x if x > 0 else e^x - 1"),
+    "hard_swish": (lambda x: (x * np.clip(x + 3, 0, 6) / 6).astype(x.dtype), "x * relu6(x + 3) / 6"),
+    "floor": (np.floor, "round down"),
+    "ceil": (np.ceil, "round up"),
+    "round": (np.round, "round half to even"),
+    "sign": (np.sign, "-1, 0 or 1"),
+    "square": (np.square, "x * x"),
+    "logical_not": (np.logical_not, "boolean not"),
+    "zeros_like": (np.zeros_like, "zeros of x's shape and type"),
+    "log_softmax": (K.log_softmax, "log of softmax over the last axis"),
+}
+_UNARY_OPTIONS = {"abs": "AbsOptions", "neg": "NegOptions", "exp": "ExpOptions", "cos": "CosOptions",
+                  "sign": "SignOptions", "hard_swish": "HardSwishOptions", "square": "SquareOptions",
+                  "logical_not": "LogicalNotOptions", "zeros_like": "ZerosLikeOptions", "log_softmax": "LogSoftmaxOptions"}
+for _name, (_fn, _doc) in _UNARY.items():
+    tflop(_name, doc=f"Elementwise {_doc}.", operands=["x"], options=_UNARY_OPTIONS.get(_name), infer=same,
+          kernel=_fn)
+
+tflop("leaky_relu", doc="x if x >= 0 else alpha * x.", operands=["x"], attrs={"alpha": Attr("float", 0.2)},
+      options="LeakyReluOptions", infer=same,
+      kernel=lambda x, alpha: np.where(x >= 0, x, x * np.asarray(alpha, x.dtype)))
+tflop("gelu", doc="Gaussian error linear unit; ``approximate`` uses the tanh form.", operands=["x"],
+      attrs={"approximate": Attr("bool", False)}, options="GeluOptions", infer=same, kernel=K.gelu)
+tflop("prelu", doc="x if x >= 0 else alpha * x, alpha a broadcast tensor.", operands=["x", "alpha"],
+      infer=elementwise, kernel=lambda x, alpha: np.where(x >= 0, x, x * alpha).astype(x.dtype))
+tflop("softmax", doc="Softmax over the last axis of beta * x.", operands=["x"],
+      attrs={"beta": Attr("float", 1.0)}, options="SoftmaxOptions", infer=same, kernel=K.softmax)
+tflop("l2_normalization", doc="x / max(||x||, 1e-6) over the last axis.", operands=["x"], attrs={"fused_activation_function": ACT},
+      options="L2NormOptions", infer=same, kernel=K.l2_normalization)
+
+
+def _cast_infer(ctx):
+    return [TensorType(ctx.attrs["out_data_type"], ctx.types[0].shape)]
+
+
+def _cast_kernel(x, *, in_data_type, out_data_type):
+    if out_data_type is DType.BOOL:
+        return x != 0
+    return x.astype(out_data_type.np)
+
+
+tflop("cast", doc="Converts to ``out_data_type`` (floats to ints truncate toward zero).", operands=["x"],
+      attrs={"in_data_type": Attr("dtype", DType.FLOAT32), "out_data_type": Attr("dtype", DType.FLOAT32)},
+      options="CastOptions", infer=_cast_infer, kernel=_cast_kernel)
+
+
+# -- elementwise binary --------------------------------------------------------------------
+
+
+def _with_act(fn):
+    return lambda x, y, fused_activation_function="NONE", **_: K.activation(fn(x, y), fused_activation_function).astype(x.dtype)
+
+
+def _add_sub_version(node):
+    return 1
+
+
+_BINARY_ACT = {
+    "add": (np.add, "AddOptions", {"pot_scale_int16": Attr("bool", True, "int16 power-of-two scales")}),
+    "sub": (np.subtract, "SubOptions", {"pot_scale_int16": Attr("bool", True, "int16 power-of-two scales")}),
+    "mul": (np.multiply, "MulOptions", {}),
+    "div": (K.divide, "DivOptions", {}),
+}
+for _name, (_fn, _opts, _extra) in _BINARY_ACT.items():
+    tflop(_name, doc=f"Elementwise {_name} with broadcasting and a fused activation.", operands=["x", "y"],
+          attrs={"fused_activation_function": ACT, **_extra}, options=_opts, infer=elementwise, kernel=_with_act(_fn))
+
+
+def _floor_mod(x, y):
+    return np.mod(x, y) if np.issubdtype(x.dtype, np.integer) else np.fmod(np.fmod(x, y) + y, y)
+
+
+_BINARY = {
+    "maximum": (np.maximum, "MaximumMinimumOptions"),
+    "minimum": (np.minimum, "MaximumMinimumOptions"),
+    "pow": (np.power, "PowOptions"),
+    "squared_difference": (lambda x, y: np.square(x - y), "SquaredDifferenceOptions"),
+    "floor_div": (lambda x, y: np.floor_divide(x, y), "FloorDivOptions"),
+    "floor_mod": (_floor_mod, "FloorModOptions"),
+}
+for _name, (_fn, _opts) in _BINARY.items():
+    tflop(_name, doc=f"Elementwise {_name} with broadcasting.", operands=["x", "y"], options=_opts,
+          infer=elementwise, kernel=lambda x, y, _fn=_fn: _fn(x, y).astype(x.dtype))
+
+_COMPARE = {
+    "equal": (np.equal, "EqualOptions"), "not_equal": (np.not_equal, "NotEqualOptions"),
+    "less": (np.less, "LessOptions"), "less_equal": (np.less_equal, "LessEqualOptions"),
+    "greater": (np.greater, "GreaterOptions"), "greater_equal": (np.greater_equal, "GreaterEqualOptions"),
+    "logical_and": (np.logical_and, "LogicalAndOptions"), "logical_or": (np.logical_or, "LogicalOrOptions"),
+}
+for _name, (_fn, _opts) in _COMPARE.items():
+    tflop(_name, doc=f"Elementwise {_name} with broadcasting; bool result.", operands=["x", "y"], options=_opts,
+          infer=to_bool, kernel=_fn)
+
+
+def _select_infer(ctx):
+    try:
+        shape = broadcast_shapes(*(t.shape for t in ctx.types))
+    except ValueError as e:
+        ctx.fail(str(e))
+    return [TensorType(ctx.types[1].dtype, shape)]
+
+
+tflop("select_v2", doc="where(cond, x, y) with broadcasting.", operands=["cond", "x", "y"], options="SelectV2Options",
+      infer=_select_infer, kernel=lambda c, x, y: np.where(c, x, y))
+tflop("select", doc="where(cond, x, y); a rank-1 cond selects rows.", operands=["cond", "x", "y"], options="SelectOptions",
+      infer=lambda ctx: [ctx.types[1]],
+      kernel=lambda c, x, y: np.where(c.reshape(c.shape + (1,) * (x.ndim - c.ndim)), x, y))
+tflop("add_n", doc="Sum of all inputs (same shapes).", operands=["*values"], options="AddNOptions", infer=same,
+      kernel=lambda *xs: np.sum(np.stack(xs), axis=0).astype(xs[0].dtype))
+
+
+# -- linear algebra and NN ------------------------------------------------------------------
+
+
+def _fc_infer(ctx):
+    x, w = ctx.types[0], ctx.types[1]
+    units = w.shape[0] if w.shape is not None else None
+    if ctx.attrs["keep_num_dims"]:
+        return [TensorType(x.dtype, None if x.shape is None else x.shape[:-1] + (units,))]
+    depth = w.shape[1] if w.shape is not None else None
+    rows = None
+    if is_static(x.shape) and depth:
+        rows = int(np.prod(x.shape)) // depth
+    return [TensorType(x.dtype, (rows, units))]
+
+
+def _fc_kernel(x, w, bias=None, *, fused_activation_function, weights_format, keep_num_dims, asymmetric_quantize_inputs):
+    rows = x.reshape(-1, w.shape[1])
+    y = rows @ w.T
+    if bias is not None:
+        y = y + bias
+    if keep_num_dims:
+        y = y.reshape(x.shape[:-1] + (w.shape[0],))
+    return K.activation(y, fused_activation_function).astype(x.dtype)
+
+
+def _fc_version(node):
+    """Float rules of op_version.cc (quantized rules: int8 -> 4, hybrid -> 3)."""
+    x, w = node.inputs[0].dtype, node.inputs[1].dtype
+    if len(node.inputs) == 2:
+        return 6
+    if node.attrs.get("keep_num_dims"):
+        return 5
+    if x is DType.INT8 and w is DType.INT8:
+        return 4
+    if x is DType.FLOAT32 and w is DType.INT8:
+        return 9 if node.attrs.get("asymmetric_quantize_inputs") else 3
+    return 1
+
+
+def int8_version(version_if_int8: int = 2):
+    """Version 1 for float, ``version_if_int8`` when the first input is int8 (op_version.cc)."""
+    return lambda node: version_if_int8 if node.inputs and node.inputs[0].dtype is DType.INT8 else 1
+
+
+tflop("fully_connected", doc="y = x @ weights.T + bias; weights [units, depth]; x flattened to [-1, depth] unless keep_num_dims.",
+      operands=["x", "weights", "?bias"],
+      attrs={"fused_activation_function": ACT, "weights_format": Attr("str", "DEFAULT"),
+             "keep_num_dims": Attr("bool", False), "asymmetric_quantize_inputs": Attr("bool", False)},
+      options="FullyConnectedOptions", infer=_fc_infer, kernel=_fc_kernel, version=_fc_version)
+
+
+def _bmm_kernel(x, y, *, adj_x, adj_y, asymmetric_quantize_inputs):
+    if adj_x:
+        x = np.swapaxes(x, -1, -2)
+    if adj_y:
+        y = np.swapaxes(y, -1, -2)
+    return np.matmul(x, y).astype(x.dtype)
+
+
+def _bmm_infer(ctx):
+    a, b = ctx.types
+    if a.shape is None or b.shape is None:
+        return [TensorType(a.dtype, None)]
+    am, ak = (a.shape[-1], a.shape[-2]) if ctx.attrs["adj_x"] else (a.shape[-2], a.shape[-1])
+    bn = b.shape[-2] if ctx.attrs["adj_y"] else b.shape[-1]
+    try:
+        lead = broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError as e:
+        ctx.fail(str(e))
+    return [TensorType(a.dtype, lead + (am, bn))]
+
+
+tflop("batch_matmul", doc="Batched matmul with broadcast leading dims; adj_x/adj_y transpose the last two axes.",
+      operands=["x", "y"], attrs={"adj_x": Attr("bool", False), "adj_y": Attr("bool", False),
+                                  "asymmetric_quantize_inputs": Attr("bool", False)},
+      options="BatchMatMulOptions", infer=_bmm_infer, kernel=_bmm_kernel)
+
+
+def _window_infer(channels):
+    def infer(ctx):
+        x = ctx.types[0]
+        a = ctx.attrs
+        if x.shape is None or len(x.shape) != 4:
+            ctx.fail(f"expects an NHWC input, got {x}")
+        if "filter_height" in a:
+            kh, kw, dh, dw = a["filter_height"], a["filter_width"], 1, 1
+        else:
+            f = ctx.types[1].shape
+            kh, kw = (f[1], f[2]) if f is not None else (None, None)
+            dh, dw = a["dilation_h_factor"], a["dilation_w_factor"]
+        n, h, w, _ = x.shape
+        oh = None if h is None or kh is None else K.window_padding(h, kh, a["stride_h"], dh, a["padding"])[0]
+        ow = None if w is None or kw is None else K.window_padding(w, kw, a["stride_w"], dw, a["padding"])[0]
+        return [TensorType(x.dtype, (n, oh, ow, channels(ctx)))]
+
+    return infer
+
+
+def _filter_out_channels(ctx):
+    f = ctx.types[1].shape
+    return None if f is None else f[0]
+
+
+def _dw_out_channels(ctx):
+    f = ctx.types[1].shape
+    return None if f is None else f[3]
+
+
+_CONV_ATTRS = {
+    "padding": PADDING,
+    "stride_w": Attr("int", 1),
+    "stride_h": Attr("int", 1),
+    "fused_activation_function": ACT,
+    "dilation_w_factor": Attr("int", 1),
+    "dilation_h_factor": Attr("int", 1),
+}
+
+
+def _conv_version(node):
+    d = node.attrs
+    if node.inputs[0].dtype is DType.INT8:
+        return 3
+    return 2 if d.get("dilation_w_factor", 1) != 1 or d.get("dilation_h_factor", 1) != 1 else 1
+
+
+tflop("conv_2d", doc="2-D convolution, NHWC input, filter OHWI [out, h, w, in], optional bias [out].",
+      operands=["input", "filter", "?bias"], attrs=dict(_CONV_ATTRS), options="Conv2DOptions",
+      infer=_window_infer(_filter_out_channels), kernel=K.conv_2d, version=int8_version(3))
+tflop("depthwise_conv_2d", doc="Depthwise 2-D convolution; filter [1, h, w, in * depth_multiplier].",
+      operands=["input", "filter", "?bias"],
+      attrs={**_CONV_ATTRS, "depth_multiplier": Attr("int", 1)}, options="DepthwiseConv2DOptions",
+      infer=_window_infer(_dw_out_channels), kernel=K.depthwise_conv_2d, version=_conv_version)
+
+_POOL_ATTRS = {
+    "padding": PADDING,
+    "stride_w": Attr("int", 1),
+    "stride_h": Attr("int", 1),
+    "filter_width": Attr("int", 1),
+    "filter_height": Attr("int", 1),
+    "fused_activation_function": ACT,
+}
+tflop("max_pool_2d", doc="Max pooling over filter_height x filter_width windows (NHWC).", operands=["input"],
+      attrs=dict(_POOL_ATTRS), options="Pool2DOptions", infer=_window_infer(lambda ctx: ctx.types[0].shape[3]),
+      kernel=K.max_pool_2d, version=int8_version(2))
+tflop("average_pool_2d", doc="Average pooling; SAME padding cells are not counted (NHWC).", operands=["input"],
+      attrs=dict(_POOL_ATTRS), options="Pool2DOptions", infer=_window_infer(lambda ctx: ctx.types[0].shape[3]),
+      kernel=K.average_pool_2d, version=int8_version(2))
+
+
+def _resize_infer(ctx):
+    x = ctx.types[0]
+    size = ctx.consts[1]
+    hw = tuple(_int_list(size)) if size is not None else (None, None)
+    n, c = (x.shape[0], x.shape[3]) if x.shape is not None else (None, None)
+    return [TensorType(x.dtype, (n,) + hw + (c,))]
+
+
+_RESIZE_ATTRS = {"align_corners": Attr("bool", False), "half_pixel_centers": Attr("bool", False)}
+tflop("resize_bilinear", doc="Bilinear resize of NHWC images to size [h, w] (i32).", operands=["input", "size"],
+      attrs=dict(_RESIZE_ATTRS), options="ResizeBilinearOptions", infer=_resize_infer, kernel=K.resize_bilinear,
+      version=lambda n: 3 if n.attrs.get("half_pixel_centers") else 1)
+tflop("resize_nearest_neighbor", doc="Nearest-neighbour resize of NHWC images to size [h, w] (i32).",
+      operands=["input", "size"], attrs=dict(_RESIZE_ATTRS), options="ResizeNearestNeighborOptions",
+      infer=_resize_infer, kernel=K.resize_nearest_neighbor,
+      version=lambda n: 3 if n.attrs.get("half_pixel_centers") else 1)
+
+tflop("depth_to_space", doc="Moves depth blocks into spatial blocks (NHWC, DCR order).", operands=["input"],
+      attrs={"block_size": Attr("int")}, options="DepthToSpaceOptions", infer=by_evaluation(), kernel=K.depth_to_space)
+tflop("space_to_depth", doc="Moves spatial blocks into depth (NHWC).", operands=["input"],
+      attrs={"block_size": Attr("int")}, options="SpaceToDepthOptions", infer=by_evaluation(), kernel=K.space_to_depth)
+
+
+# -- reductions -----------------------------------------------------------------------------
+
+
+def _reducer(fn):
+    def kernel(x, axes, *, keep_dims):
+        ax = tuple(sorted({a % x.ndim for a in _int_list(axes)})) if x.ndim else ()
+        return np.asarray(fn(x, axis=ax, keepdims=keep_dims)).astype(x.dtype)
+
+    return kernel
+
+
+_REDUCERS = {"mean": np.mean, "sum": np.sum, "reduce_max": np.max, "reduce_min": np.min,
+             "reduce_prod": np.prod, "reduce_any": np.any, "reduce_all": np.all}
+for _name, _fn in _REDUCERS.items():
+    tflop(_name, doc=f"{_name} over the axes given by operand ``axes`` (i32).", operands=["x", "axes"],
+          attrs={"keep_dims": Attr("bool", False)}, options="ReducerOptions", infer=by_evaluation(consts=(1,)), kernel=_reducer(_fn))
+
+_ARG_ATTRS = {"output_type": Attr("dtype", DType.INT64)}
+tflop("arg_max", doc="Index of the largest value along axis ``dim`` (scalar i32 operand).", operands=["x", "dim"],
+      attrs=dict(_ARG_ATTRS), options="ArgMaxOptions",
+      infer=by_evaluation(lambda ctx: [ctx.attrs["output_type"]], consts=(1,)),
+      kernel=lambda x, dim, output_type: np.argmax(x, axis=_int_list(dim)[0]).astype(output_type.np))
+tflop("arg_min", doc="Index of the smallest value along axis ``dim`` (scalar i32 operand).", operands=["x", "dim"],
+      attrs=dict(_ARG_ATTRS), options="ArgMinOptions",
+      infer=by_evaluation(lambda ctx: [ctx.attrs["output_type"]], consts=(1,)),
+      kernel=lambda x, dim, output_type: np.argmin(x, axis=_int_list(dim)[0]).astype(output_type.np))
+tflop("topk_v2", doc="The k largest values along the last axis (sorted) and their i32 indices.", operands=["x", "k"],
+      options="TopKV2Options", infer=by_evaluation(lambda ctx: [ctx.types[0].dtype, DType.INT32], consts=(1,)), kernel=K.topk_v2)
+tflop("cumsum", doc="Cumulative sum along axis (scalar i32 operand).", operands=["x", "axis"],
+      attrs={"exclusive": Attr("bool", False), "reverse": Attr("bool", False)}, options="CumsumOptions",
+      infer=lambda ctx: [ctx.types[0]], kernel=K.cumsum)
+
+
+# -- shapes and data movement ------------------------------------------------------------------
+
+
+def _reshape_kernel(x, shape=None):
+    return x.reshape(_int_list(shape)) if shape is not None else x
+
+
+def _reshape_infer(ctx):
+    x = ctx.types[0]
+    target = ctx.consts[1] if len(ctx.consts) > 1 else None
+    if target is None:
+        n = ctx.types[1].shape[0] if len(ctx.types) > 1 and ctx.types[1].shape else None
+        return [TensorType(x.dtype, None if n is None else (None,) * n)]
+    dims = _int_list(target)
+    if -1 in dims and is_static(x.shape):
+        known = int(np.prod([d for d in dims if d != -1]))
+        total = int(np.prod(x.shape))
+        dims = [total // known if d == -1 and known else d for d in dims]
+    return [TensorType(x.dtype, dims)]
+
+
+tflop("reshape", doc="Reshape to the 1-D i32 ``shape`` operand (one -1 allowed). The writer also fills ReshapeOptions.new_shape.",
+      operands=["x", "?shape"], options="ReshapeOptions", derived=("new_shape",), infer=_reshape_infer,
+      kernel=_reshape_kernel)
+
+
+def _transpose_version(node):
+    rank = node.inputs[0].rank
+    return 6 if rank is not None and rank > 5 else (5 if rank == 5 else 1)
+
+
+tflop("transpose", doc="Permute axes by the ``perm`` operand.", operands=["x", "perm"], options="TransposeOptions",
+      infer=by_evaluation(consts=(1,)), kernel=lambda x, perm: np.transpose(x, _int_list(perm)), version=_transpose_version)
+
+
+def _concat_infer(ctx):
+    shapes = [t.shape for t in ctx.types]
+    if any(s is None for s in shapes):
+        return [TensorType(ctx.types[0].dtype, None)]
+    rank = len(shapes[0])
+    axis = ctx.attrs["axis"] % rank
+    dims = []
+    for i in range(rank):
+        col = [s[i] for s in shapes]
+        if i == axis:
+            dims.append(None if None in col else sum(col))
+        else:
+            dims.append(next((d for d in col if d is not None), None))
+    return [TensorType(ctx.types[0].dtype, dims)]
+
+
+tflop("concatenation", doc="""Join inputs along ``axis``. LiteRT ignores ``fused_activation_function``
+      on float inputs (checked by a test), so the kernel does too: never fuse one here.""", operands=["*values"],
+      attrs={"axis": Attr("int"), "fused_activation_function": ACT}, options="ConcatenationOptions",
+      infer=_concat_infer,
+      kernel=lambda *xs, axis, fused_activation_function: np.concatenate(xs, axis=axis))
+
+tflop("gather", doc="TF GatherV2: take ``indices`` from ``params`` along axis with batch_dims.",
+      operands=["params", "indices"], attrs={"axis": Attr("int", 0), "batch_dims": Attr("int", 0)},
+      options="GatherOptions", infer=by_evaluation(), kernel=K.gather,
+      version=lambda n: 5 if n.attrs.get("batch_dims") else 1)
+tflop("gather_nd", doc="Gather slices of ``params`` addressed by the last axis of ``indices``.",
+      operands=["params", "indices"], options="GatherNdOptions", infer=by_evaluation(), kernel=K.gather_nd)
+
+
+def _ss_version(node):
+    rank = node.inputs[0].rank
+    if node.attrs.get("offset"):
+        return 8
+    if node.attrs.get("ellipsis_mask") or node.attrs.get("new_axis_mask") or (rank is not None and rank > 4):
+        return 4  # a conservative floor: op_version.cc gives 4 for rank > 4
+    return 1
+
+
+tflop("strided_slice", doc="TF StridedSlice with all five masks; ``offset`` makes end relative to begin.",
+      operands=["x", "begin", "end", "strides"],
+      attrs={k: Attr("int", 0) for k in ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")}
+      | {"offset": Attr("bool", False)},
+      options="StridedSliceOptions", infer=by_evaluation(consts=(1, 2, 3)), kernel=K.strided_slice, version=_ss_version)
+
+
+def _slice_kernel(x, begin, size):
+    b, s = _int_list(begin), _int_list(size)
+    return x[tuple(slice(bi, None if si == -1 else bi + si) for bi, si in zip(b, s))]
+
+
+tflop("slice", doc="x[begin : begin + size] per axis; size -1 runs to the end.", operands=["x", "begin", "size"],
+      options="SliceOptions", infer=by_evaluation(consts=(1, 2)), kernel=_slice_kernel)
+
+
+def _pad_kernel(x, paddings, constant_values=None):
+    value = 0 if constant_values is None else np.asarray(constant_values).reshape(-1)[0]
+    return np.pad(x, np.asarray(paddings).reshape(-1, 2).tolist(), constant_values=value)
+
+
+tflop("pad", doc="Zero padding by ``paddings`` [rank, 2].", operands=["x", "paddings"], options="PadOptions",
+      infer=by_evaluation(consts=(1,)), kernel=_pad_kernel)
+tflop("padv2", doc="Constant padding by ``paddings`` [rank, 2] with a scalar ``constant_values``.",
+      operands=["x", "paddings", "constant_values"], options="PadV2Options", infer=by_evaluation(consts=(1,)), kernel=_pad_kernel)
+tflop("mirror_pad", doc="REFLECT or SYMMETRIC padding by ``paddings`` [rank, 2].", operands=["x", "paddings"],
+      attrs={"mode": Attr("str", "REFLECT", "REFLECT or SYMMETRIC")}, options="MirrorPadOptions",
+      infer=by_evaluation(consts=(1,)),
+      kernel=lambda x, paddings, mode: np.pad(x, np.asarray(paddings).reshape(-1, 2).tolist(), mode=mode.lower()))
+
+
+def _split_kernel(axis, x, *, num_splits):
+    return tuple(np.split(x, num_splits, axis=_int_list(axis)[0]))
+
+
+def _split_v_kernel(x, size_splits, axis, *, num_splits):
+    sizes = _int_list(size_splits)
+    ax = _int_list(axis)[0]
+    if -1 in sizes:
+        sizes[sizes.index(-1)] = x.shape[ax] - (sum(sizes) + 1)
+    return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=ax))
+
+
+tflop("split", doc="Split ``x`` into num_splits equal parts along ``axis``; note TFLite's operand order (axis, x).",
+      operands=["axis", "x"], attrs={"num_splits": Attr("int")}, options="SplitOptions",
+      infer=by_evaluation(lambda ctx: [ctx.types[1].dtype] * ctx.attrs["num_splits"], consts=(0,)), kernel=_split_kernel)
+tflop("split_v", doc="Split ``x`` into pieces of ``size_splits`` (one may be -1) along ``axis``.",
+      operands=["x", "size_splits", "axis"], attrs={"num_splits": Attr("int")}, options="SplitVOptions",
+      infer=by_evaluation(lambda ctx: [ctx.types[0].dtype] * ctx.attrs["num_splits"], consts=(1, 2)), kernel=_split_v_kernel)
+tflop("pack", doc="Stack inputs along a new ``axis``.", operands=["*values"], attrs={"axis": Attr("int", 0)},
+      options="PackOptions", derived=("values_count",), infer=by_evaluation(),
+      kernel=lambda *xs, axis: np.stack(xs, axis=axis))
+tflop("unpack", doc="Unstack ``num`` tensors along ``axis``.", operands=["x"],
+      attrs={"num": Attr("int"), "axis": Attr("int", 0)}, options="UnpackOptions",
+      infer=by_evaluation(lambda ctx: [ctx.types[0].dtype] * ctx.attrs["num"]),
+      kernel=lambda x, num, axis: tuple(np.moveaxis(x, axis, 0)))
+
+
+def _squeeze_kernel(x, *, squeeze_dims):
+    return np.squeeze(x, axis=tuple(squeeze_dims)) if squeeze_dims else np.squeeze(x)
+
+
+tflop("squeeze", doc="Drop size-1 axes ``squeeze_dims`` ([] = all of them).", operands=["x"],
+      attrs={"squeeze_dims": Attr("ints", [])}, options="SqueezeOptions", infer=by_evaluation(), kernel=_squeeze_kernel)
+tflop("expand_dims", doc="Insert a size-1 axis at ``axis`` (scalar i32 operand).", operands=["x", "axis"],
+      options="ExpandDimsOptions", infer=by_evaluation(consts=(1,)),
+      kernel=lambda x, axis: np.expand_dims(x, _int_list(axis)[0]))
+tflop("tile", doc="Repeat ``x`` by ``multiples``.", operands=["x", "multiples"], options="TileOptions",
+      infer=by_evaluation(consts=(1,)), kernel=lambda x, m: np.tile(x, _int_list(m)))
+tflop("broadcast_to", doc="Broadcast ``x`` to ``shape``.", operands=["x", "shape"], options="BroadcastToOptions",
+      infer=by_evaluation(consts=(1,)), kernel=lambda x, shape: np.broadcast_to(x, _int_list(shape)).copy(),
+      version=lambda node: 2)  # LiteRT registers BROADCAST_TO from version 2
+tflop("reverse_v2", doc="Reverse along the axes in ``axis`` (1-D i32).", operands=["x", "axis"],
+      options="ReverseV2Options", infer=same, kernel=lambda x, axis: np.flip(x, tuple(_int_list(axis))))
+tflop("fill", doc="A tensor of shape ``dims`` filled with the scalar ``value``.", operands=["dims", "value"],
+      options="FillOptions", infer=by_evaluation(lambda ctx: [ctx.types[1].dtype], consts=(0,)),
+      kernel=lambda dims, value: np.full(_int_list(dims), value, dtype=value.dtype))
+tflop("range", doc="[start, limit) by delta, the dtype of start.", operands=["start", "limit", "delta"],
+      options="RangeOptions", infer=by_evaluation(consts=(0, 1, 2)),
+      kernel=lambda s, l, d: np.arange(s.item(), l.item(), d.item()).astype(s.dtype))
+tflop("shape", doc="The shape of ``x`` as a 1-D ``out_type`` tensor.", operands=["x"],
+      attrs={"out_type": Attr("dtype", DType.INT32)}, options="ShapeOptions",
+      infer=lambda ctx: [TensorType(ctx.attrs["out_type"], (ctx.types[0].rank,))],
+      kernel=lambda x, out_type: np.asarray(x.shape, out_type.np))
+tflop("rank", doc="The rank of ``x`` as an i32 scalar.", operands=["x"], options="RankOptions",
+      infer=lambda ctx: [TensorType(DType.INT32, ())], kernel=lambda x: np.asarray(x.ndim, np.int32))
+tflop("one_hot", doc="One-hot encode ``indices`` with ``depth``, on and off values along ``axis``.",
+      operands=["indices", "depth", "on_value", "off_value"], attrs={"axis": Attr("int", -1)},
+      options="OneHotOptions", infer=by_evaluation(lambda ctx: [ctx.types[2].dtype], consts=(1,)), kernel=K.one_hot)
+
+
+# -- quantization --------------------------------------------------------------------------
+
+
+def _exec_quantize(node, inputs, interp):
+    (x,) = inputs
+    out = node.outputs[0].type
+    q = out.quant
+    if q is None:
+        raise ValueError("tfl.quantize needs quantization parameters on its result type")
+    if np.issubdtype(x.dtype, np.integer):  # requantize
+        src = node.inputs[0].type.quant
+        x = (x.astype(np.float64) - _per_axis(src.zero_point, src.axis, x)) * _per_axis(src.scale, src.axis, x)
+    info = np.iinfo(out.dtype.np)
+    scale = _per_axis(q.scale, q.axis, x)
+    zp = _per_axis(q.zero_point, q.axis, x)
+    y = np.round(x / scale) + zp
+    return [np.clip(y, info.min, info.max).astype(out.dtype.np)]
+
+
+def _exec_dequantize(node, inputs, interp):
+    (x,) = inputs
+    q = node.inputs[0].type.quant
+    if q is None:  # float16 -> float32
+        return [x.astype(node.outputs[0].dtype.np)]
+    y = (x.astype(np.float64) - _per_axis(q.zero_point, q.axis, x)) * _per_axis(q.scale, q.axis, x)
+    return [y.astype(node.outputs[0].dtype.np)]
+
+
+def _per_axis(values, axis, x):
+    arr = np.asarray(values, np.float64)
+    if axis is None or arr.size == 1:
+        return arr.reshape(-1)[0]
+    shape = [1] * x.ndim
+    shape[axis] = arr.size
+    return arr.reshape(shape)
+
+
+def _quantize_infer(ctx):
+    ctx.fail("give output_types: the result carries the quantization parameters")
+
+
+tflop("quantize", doc="Float (or another quantized type) to the quantized result type's scale/zero point.",
+      operands=["x"], options="QuantizeOptions", infer=_quantize_infer, execute=_exec_quantize)
+tflop("dequantize", doc="Quantized (or f16) input to float32.", operands=["x"], options="DequantizeOptions",
+      infer=lambda ctx: [TensorType(DType.FLOAT32, ctx.types[0].shape)], execute=_exec_dequantize)
+
+
+# -- control flow and custom ops --------------------------------------------------------------
+
+
+def _exec_while(node, inputs, interp):
+    cond, body = node.regions
+    state = list(inputs)
+    while bool(np.asarray(interp.run_region(cond, state)[0]).reshape(-1)[0]):
+        state = interp.run_region(body, state)
+    return state
+
+
+def _exec_if(node, inputs, interp):
+    branch = node.regions[0] if bool(np.asarray(inputs[0]).reshape(-1)[0]) else node.regions[1]
+    return interp.run_region(branch, inputs[1:])
+
+
+def _if_infer(ctx):
+    if len(ctx.regions) != 2:
+        ctx.fail("needs then and else regions")
+    return [v.type for v in ctx.regions[0].outputs]
+
+
+tflop("while", doc="Loop: regions cond (N args -> bool) and body (N args -> N); written as subgraphs.",
+      operands=["*init"], options="WhileOptions", derived=("cond_subgraph_index", "body_subgraph_index"),
+      infer=lambda ctx: list(ctx.types), execute=_exec_while, num_regions=2)
+tflop("if", doc="Conditional: bool scalar ``cond``; regions then/else take the other operands.",
+      operands=["cond", "*args"], options="IfOptions", derived=("then_subgraph_index", "else_subgraph_index"),
+      infer=_if_infer, execute=_exec_if, num_regions=2)
+
+
+def _custom_infer(ctx):
+    ctx.fail("give output_types for a custom op")
+
+
+tflop("custom", doc="A custom operator named ``custom_code``; ``custom_options`` are its raw option bytes.",
+      operands=["*inputs"], attrs={"custom_code": Attr("str"), "custom_options": Attr("any", b"")},
+      infer=_custom_infer, pure=False)

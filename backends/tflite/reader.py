@@ -1,0 +1,262 @@
+"""Lift a .tflite flatbuffer into an IR graph of ``tfl.*`` ops.
+
+Every operator becomes a node: declared builtins as ``tfl.<name>`` with their
+options as attributes, other builtins as foreign ``tflite.<NAME>`` nodes
+carrying their options, custom ops as ``tfl.custom``. Constant tensors become
+``core.const`` (quantization parameters kept on the type), WHILE/IF
+subgraphs become regions, signature names name the graph inputs/outputs and
+model metadata lands in ``graph.meta`` (name -> bytes).
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional, Union
+
+import numpy as np
+
+from litesmith.ir.dtypes import DType
+from litesmith.ir.errors import UserError
+from litesmith.ir.builder import normalize_attrs
+from litesmith.ir.graph import Graph, IRError, Node, Value
+from litesmith.ir.registry import get_op
+from litesmith.ir.types import QuantParams, TensorType
+
+from . import ops as _ops  # noqa: F401  (declares the tfl dialect and fills OPCODES)
+from . import schema_generated as schema
+from .opcodes import BY_BUILTIN, DTYPE_FIELDS, DTYPE_OF_CODE, ENUM_FIELDS, snake_case
+
+_BUILTIN_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+_OPTIONS_NAMES = {v: k for k, v in vars(schema.BuiltinOptions).items() if not k.startswith("_")}
+# Option fields litesmith does not model; dropped when read.
+_IGNORED_FIELDS = {"quantized_bias_type", "quant_spec"}
+
+
+def read_tflite(path_or_bytes: Union[str, os.PathLike, bytes, bytearray]) -> Graph:
+    """The IR graph of a .tflite model given as a path or its bytes."""
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        data, origin = bytes(path_or_bytes), "<tflite bytes>"
+    else:
+        origin = os.fspath(path_or_bytes)
+        try:
+            with open(origin, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise UserError(f"{origin}: cannot read TFLite model: {e.strerror}") from None
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise UserError(f"{origin}: not a TFLite model (no 'TFL3' file identifier); give a .tflite flatbuffer")
+    try:
+        model = schema.ModelT.InitFromPackedBuf(data, 0)
+    except Exception as e:  # out-of-range offsets in a truncated or corrupt file
+        raise UserError(f"{origin}: corrupt or truncated TFLite model ({type(e).__name__}: {e})") from None
+    if not model.subgraphs:
+        raise UserError(f"{origin}: TFLite model has no subgraphs")
+    try:
+        return _Lifter(model, data, origin).lift()
+    except UserError:
+        raise
+    except (IndexError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{origin}: corrupt TFLite model ({type(e).__name__}: {e})") from None
+
+
+class _Lifter:
+    def __init__(self, model, data: bytes, origin: str):
+        self.model = model
+        self.data = data
+        self.origin = origin
+
+    def lift(self) -> Graph:
+        graph = self.subgraph(0)
+        sig = next((s for s in self.model.signatureDefs or [] if s.subgraphIndex == 0), None)
+        sub = self.model.subgraphs[0]
+        if sig is not None:
+            _rename(graph.inputs, sub.inputs, sig.inputs)
+            _rename(graph.outputs, sub.outputs, sig.outputs)
+        for entry in self.model.metadata or []:
+            graph.meta[_text(entry.name)] = self.buffer_bytes(entry.buffer)
+        if self.model.description:
+            graph.meta.setdefault("tflite.description", _text(self.model.description))
+        return graph
+
+    # -- subgraphs ---------------------------------------------------------------------------------
+
+    def subgraph(self, index: int) -> Graph:
+        if not 0 <= index < len(self.model.subgraphs):
+            raise UserError(f"{self.origin}: subgraph index {index} out of range")
+        sub = self.model.subgraphs[index]
+        graph = Graph(_text(sub.name) or f"subgraph_{index}")
+        tensors = sub.tensors or []
+        values: Dict[int, Value] = {}
+        for t in _ints(sub.inputs):
+            values[t] = graph.add_input(self.tensor_type(tensors[t]), _text(tensors[t].name))
+
+        def value(t: int) -> Value:
+            if t not in values:
+                arr = self.constant(tensors[t])
+                if arr is None:
+                    raise UserError(f"{self.origin}: subgraph {index} reads tensor {t} ({_text(tensors[t].name)!r}) "
+                                    "before any operator writes it")
+                node = Node("core.const", [], {"value": arr}, [self.tensor_type(tensors[t])],
+                            output_names=[_text(tensors[t].name)])
+                graph.append(node)
+                values[t] = node.outputs[0]
+            return values[t]
+
+        def const(arr: np.ndarray, name: str) -> Value:
+            node = Node("core.const", [], {"value": arr}, [TensorType(DType.from_numpy(arr.dtype), arr.shape)],
+                        output_names=[name])
+            graph.append(node)
+            return node.outputs[0]
+
+        for k, op in enumerate(sub.operators or []):
+            ins = [value(t) for t in _present(op.inputs)]
+            outs = _ints(op.outputs)
+            node = self.operator(op, ins, [self.tensor_type(tensors[t]) for t in outs],
+                                 [_text(tensors[t].name) for t in outs], index, k, const)
+            graph.append(node)
+            for t, v in zip(_ints(op.outputs), node.outputs):
+                values[t] = v
+        graph.outputs = [value(t) for t in _ints(sub.outputs)]
+        return graph
+
+    # -- operators -----------------------------------------------------------------------------------
+
+    def operator(self, op, inputs: List[Value], types: List[TensorType], names: List[str], sub: int, k: int, const) -> Node:
+        if not 0 <= op.opcodeIndex < len(self.model.operatorCodes or []):
+            raise UserError(f"{self.origin}: operator {k} of subgraph {sub} has opcode index {op.opcodeIndex} out of range")
+        code = self.model.operatorCodes[op.opcodeIndex]
+        builtin = _BUILTIN_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode), f"BUILTIN_{code.builtinCode}")
+        options = self.options(op)
+        regions = []
+        if builtin == "CUSTOM":
+            name = "tfl.custom"
+            attrs = {"custom_code": _text(code.customCode), "custom_options": bytes(bytearray(op.customOptions or []))}
+        elif builtin in BY_BUILTIN:
+            entry = BY_BUILTIN[builtin]
+            name = entry.op
+            declared = get_op(name).attrs
+            for field in ("cond_subgraph_index", "then_subgraph_index", "body_subgraph_index", "else_subgraph_index"):
+                if field in options:
+                    regions.append(self.subgraph(options[field]))
+            attrs = {}
+            for key, val in options.items():
+                if key in declared:
+                    attrs[key] = val
+                elif key not in entry.derived and key not in _IGNORED_FIELDS and val:
+                    raise UserError(f"{self.origin}: {builtin} operator {k} sets option {key}={val!r}, "
+                                    "which litesmith does not support")
+            if builtin == "RESHAPE" and len(inputs) == 1 and options.get("new_shape") is not None:
+                inputs = inputs + [const(np.asarray(options["new_shape"], np.int32), f"{names[0]}/shape")]
+            if len(op.inputs) != len(inputs) and get_op(name).check_arity(len(inputs)):
+                raise UserError(f"{self.origin}: {builtin} operator {k} has an absent input litesmith cannot represent")
+            try:
+                attrs = normalize_attrs(name, attrs)
+            except IRError as e:
+                raise UserError(f"{self.origin}: {builtin} operator {k}: {e}") from None
+        else:
+            name = f"tflite.{builtin}"
+            attrs = dict(options)
+            attrs["op_version"] = int(code.version)
+            if op.builtinOptionsType:
+                attrs["builtin_options_type"] = _OPTIONS_NAMES.get(op.builtinOptionsType, str(op.builtinOptionsType))
+            absent = [i for i, t in enumerate(_ints(op.inputs)) if t < 0]
+            if absent:
+                attrs["absent_inputs"] = absent
+        source = names[0] if names else f"{name}_{k}"
+        return Node(name, inputs, attrs, types, regions=regions, output_names=names, meta={"source": source})
+
+    def options(self, op) -> Dict[str, object]:
+        if not op.builtinOptionsType or op.builtinOptions is None:
+            return {}
+        out = {}
+        for field, val in vars(op.builtinOptions).items():
+            name = snake_case(field)
+            out[name] = decode_option(name, val)
+        return out
+
+    # -- tensors -------------------------------------------------------------------------------------
+
+    def tensor_type(self, t) -> TensorType:
+        if t.type not in DTYPE_OF_CODE:
+            raise UserError(f"{self.origin}: tensor {_text(t.name)!r} has TFLite type {t.type}, which litesmith does not support")
+        dtype = DTYPE_OF_CODE[t.type]
+        dims = list(t.shapeSignature) if t.shapeSignature is not None and len(t.shapeSignature) else list(t.shape if t.shape is not None else [])
+        quant = None
+        q = t.quantization
+        if q is not None and q.scale is not None and len(q.scale):
+            zp = list(q.zeroPoint) if q.zeroPoint is not None and len(q.zeroPoint) else [0] * len(q.scale)
+            quant = QuantParams(tuple(q.scale), tuple(zp), q.quantizedDimension if len(q.scale) > 1 else None)
+        return TensorType(dtype, [None if d < 0 else int(d) for d in dims], quant)
+
+    def buffer_bytes(self, index: int) -> bytes:
+        if not 0 <= index < len(self.model.buffers or []):
+            raise UserError(f"{self.origin}: buffer index {index} out of range")
+        buf = self.model.buffers[index]
+        if buf.data is not None and len(buf.data):
+            return np.asarray(buf.data, np.uint8).tobytes()
+        if buf.offset > 1:  # data stored after the flatbuffer (models over 2 GB)
+            end = buf.offset + buf.size
+            if end > len(self.data):
+                raise UserError(f"{self.origin}: buffer {index} runs past the end of the file (truncated?)")
+            return self.data[buf.offset:end]
+        return b""
+
+    def constant(self, t) -> Optional[np.ndarray]:
+        raw = self.buffer_bytes(t.buffer) if t.buffer else b""
+        if not raw:
+            return None
+        ty = self.tensor_type(t)
+        shape = [1 if d is None else d for d in ty.shape]
+        if ty.dtype is DType.STRING:
+            return _decode_strings(raw).reshape(shape)
+        arr = np.frombuffer(raw, dtype=ty.dtype.np.newbyteorder("<"))
+        if arr.size != int(np.prod(shape)):
+            raise UserError(f"{self.origin}: constant {_text(t.name)!r} holds {arr.size} values for shape {shape}")
+        return arr.astype(ty.dtype.np).reshape(shape)
+
+
+def decode_option(name: str, value):
+    """An object-API option field value as the IR attribute value."""
+    if name in ENUM_FIELDS:
+        enum = getattr(schema, ENUM_FIELDS[name])
+        names = {v: k for k, v in vars(enum).items() if not k.startswith("_")}
+        return names.get(value, value)
+    if name in DTYPE_FIELDS:
+        return DTYPE_OF_CODE.get(value, value)
+    if isinstance(value, np.ndarray):
+        return [int(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode()
+    if isinstance(value, list):
+        return [int(v) if isinstance(v, (int, np.integer)) else v for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _ints(indices) -> List[int]:
+    """An object-API index vector (numpy array, list or None) as a list of ints."""
+    return [] if indices is None else [int(t) for t in indices]
+
+
+def _present(indices) -> List[int]:
+    """Operator input tensor indices without absent (-1) entries."""
+    return [t for t in _ints(indices) if t >= 0]
+
+
+def _rename(values: List[Value], tensor_indices, maps) -> None:
+    by_tensor = {m.tensorIndex: _text(m.name) for m in maps or []}
+    for v, t in zip(values, _ints(tensor_indices)):
+        if t in by_tensor:
+            v.name = by_tensor[t]
+
+
+def _text(s) -> str:
+    if s is None:
+        return ""
+    return s.decode() if isinstance(s, (bytes, bytearray)) else str(s)
+
+
+def _decode_strings(raw: bytes) -> np.ndarray:
+    count = int(np.frombuffer(raw[:4], "<i4")[0])
+    offsets = np.frombuffer(raw[4 : 4 + 4 * (count + 1)], "<i4")
+    return np.array([raw[offsets[i] : offsets[i + 1]].decode() for i in range(count)], dtype=object)

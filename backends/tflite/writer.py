@@ -1,0 +1,307 @@
+"""Serialize a graph of ``tfl.*`` ops to a TFLite flatbuffer.
+
+A mechanical emitter through the generated object API (schema_generated.py):
+one SubGraphT per graph/region, one TensorT per value, one OperatorT per node,
+constants in buffers. What needs care is written out here, not in the schema:
+- buffer 0 is the empty sentinel; identical constant bytes share one buffer;
+- constant data is 16-byte aligned (the object API's ``Pack`` ignores the
+  schema's ``force_align``), written straight from numpy;
+- ``deprecated_builtin_code`` = min(code, 127) beside ``builtin_code``;
+- a ``serving_default`` signature names the graph inputs/outputs;
+- the same graph always gives the same bytes.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import flatbuffers
+import numpy as np
+
+from litesmith.ir.dtypes import DType
+from litesmith.ir.errors import UserError
+from litesmith.ir.graph import Graph, Node, Value
+from litesmith.ir.types import TensorType
+
+from . import schema_generated as schema
+from .opcodes import DTYPE_FIELDS, ENUM_FIELDS, OPCODES, TENSOR_TYPE_CODES, camel_case
+
+BUFFER_ALIGNMENT = 16
+SIGNATURE_KEY = "serving_default"
+SCHEMA_VERSION = 3
+MIN_RUNTIME_VERSION = b"1.14.0"  # older runtimes lack ops litesmith emits routinely
+
+
+def write_tflite(graph: Graph, *, description: str = "litesmith", metadata: Optional[Dict[str, bytes]] = None) -> bytes:
+    """The .tflite bytes of ``graph`` (``tfl.*`` ops and ``core.const`` only).
+
+    ``graph.meta`` entries whose value is bytes, then ``metadata``, are
+    written as TFLite metadata (name -> bytes)."""
+    check_writable(graph)
+    return _ModelWriter(description).write(graph, _collect_metadata(graph, metadata))
+
+
+def check_writable(graph: Graph) -> None:
+    """UserError naming the first node that is not a TFLite op."""
+    for node in graph.walk():
+        if node.op == "core.const" or node.op in OPCODES:
+            continue
+        if node.op.startswith("tflite.") and hasattr(schema.BuiltinOperator, node.op[len("tflite."):]):
+            continue  # a builtin litesmith does not model, read from a .tflite file
+        raise UserError(
+            f"cannot write node {node.name!r} ({node.op}) to TFLite: only tfl.* ops and constants can be "
+            f"written; lower the graph first (compile_to_tflite) or make {node.op} a custom op"
+        )
+
+
+def _collect_metadata(graph: Graph, extra: Optional[Dict[str, bytes]]) -> Dict[str, bytes]:
+    out = {k: v for k, v in graph.meta.items() if isinstance(v, (bytes, bytearray))}
+    for k, v in (extra or {}).items():
+        if not isinstance(v, (bytes, bytearray)):
+            raise UserError(f"TFLite metadata {k!r} must be bytes, got {type(v).__name__}")
+        out[k] = v
+    out["min_runtime_version"] = MIN_RUNTIME_VERSION
+    return out
+
+
+class _AlignedBufferT(schema.BufferT):
+    """A buffer whose data vector starts on a 16-byte boundary of the file."""
+
+    def Pack(self, builder):
+        data = None
+        if self.data is not None:
+            raw = self.data
+            builder.StartVector(1, len(raw), BUFFER_ALIGNMENT)
+            builder.head = builder.head - len(raw)
+            builder.Bytes[builder.head : builder.head + len(raw)] = raw
+            builder.vectorNumElems = len(raw)
+            data = builder.EndVector()
+        schema.BufferStart(builder)
+        if data is not None:
+            schema.BufferAddData(builder, data)
+        return schema.BufferEnd(builder)
+
+
+class _ModelWriter:
+    def __init__(self, description: str):
+        self.model = schema.ModelT()
+        self.model.version = SCHEMA_VERSION
+        self.model.description = description
+        self.model.buffers = [_AlignedBufferT()]  # buffer 0: the empty sentinel
+        self.model.operatorCodes = []
+        self.model.subgraphs = []
+        self._buffer_by_bytes: Dict[bytes, int] = {}
+        self._opcode_index: Dict[Tuple[int, str, int], int] = {}
+        self._pending: List[Tuple[int, Graph]] = []
+
+    def write(self, graph: Graph, metadata: Dict[str, bytes]) -> bytes:
+        main = self._reserve(graph)
+        while self._pending:
+            index, g = self._pending.pop(0)
+            self.model.subgraphs[index] = self._subgraph(g)
+        self.model.signatureDefs = [self._signature(main, graph)]
+        self.model.metadata = []
+        for name in sorted(metadata):
+            entry = schema.MetadataT()
+            entry.name = name
+            entry.buffer = self._new_buffer(bytes(metadata[name]))
+            self.model.metadata.append(entry)
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(self.model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+
+    # -- subgraphs ----------------------------------------------------------------------------
+
+    def _reserve(self, graph: Graph) -> int:
+        """A subgraph index for ``graph``, filled in later (regions after their parents)."""
+        self.model.subgraphs.append(None)
+        index = len(self.model.subgraphs) - 1
+        self._pending.append((index, graph))
+        return index
+
+    def _subgraph(self, graph: Graph) -> "schema.SubGraphT":
+        sub = schema.SubGraphT()
+        sub.name = graph.name
+        sub.tensors = []
+        sub.operators = []
+        tensor_of: Dict[int, int] = {}
+
+        def tensor(v: Value) -> int:
+            if id(v) not in tensor_of:
+                tensor_of[id(v)] = len(sub.tensors)
+                sub.tensors.append(self._tensor(v, len(sub.tensors)))
+            return tensor_of[id(v)]
+
+        sub.inputs = [tensor(v) for v in graph.inputs]
+        for node in graph:
+            if node.op == "core.const":
+                continue
+            sub.operators.append(self._operator(node, [tensor(v) for v in node.inputs], [tensor(v) for v in node.outputs]))
+        sub.outputs = [tensor(v) for v in graph.outputs]
+        return sub
+
+    def _signature(self, index: int, graph: Graph) -> "schema.SignatureDefT":
+        sub = self.model.subgraphs[index]
+        sig = schema.SignatureDefT()
+        sig.signatureKey = SIGNATURE_KEY
+        sig.subgraphIndex = index
+        sig.inputs = [_tensor_map(v.name or f"input_{i}", t) for i, (v, t) in enumerate(zip(graph.inputs, sub.inputs))]
+        sig.outputs = [_tensor_map(v.name or f"output_{i}", t) for i, (v, t) in enumerate(zip(graph.outputs, sub.outputs))]
+        return sig
+
+    # -- tensors and buffers ------------------------------------------------------------------
+
+    def _tensor(self, v: Value, index: int) -> "schema.TensorT":
+        t = schema.TensorT()
+        ty: TensorType = v.type
+        if ty.dtype not in TENSOR_TYPE_CODES:
+            raise UserError(f"value %{v.name} has type {ty}, which TFLite tensors cannot hold")
+        t.type = TENSOR_TYPE_CODES[ty.dtype]
+        t.name = v.name or _default_name(v, index)
+        if ty.shape is None:
+            t.shape = []  # unknown rank: the runtime sizes it while preparing the producer
+        else:
+            t.shape = [1 if d is None else d for d in ty.shape]
+            if any(d is None for d in ty.shape):
+                t.shapeSignature = [-1 if d is None else d for d in ty.shape]
+        if ty.quant is not None:
+            q = schema.QuantizationParametersT()
+            q.scale = list(ty.quant.scale)
+            q.zeroPoint = list(ty.quant.zero_point)
+            q.quantizedDimension = ty.quant.axis or 0
+            t.quantization = q
+        const = v.const_value()
+        if v.producer is not None and v.producer.op == "core.const":
+            if const is None:
+                raise UserError(f"constant %{v.name} has no data (elided); load its .npz before writing")
+            t.buffer = self._new_buffer(_tensor_bytes(const, ty.dtype, v.name), dedupe=True)
+        return t
+
+    def _new_buffer(self, raw: bytes, dedupe: bool = False) -> int:
+        if dedupe and raw in self._buffer_by_bytes:
+            return self._buffer_by_bytes[raw]
+        buf = _AlignedBufferT()
+        buf.data = raw
+        self.model.buffers.append(buf)
+        index = len(self.model.buffers) - 1
+        if dedupe:
+            self._buffer_by_bytes[raw] = index
+        return index
+
+    # -- operators ------------------------------------------------------------------------------
+
+    def _operator(self, node: Node, inputs: List[int], outputs: List[int]) -> "schema.OperatorT":
+        if node.op.startswith("tflite."):
+            return self._foreign_operator(node, inputs, outputs)
+        entry = OPCODES[node.op]
+        op = schema.OperatorT()
+        op.inputs = inputs
+        op.outputs = outputs
+        custom_code = ""
+        if node.op == "tfl.custom":
+            custom_code = node.attrs["custom_code"]
+            op.customOptions = bytes(node.attrs.get("custom_options") or b"")
+            op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
+        code = getattr(schema.BuiltinOperator, entry.builtin)
+        op.opcodeIndex = self._opcode(code, custom_code, int(entry.version(node)))
+        if entry.options is not None:
+            op.builtinOptionsType = getattr(schema.BuiltinOptions, entry.options)
+            op.builtinOptions = self._options(node, entry)
+        return op
+
+    def _foreign_operator(self, node: Node, inputs: List[int], outputs: List[int]) -> "schema.OperatorT":
+        """A builtin kept as ``tflite.<NAME>`` by the reader: options and version as read."""
+        attrs = dict(node.attrs)
+        version = int(attrs.pop("op_version", 1))
+        options = attrs.pop("builtin_options_type", None)
+        for i in attrs.pop("absent_inputs", []):
+            inputs.insert(i, -1)
+        op = schema.OperatorT()
+        op.inputs = inputs
+        op.outputs = outputs
+        op.opcodeIndex = self._opcode(getattr(schema.BuiltinOperator, node.op[len("tflite."):]), "", version)
+        if options:
+            opts = getattr(schema, options + "T")()
+            for name, value in attrs.items():
+                setattr(opts, camel_case(name), encode_option(name, value))
+            op.builtinOptionsType = getattr(schema.BuiltinOptions, options)
+            op.builtinOptions = opts
+        return op
+
+    def _opcode(self, code: int, custom_code: str, version: int) -> int:
+        key = (code, custom_code, version)
+        if key not in self._opcode_index:
+            oc = schema.OperatorCodeT()
+            oc.builtinCode = code
+            oc.deprecatedBuiltinCode = min(code, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
+            oc.version = version
+            if custom_code:
+                oc.customCode = custom_code
+            self._opcode_index[key] = len(self.model.operatorCodes)
+            self.model.operatorCodes.append(oc)
+        return self._opcode_index[key]
+
+    def _options(self, node: Node, entry):
+        opts = getattr(schema, entry.options + "T")()
+        for name, value in node.attrs.items():
+            field = camel_case(name)
+            if not hasattr(opts, field):
+                raise UserError(f"{node.op} {node.name!r}: attribute {name} has no field in {entry.options}")
+            setattr(opts, field, encode_option(name, value))
+        for name in entry.derived:
+            setattr(opts, camel_case(name), self._derived(node, name))
+        return opts
+
+    def _derived(self, node: Node, name: str):
+        if name == "values_count":
+            return len(node.inputs)
+        if name == "new_shape":
+            shape = node.inputs[1].const_value() if len(node.inputs) > 1 else None
+            if shape is None:
+                shape = [(-1 if d is None else d) for d in (node.outputs[0].shape or ())]
+            return [int(d) for d in np.asarray(shape).reshape(-1)]
+        if name in ("cond_subgraph_index", "then_subgraph_index"):
+            return self._reserve(node.regions[0])
+        if name in ("body_subgraph_index", "else_subgraph_index"):
+            return self._reserve(node.regions[1])
+        raise AssertionError(f"no rule for derived option field {name}")
+
+
+def encode_option(name: str, value):
+    """An IR attribute value as its object-API option field value."""
+    if name in ENUM_FIELDS:
+        enum = getattr(schema, ENUM_FIELDS[name])
+        try:
+            return getattr(enum, value)
+        except (AttributeError, TypeError):
+            choices = ", ".join(k for k in vars(enum) if not k.startswith("_"))
+            raise UserError(f"option {name}={value!r} is not one of {choices}") from None
+    if name in DTYPE_FIELDS:
+        return TENSOR_TYPE_CODES[value]
+    if isinstance(value, (list, tuple)):
+        return [int(v) if isinstance(v, (int, np.integer)) else v for v in value]
+    return value
+
+
+def _tensor_map(name: str, index: int) -> "schema.TensorMapT":
+    m = schema.TensorMapT()
+    m.name = name
+    m.tensorIndex = index
+    return m
+
+
+def _default_name(v: Value, index: int) -> str:
+    if v.producer is not None:
+        base = v.producer.meta.get("source") or v.producer.op
+        return f"{base}:{v.index}" if len(v.producer.outputs) > 1 else base
+    return f"tensor_{index}"
+
+
+def _tensor_bytes(arr: np.ndarray, dtype: DType, name: str) -> bytes:
+    """Constant data in TFLite's little-endian layout (strings in its packed string format)."""
+    if dtype is DType.STRING:
+        items = [s.encode() if isinstance(s, str) else bytes(s) for s in np.asarray(arr, object).reshape(-1)]
+        header = 4 * (len(items) + 2)
+        offsets = np.cumsum([header] + [len(s) for s in items]).astype("<i4")
+        return np.int32(len(items)).astype("<i4").tobytes() + offsets.tobytes() + b"".join(items)
+    data = np.ascontiguousarray(arr, dtype=dtype.np.newbyteorder("<"))
+    return data.tobytes()

@@ -1,0 +1,175 @@
+"""Reader: lift LiteRT-runnable models (TF's converter's and ours), round trip, bad files."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from litesmith.backends.tflite import read_tflite, write_tflite
+from litesmith.ir.builder import Builder
+from litesmith.ir.dtypes import DType
+from litesmith.ir.errors import UserError
+from litesmith.ir.graph import Graph, Node
+from litesmith.ir.interpreter import run
+from litesmith.ir.types import QuantParams, TensorType
+
+RNG = np.random.default_rng(1)
+
+
+def litert_run(interp_cls, model: bytes, feeds):
+    return interp_cls(model_content=model).get_signature_runner("serving_default")(**feeds)
+
+
+def litert_run_plain(interp_cls, model: bytes, inputs):
+    """Run without a signature (TF's from_concrete_functions writes none); outputs in subgraph order."""
+    it = interp_cls(model_content=model)
+    it.allocate_tensors()
+    for d, x in zip(it.get_input_details(), inputs):
+        it.set_tensor(d["index"], x)
+    it.invoke()
+    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+
+
+@pytest.fixture(scope="session")
+def tf_converted_model(tf):
+    """A tiny conv net converted by TF's own converter (the peer whose output we must read)."""
+    k = tf.constant(RNG.standard_normal((3, 3, 3, 4)).astype(np.float32))
+    bias = tf.constant(RNG.standard_normal(4).astype(np.float32))
+    w = tf.constant(RNG.standard_normal((4, 5)).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 3], tf.float32, name="image")])
+    def net(image):
+        y = tf.nn.relu(tf.nn.conv2d(image, k, 1, "SAME") + bias)
+        y = tf.nn.max_pool2d(y, 2, 2, "VALID")
+        y = tf.reduce_mean(y, axis=[1, 2])
+        y = tf.reshape(tf.matmul(y, w), [5])
+        return {"probs": tf.nn.softmax(y), "top": tf.math.top_k(y, 2).indices}
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([net.get_concrete_function()], net)
+    return conv.convert()
+
+
+def test_reads_tf_converter_model(tf_converted_model, litert_interpreter):
+    g = read_tflite(tf_converted_model)
+    ops = {n.op for n in g}
+    assert {"tfl.conv_2d", "tfl.max_pool_2d", "tfl.mean", "tfl.softmax", "tfl.topk_v2"} <= ops
+    assert [v.name for v in g.inputs] == ["image"]
+    assert len(g.outputs) == 2
+    conv = next(n for n in g if n.op == "tfl.conv_2d")
+    assert conv.attrs["padding"] == "SAME" and conv.attrs["fused_activation_function"] == "RELU"
+    x = RNG.standard_normal((1, 8, 8, 3)).astype(np.float32)
+    want = litert_run_plain(litert_interpreter, tf_converted_model, [x])
+    got = run(g, {"image": x})
+    for v, w in zip(g.outputs, want):
+        assert got[v.name].dtype == w.dtype and got[v.name].shape == w.shape
+        np.testing.assert_allclose(got[v.name], w, rtol=1e-4, atol=1e-6)
+
+
+def test_write_read_of_tf_converter_model_gives_same_outputs(tf_converted_model, litert_interpreter):
+    again = write_tflite(read_tflite(tf_converted_model))
+    x = RNG.standard_normal((1, 8, 8, 3)).astype(np.float32)
+    want = litert_run_plain(litert_interpreter, tf_converted_model, [x])
+    got = litert_run_plain(litert_interpreter, again, [x])
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def _control_flow_model():
+    g = Graph("main")
+    x = g.add_input(TensorType(DType.FLOAT32, (3,)), "x")
+    b = Builder(g)
+    cond, body = Graph("cond"), Graph("body")
+    for r in (cond, body):
+        r.add_input(TensorType(DType.INT32, ()), "i")
+        r.add_input(TensorType(DType.FLOAT32, (3,)), "x")
+    cb = Builder(cond)
+    cond.outputs = [cb.op("tfl.less", [cond.inputs[0], cb.const(np.int32(3))])]
+    bb = Builder(body)
+    body.outputs = [bb.op("tfl.add", [body.inputs[0], bb.const(np.int32(1))]),
+                    bb.op("tfl.tanh", [bb.op("tfl.mul", [body.inputs[1], bb.const(np.float32(2.0))])])]
+    _, y = b.op("tfl.while", [b.const(np.int32(0)), x], regions=[cond, body])
+    y.name = "y"
+    g.outputs = [y]
+    g.meta["litesmith.state"] = b'{"pairs": []}'
+    return g
+
+
+def test_round_trip_of_our_model_with_regions_and_metadata(litert_interpreter):
+    first = write_tflite(_control_flow_model())
+    g = read_tflite(first)
+    (loop,) = [n for n in g if n.op == "tfl.while"]
+    assert len(loop.regions) == 2 and len(loop.regions[1].nodes) >= 3
+    assert g.meta["litesmith.state"] == b'{"pairs": []}'
+    second = write_tflite(g)
+    x = np.array([0.1, -0.5, 2.0], np.float32)
+    want = litert_run(litert_interpreter, first, {"x": x})["y"]
+    np.testing.assert_allclose(litert_run(litert_interpreter, second, {"x": x})["y"], want, rtol=1e-6)
+    np.testing.assert_allclose(run(g, {"x": x})["y"], want, rtol=1e-6)
+    assert write_tflite(read_tflite(second)) == second  # a fixed point after one trip
+
+
+def test_quantization_params_and_constants_survive():
+    g = Graph("main")
+    x = g.add_input(TensorType(DType.FLOAT32, (4,)), "x")
+    b = Builder(g)
+    qt = TensorType(DType.INT8, (4,), QuantParams([0.0625], [-2]))
+    q = b.op("tfl.quantize", [x], output_types=[qt])
+    y = b.op("tfl.dequantize", [q])
+    y.name = "y"
+    g.outputs = [y]
+    back = read_tflite(write_tflite(g))
+    (qnode,) = [n for n in back if n.op == "tfl.quantize"]
+    assert qnode.outputs[0].type.quant == QuantParams([0.0625], [-2])
+    xv = np.array([0.3, -1.0, 0.02, 5.0], np.float32)
+    np.testing.assert_allclose(run(back, {"x": xv})["y"], run(g, {"x": xv})["y"])
+
+
+def test_unknown_builtin_becomes_foreign_node_and_round_trips(litert_interpreter):
+    """ATAN2 and REVERSE_SEQUENCE are builtins litesmith does not declare."""
+    g = Graph("main")
+    x = g.add_input(TensorType(DType.FLOAT32, (2, 3)), "x")
+    y = g.add_input(TensorType(DType.FLOAT32, (2, 3)), "y")
+    a = g.append(Node("tflite.ATAN2", [x, y], {"op_version": 1}, [TensorType(DType.FLOAT32, (2, 3))], output_names=["a"]))
+    lens = Builder(g).const(np.array([2, 3], np.int32))
+    r = g.append(Node("tflite.REVERSE_SEQUENCE", [a.outputs[0], lens],
+                      {"op_version": 1, "builtin_options_type": "ReverseSequenceOptions", "seq_dim": 1, "batch_dim": 0},
+                      [TensorType(DType.FLOAT32, (2, 3))], output_names=["r"]))
+    g.outputs = [r.outputs[0]]
+    model = write_tflite(g)
+    xv, yv = RNG.standard_normal((2, 3)).astype(np.float32), RNG.standard_normal((2, 3)).astype(np.float32)
+    want = litert_run(litert_interpreter, model, {"x": xv, "y": yv})["r"]
+    at = np.arctan2(xv, yv)
+    np.testing.assert_allclose(want, np.stack([at[0, [1, 0, 2]], at[1, ::-1]]), rtol=1e-5)
+    back = read_tflite(model)
+    rs = next(n for n in back if n.op == "tflite.REVERSE_SEQUENCE")
+    assert rs.attrs["seq_dim"] == 1 and rs.attrs["batch_dim"] == 0
+    assert any(n.op == "tflite.ATAN2" for n in back)
+    got = litert_run(litert_interpreter, write_tflite(back), {"x": xv, "y": yv})["r"]
+    np.testing.assert_allclose(got, want)
+
+
+def test_read_from_path(tmp_path):
+    p = tmp_path / "m.tflite"
+    p.write_bytes(write_tflite(_control_flow_model()))
+    assert read_tflite(str(p)).output_names() == ["y"]
+    assert read_tflite(p).output_names() == ["y"]
+
+
+@pytest.mark.parametrize("bad", ["garbage", "truncated", "wrong_identifier", "empty"])
+def test_bad_files_are_user_errors_naming_the_file(bad, tmp_path):
+    good = write_tflite(_control_flow_model())
+    data = {
+        "garbage": bytes(RNG.integers(0, 256, 300, dtype=np.uint8)),
+        "truncated": good[: len(good) // 3],
+        "wrong_identifier": good[:4] + b"XXXX" + good[8:],
+        "empty": b"",
+    }[bad]
+    p = tmp_path / f"{bad}.tflite"
+    p.write_bytes(data)
+    with pytest.raises(UserError, match=f"{bad}.tflite"):
+        read_tflite(p)
+
+
+def test_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="nope.tflite"):
+        read_tflite(tmp_path / "nope.tflite")
