@@ -1,0 +1,93 @@
+"""Helpers shared by the op declarations: constant operands, axes, broadcasting.
+
+Inference sees static dims as ints and unknown ones as None; these helpers
+keep that convention so each op's inference stays a few lines.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from ..dtypes import DType
+from ..types import Shape, TensorType
+
+
+def tensor(dtype: DType, shape: Shape) -> TensorType:
+    return TensorType(dtype, shape)
+
+
+def const_ints(ctx, i: int) -> Optional[List[int]]:
+    """Operand ``i`` as a flat list of ints when it is a constant, else None."""
+    if i >= len(ctx.consts) or ctx.consts[i] is None:
+        return None
+    return [int(v) for v in np.asarray(ctx.consts[i]).reshape(-1)]
+
+
+def const_scalar(ctx, i: int):
+    """Operand ``i`` as a Python scalar when it is a constant, else None."""
+    if i >= len(ctx.consts) or ctx.consts[i] is None:
+        return None
+    v = np.asarray(ctx.consts[i])
+    if v.size != 1:
+        ctx.fail(f"operand {i} must be a scalar, got shape {list(v.shape)}")
+    return v.reshape(-1)[0].item()
+
+
+def vector_length(t: TensorType) -> Optional[int]:
+    """Static length of a 1-D shape-like operand (a scalar counts as 1), else None."""
+    if t.shape is None:
+        return None
+    if len(t.shape) == 0:
+        return 1
+    return t.shape[0] if len(t.shape) == 1 else None
+
+
+def norm_axis(ctx, axis: int, rank: int, what: str = "axis") -> int:
+    """``axis`` in [0, rank), with negative axes counted from the end."""
+    if not -rank <= axis < rank:
+        ctx.fail(f"{what} {axis} is out of range for rank {rank}")
+    return axis + rank if axis < 0 else axis
+
+
+def broadcast_shapes(ctx, *shapes: Shape) -> Shape:
+    """Numpy broadcasting of shapes that may hold unknown dims (None)."""
+    if any(s is None for s in shapes):
+        return None
+    rank = max((len(s) for s in shapes), default=0)
+    out: List[Optional[int]] = []
+    for i in range(rank):
+        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1:
+            ctx.fail(f"shapes {' and '.join(_fmt(s) for s in shapes)} do not broadcast")
+        if known:
+            out.append(known.pop())
+        elif any(d is None for d in dims):
+            out.append(None)
+        else:
+            out.append(1)
+    return tuple(out)
+
+
+def _fmt(shape: Shape) -> str:
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def same_type(ctx) -> List[TensorType]:
+    t = ctx.types[0]
+    return [TensorType(t.dtype, t.shape)]
+
+
+def ints(values: Sequence) -> List[int]:
+    return [int(v) for v in values]
+
+
+def np_dtype(dtype) -> np.dtype:
+    """The numpy dtype for a dtype attribute (a ``DType``, or anything numpy accepts)."""
+    return dtype.np if isinstance(dtype, DType) else np.dtype(dtype)
+
+
+def require_rank(ctx, t: TensorType, rank: int, what: str) -> None:
+    if t.shape is not None and len(t.shape) != rank:
+        ctx.fail(f"{what} must have rank {rank}, got {_fmt(t.shape)}")

@@ -1,0 +1,208 @@
+"""Elementwise ops: unary math, binary arithmetic, comparisons, logic, cast, select.
+
+Kernels follow TensorFlow's semantics (integer ``div`` truncates, ``floor_mod``
+takes the divisor's sign, ``round`` is half to even) and, like TF, never warn
+about inf/nan: overflow and division by zero produce IEEE results silently.
+Binary arithmetic returns x's dtype, the dtype its inference declares.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..dtypes import DType
+from ..registry import Attr, defop
+from ..types import TensorType
+from ._common import broadcast_shapes, np_dtype, same_type
+
+
+def _quiet(fn):
+    """Run ``fn`` with numpy floating-point warnings off (TF produces inf/nan silently)."""
+
+    def kernel(*args, **kw):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kw)
+
+    kernel.__doc__ = fn.__doc__
+    return kernel
+
+
+# -- unary --------------------------------------------------------------------
+
+
+def _infer_bool_unary(ctx):
+    t = ctx.types[0]
+    if t.dtype is not DType.BOOL:
+        ctx.fail(f"expects a bool operand, got {t.dtype}")
+    return [TensorType(DType.BOOL, t.shape)]
+
+
+def _unary(name, fn, doc, attrs=None, infer=same_type):
+    """Declare ``core.<name>``: one operand, result of the same type."""
+    return defop(f"core.{name}", doc=doc, operands=["x"], attrs=attrs, infer=infer, kernel=_quiet(fn), category="elementwise unary")
+
+
+def _erf(x):
+    return np.asarray(np.frompyfunc(math.erf, 1, 1)(np.asarray(x, np.float64)), np.float64)
+
+
+def _gelu(x, approximate=False):
+    if approximate:
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1 + _erf(x / np.sqrt(2)))
+
+
+def _sigmoid(x):
+    return np.exp(-np.logaddexp(np.zeros((), x.dtype), -x))
+
+
+_SELU_SCALE = 1.0507009873554804934193349852946
+_SELU_ALPHA = 1.6732632423543772848170429916717
+
+_unary("neg", np.negative, "Negation, -x.")
+_unary("abs", np.abs, "Absolute value.")
+_unary("sqrt", np.sqrt, "Square root (nan for negative inputs).")
+_unary("rsqrt", lambda x: 1 / np.sqrt(x), "Reciprocal square root, 1/sqrt(x).")
+_unary("exp", np.exp, "Natural exponential.")
+_unary("log", np.log, "Natural logarithm.")
+_unary("sin", np.sin, "Sine.")
+_unary("cos", np.cos, "Cosine.")
+_unary("tanh", np.tanh, "Hyperbolic tangent.")
+_unary("sigmoid", _sigmoid, "Logistic function 1/(1+exp(-x)), computed without overflow.")
+_unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "max(x, 0).")
+_unary("relu6", lambda x: np.minimum(np.maximum(x, np.zeros((), x.dtype)), np.asarray(6, x.dtype)), "min(max(x, 0), 6).")
+_unary("elu", lambda x: np.where(x > 0, x, np.expm1(x)), "x if x > 0 else exp(x) - 1.")
+_unary("selu", lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(x)), "Scaled ELU with TF's fixed scale and alpha.")
+_unary(
+    "gelu",
+    _gelu,
+    "Gaussian error linear unit: x * Phi(x), or its tanh approximation when `approximate`.",
+    attrs={"approximate": Attr("bool", False, "use the tanh approximation")},
+)
+_unary(
+    "leaky_relu",
+    lambda x, alpha=0.2: np.where(x > 0, x, x * np.asarray(alpha, x.dtype)),
+    "x if x > 0 else alpha * x.",
+    attrs={"alpha": Attr("float", 0.2, "slope for negative inputs")},
+)
+_unary("floor", np.floor, "Round toward -inf.")
+_unary("ceil", np.ceil, "Round toward +inf.")
+_unary("round", np.round, "Round half to even (banker's rounding), like TF Round.")
+_unary("square", np.square, "x * x.")
+_unary("sign", np.sign, "-1, 0 or 1 by the sign of x (nan stays nan).")
+_unary("reciprocal", np.reciprocal, "1/x.")
+_unary("softplus", lambda x: np.logaddexp(np.zeros((), x.dtype), x), "log(1 + exp(x)), computed without overflow.")
+_unary("hard_swish", lambda x: x * np.clip(x + 3, 0, 6) / 6, "x * relu6(x + 3) / 6.")
+_unary("erf", _erf, "Gauss error function.")
+_unary("logical_not", np.logical_not, "Boolean negation.", infer=_infer_bool_unary)
+_unary("log1p", np.log1p, "log(1 + x), accurate near 0.")
+_unary("expm1", np.expm1, "exp(x) - 1, accurate near 0.")
+
+
+def _cast(x, dtype):
+    return np.asarray(x).astype(np_dtype(dtype))
+
+
+defop(
+    "core.cast",
+    doc="""Convert to another element type. Float to int truncates toward zero,
+    anything to bool is ``x != 0``, like TF Cast.""",
+    operands=["x"],
+    attrs={"dtype": Attr("dtype", doc="the result element type")},
+    infer=lambda ctx: [TensorType(ctx.attrs["dtype"], ctx.types[0].shape)],
+    kernel=_quiet(_cast),
+    category="elementwise unary",
+)
+
+
+# -- binary -------------------------------------------------------------------
+
+
+def _infer_arith(ctx):
+    return [TensorType(ctx.types[0].dtype, broadcast_shapes(ctx, ctx.types[0].shape, ctx.types[1].shape))]
+
+
+def _infer_compare(ctx):
+    return [TensorType(DType.BOOL, broadcast_shapes(ctx, ctx.types[0].shape, ctx.types[1].shape))]
+
+
+def _infer_logical(ctx):
+    for t in ctx.types:
+        if t.dtype is not DType.BOOL:
+            ctx.fail(f"expects bool operands, got {t.dtype}")
+    return _infer_compare(ctx)
+
+
+def _keep_x_dtype(fn):
+    def kernel(x, y):
+        return np.asarray(fn(x, y)).astype(np.asarray(x).dtype, copy=False)
+
+    return kernel
+
+
+def _binary(name, fn, doc, category="elementwise binary", infer=_infer_arith):
+    """Declare ``core.<name>``: two broadcasting operands."""
+    kernel = _keep_x_dtype(fn) if infer is _infer_arith else fn
+    return defop(f"core.{name}", doc=doc, operands=["x", "y"], infer=infer, kernel=_quiet(kernel), category=category)
+
+
+def _is_int(x) -> bool:
+    return np.asarray(x).dtype.kind in "iu"
+
+
+def _div(x, y):
+    if _is_int(x):
+        q = np.abs(x) // np.abs(y)
+        return np.where((x < 0) != (y < 0), -q, q)
+    return np.true_divide(x, y)
+
+
+def _floor_div(x, y):
+    return np.floor_divide(x, y) if _is_int(x) else np.floor(x / y)
+
+
+def _floor_mod(x, y):
+    if _is_int(x):
+        return np.mod(x, y)
+    r = np.fmod(x, y)
+    return np.where((r != 0) & ((y < 0) != (r < 0)), r + y, r)
+
+
+_binary("add", np.add, "x + y (strings concatenate).")
+_binary("sub", np.subtract, "x - y.")
+_binary("mul", np.multiply, "x * y.")
+_binary("div", _div, "x / y: true division for floats, truncation toward zero for integers (TF Div).")
+_binary("floor_div", _floor_div, "floor(x / y).")
+_binary("floor_mod", _floor_mod, "x - floor(x / y) * y: the result takes the sign of y.")
+_binary("maximum", np.maximum, "Elementwise max (nan propagates).")
+_binary("minimum", np.minimum, "Elementwise min (nan propagates).")
+_binary("pow", np.power, "x ** y.")
+_binary("squared_difference", lambda x, y: np.square(np.subtract(x, y)), "(x - y) ** 2.")
+
+_binary("equal", np.equal, "x == y.", "comparison", _infer_compare)
+_binary("not_equal", np.not_equal, "x != y.", "comparison", _infer_compare)
+_binary("less", np.less, "x < y.", "comparison", _infer_compare)
+_binary("less_equal", np.less_equal, "x <= y.", "comparison", _infer_compare)
+_binary("greater", np.greater, "x > y.", "comparison", _infer_compare)
+_binary("greater_equal", np.greater_equal, "x >= y.", "comparison", _infer_compare)
+
+_binary("logical_and", np.logical_and, "Boolean and.", "comparison", _infer_logical)
+_binary("logical_or", np.logical_or, "Boolean or.", "comparison", _infer_logical)
+
+
+def _infer_select(ctx):
+    cond, x, y = ctx.types
+    if cond.dtype is not DType.BOOL:
+        ctx.fail(f"condition must be bool, got {cond.dtype}")
+    return [TensorType(x.dtype, broadcast_shapes(ctx, cond.shape, x.shape, y.shape))]
+
+
+defop(
+    "core.select",
+    doc="Picks x where cond holds, else y; all three broadcast (TF SelectV2, numpy where).",
+    operands=["cond", "x", "y"],
+    infer=_infer_select,
+    kernel=lambda cond, x, y: np.where(cond, x, y).astype(np.asarray(x).dtype, copy=False),
+    category="elementwise binary",
+)
