@@ -103,8 +103,10 @@ def test_pipeline_syntax_errors_name_the_column(text, col):
 
 
 def test_unknown_pass_lists_known_ones():
-    with pytest.raises(UserError, match="unknown pass 'nope'; known passes: .*canonicalize, cse, dce, fold-constants"):
+    with pytest.raises(UserError, match="unknown pass 'nope'; known passes: ") as info:
         parse_pipeline("dce,nope")
+    for name in ("canonicalize", "cse", "dce", "fold-constants"):
+        assert name in str(info.value)
 
 
 def test_unknown_and_mistyped_options():
