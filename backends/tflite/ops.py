@@ -134,6 +134,11 @@ def _int_list(v) -> List[int]:
 
 # -- elementwise unary -------------------------------------------------------------------
 
+def int8_version(version_if_int8: int = 2):
+    """Version 1 for float, ``version_if_int8`` when the first input is int8 (op_version.cc)."""
+    return lambda node: version_if_int8 if node.inputs and node.inputs[0].dtype is DType.INT8 else 1
+
+
 _UNARY = {
     "abs": (np.abs, "|x|"),
     "neg": (np.negative, "-x"),
@@ -163,9 +168,10 @@ _UNARY = {
 _UNARY_OPTIONS = {"abs": "AbsOptions", "neg": "NegOptions", "exp": "ExpOptions", "cos": "CosOptions",
                   "sign": "SignOptions", "hard_swish": "HardSwishOptions", "square": "SquareOptions",
                   "logical_not": "LogicalNotOptions", "zeros_like": "ZerosLikeOptions", "log_softmax": "LogSoftmaxOptions"}
+_UNARY_INT8_VERSION = {"tanh": 2, "logistic": 2}
 for _name, (_fn, _doc) in _UNARY.items():
     tflop(_name, doc=f"Elementwise {_doc}.", operands=["x"], options=_UNARY_OPTIONS.get(_name), infer=same,
-          kernel=_fn)
+          kernel=_fn, version=int8_version(_UNARY_INT8_VERSION[_name]) if _name in _UNARY_INT8_VERSION else None)
 
 tflop("leaky_relu", doc="x if x >= 0 else alpha * x.", operands=["x"], attrs={"alpha": Attr("float", 0.2)},
       options="LeakyReluOptions", infer=same,
@@ -175,7 +181,8 @@ tflop("gelu", doc="Gaussian error linear unit; ``approximate`` uses the tanh for
 tflop("prelu", doc="x if x >= 0 else alpha * x, alpha a broadcast tensor.", operands=["x", "alpha"],
       infer=elementwise, kernel=lambda x, alpha: np.where(x >= 0, x, x * alpha).astype(x.dtype))
 tflop("softmax", doc="Softmax over the last axis of beta * x.", operands=["x"],
-      attrs={"beta": Attr("float", 1.0)}, options="SoftmaxOptions", infer=same, kernel=K.softmax)
+      attrs={"beta": Attr("float", 1.0)}, options="SoftmaxOptions", infer=same, kernel=K.softmax,
+      version=int8_version(2))
 tflop("l2_normalization", doc="x / max(||x||, 1e-6) over the last axis.", operands=["x"], attrs={"fused_activation_function": ACT},
       options="L2NormOptions", infer=same, kernel=K.l2_normalization)
 
@@ -202,10 +209,6 @@ def _with_act(fn):
     return lambda x, y, fused_activation_function="NONE", **_: K.activation(fn(x, y), fused_activation_function).astype(x.dtype)
 
 
-def _add_sub_version(node):
-    return 1
-
-
 _BINARY_ACT = {
     "add": (np.add, "AddOptions", {"pot_scale_int16": Attr("bool", True, "int16 power-of-two scales")}),
     "sub": (np.subtract, "SubOptions", {"pot_scale_int16": Attr("bool", True, "int16 power-of-two scales")}),
@@ -214,7 +217,8 @@ _BINARY_ACT = {
 }
 for _name, (_fn, _opts, _extra) in _BINARY_ACT.items():
     tflop(_name, doc=f"Elementwise {_name} with broadcasting and a fused activation.", operands=["x", "y"],
-          attrs={"fused_activation_function": ACT, **_extra}, options=_opts, infer=elementwise, kernel=_with_act(_fn))
+          attrs={"fused_activation_function": ACT, **_extra}, options=_opts, infer=elementwise, kernel=_with_act(_fn),
+          version=int8_version(2) if _name != "div" else None)
 
 
 def _floor_mod(x, y):
@@ -298,11 +302,6 @@ def _fc_version(node):
     if x is DType.FLOAT32 and w is DType.INT8:
         return 9 if node.attrs.get("asymmetric_quantize_inputs") else 3
     return 1
-
-
-def int8_version(version_if_int8: int = 2):
-    """Version 1 for float, ``version_if_int8`` when the first input is int8 (op_version.cc)."""
-    return lambda node: version_if_int8 if node.inputs and node.inputs[0].dtype is DType.INT8 else 1
 
 
 tflop("fully_connected", doc="y = x @ weights.T + bias; weights [units, depth]; x flattened to [-1, depth] unless keep_num_dims.",
@@ -520,7 +519,7 @@ def _concat_infer(ctx):
 tflop("concatenation", doc="""Join inputs along ``axis``. LiteRT ignores ``fused_activation_function``
       on float inputs (checked by a test), so the kernel does too: never fuse one here.""", operands=["*values"],
       attrs={"axis": Attr("int"), "fused_activation_function": ACT}, options="ConcatenationOptions",
-      infer=_concat_infer,
+      infer=_concat_infer, version=int8_version(2),
       kernel=lambda *xs, axis, fused_activation_function: np.concatenate(xs, axis=axis))
 
 tflop("gather", doc="TF GatherV2: take ``indices`` from ``params`` along axis with batch_dims.",
@@ -646,8 +645,13 @@ def _exec_quantize(node, inputs, interp):
     info = np.iinfo(out.dtype.np)
     scale = _per_axis(q.scale, q.axis, x)
     zp = _per_axis(q.zero_point, q.axis, x)
-    y = np.round(x / scale) + zp
+    y = _round_half_away(x / scale) + zp
     return [np.clip(y, info.min, info.max).astype(out.dtype.np)]
+
+
+def _round_half_away(x):
+    """TFLite rounds halves away from zero (np.round would round them to even)."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
 def _exec_dequantize(node, inputs, interp):
@@ -673,9 +677,11 @@ def _quantize_infer(ctx):
 
 
 tflop("quantize", doc="Float (or another quantized type) to the quantized result type's scale/zero point.",
-      operands=["x"], options="QuantizeOptions", infer=_quantize_infer, execute=_exec_quantize)
+      operands=["x"], options="QuantizeOptions", infer=_quantize_infer, execute=_exec_quantize,
+      version=lambda node: 2 if node.outputs[0].dtype is DType.INT8 else 1)
 tflop("dequantize", doc="Quantized (or f16) input to float32.", operands=["x"], options="DequantizeOptions",
-      infer=lambda ctx: [TensorType(DType.FLOAT32, ctx.types[0].shape)], execute=_exec_dequantize)
+      infer=lambda ctx: [TensorType(DType.FLOAT32, ctx.types[0].shape)], execute=_exec_dequantize,
+      version=lambda node: {DType.INT8: 2, DType.FLOAT16: 3}.get(node.inputs[0].dtype, 1))
 
 
 # -- control flow and custom ops --------------------------------------------------------------

@@ -18,6 +18,7 @@ VERBS = {
     "inspect": ("inspect_cmd", "describe a model: ops, inputs/outputs, loops, foreign ops"),
     "opt": ("opt", "run a pass pipeline on IR text"),
     "run": ("run_cmd", "execute a model on inputs from an .npz file"),
+    "quantize": ("quantize", "quantize a .tflite model (dynamic, int8, float16)"),
     "passes": ("passes_cmd", "list the registered passes"),
 }
 

@@ -1,0 +1,206 @@
+"""int8 mode: full-integer post-training quantization per the TFLite 8-bit spec.
+
+Walks the float tfl graph in order. A node whose op has an int8 kernel in
+LiteRT (and whose float inputs were calibrated) is re-created on int8
+tensors: per-channel symmetric weights, int32 bias (scale input_scale *
+weight_scale), output parameters from the calibrated range, or the spec's
+fixed ones (LOGISTIC, TANH, SOFTMAX), or the input's own (same-scale ops).
+Every other node stays float: its quantized inputs come through a DEQUANTIZE
+and its float outputs go through a QUANTIZE where an int8 op reads them.
+Model inputs/outputs stay float (QUANTIZE/DEQUANTIZE at the edges) unless
+``io_dtype="int8"``.
+"""
+from __future__ import annotations
+
+from typing import Dict, Set, Tuple
+
+import numpy as np
+
+from litesmith.ir.builder import Builder
+from litesmith.ir.dtypes import DType
+from litesmith.ir.graph import Graph, Node, Value
+from litesmith.ir.types import QuantParams, TensorType
+
+from .params import activation_params, bias_int32, f32, per_channel_weights, quantize_array
+from .rewrite import const_with_quant, insert_point, remove_dead
+
+WEIGHTED = {"tfl.fully_connected": 0, "tfl.conv_2d": 0, "tfl.depthwise_conv_2d": 3}  # op -> weight channel axis
+ARITHMETIC = {"tfl.add", "tfl.sub", "tfl.mul"}
+FIXED_OUTPUT = {
+    "tfl.logistic": QuantParams((f32(1 / 256),), (-128,)),
+    "tfl.tanh": QuantParams((f32(1 / 128),), (0,)),
+    "tfl.softmax": QuantParams((f32(1 / 256),), (-128,)),
+}
+SAME_SCALE = {"tfl.reshape", "tfl.transpose", "tfl.squeeze", "tfl.expand_dims", "tfl.max_pool_2d",
+              "tfl.average_pool_2d", "tfl.gather", "tfl.strided_slice", "tfl.slice", "tfl.pad"}
+CONCAT = "tfl.concatenation"
+QUANTIZED_ACTIVATIONS = {"NONE", "RELU", "RELU6", "RELU_N1_TO_1"}
+INT8_OPS = set(WEIGHTED) | ARITHMETIC | set(FIXED_OUTPUT) | SAME_SCALE | {CONCAT}
+
+Ranges = Dict[Value, Tuple[float, float]]
+
+
+def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict) -> Graph:
+    Int8Rewriter(graph, ranges, io_dtype).run(report)
+    return graph
+
+
+class Int8Rewriter:
+    def __init__(self, graph: Graph, ranges: Ranges, io_dtype: str):
+        self.graph = graph
+        self.ranges = ranges
+        self.io_int8 = io_dtype == "int8"
+        self.q: Dict[Value, Value] = {}  # float value -> its int8 twin
+        self.gone: Set[Value] = set()  # float values whose producer is replaced (read them via DEQUANTIZE)
+        self.deq: Dict[Value, Value] = {}
+
+    # -- the walk ------------------------------------------------------------------------------
+    def run(self, report: dict) -> None:
+        if self.io_int8:
+            self._int8_inputs()
+        kept: Dict[str, int] = {}
+        done: Dict[str, int] = {}
+        for node in self.graph.nodes:
+            if node.op == "core.const":
+                continue
+            if self._quantizable(node):
+                self._rewrite(node)
+                done[node.op] = done.get(node.op, 0) + 1
+                continue
+            if node.op not in ("tfl.quantize", "tfl.dequantize"):
+                kept[node.op] = kept.get(node.op, 0) + 1
+            for i, v in enumerate(node.inputs):
+                if v in self.gone:
+                    node.set_input(i, self._float_of(v))
+        self._outputs()
+        remove_dead(self.graph)
+        report["int8_ops"] = dict(sorted(done.items()))
+        report["float_ops"] = dict(sorted(kept.items()))
+
+    def _int8_inputs(self) -> None:
+        g = self.graph
+        for i, v in enumerate(list(g.inputs)):
+            if v.dtype is not DType.FLOAT32 or v not in self.ranges:
+                continue
+            new = Value(TensorType(DType.INT8, v.shape, activation_params(*self.ranges[v])), v.name)
+            new.graph = g
+            g.inputs[i] = new
+            self.q[v] = new
+            self.gone.add(v)
+
+    def _outputs(self) -> None:
+        g = self.graph
+        outs = []
+        for o in g.outputs:
+            name = o.name
+            if self.io_int8 and o.dtype is DType.FLOAT32 and (o in self.q or o in self.ranges):
+                qv = self._int8_of(o)
+                if o not in self.gone:
+                    o.name = name + "/float"
+                qv.name = name
+                outs.append(qv)
+            elif o in self.gone:
+                self.q[o].name = name + "/int8"
+                f = self._float_of(o)
+                f.name = name
+                outs.append(f)
+            else:
+                outs.append(o)
+        g.outputs = outs
+        for v in list(g.inputs):
+            if v in self.gone and not v.has_uses():
+                g.remove_input(v)
+
+    # -- legality ------------------------------------------------------------------------------
+    def _has_q(self, v: Value) -> bool:
+        return v in self.q or v in self.ranges or v.is_const()
+
+    def _quantizable(self, node: Node) -> bool:
+        op = node.op
+        if op not in INT8_OPS or len(node.outputs) != 1 or node.outputs[0].dtype is not DType.FLOAT32:
+            return False
+        if node.attrs.get("fused_activation_function", "NONE") not in QUANTIZED_ACTIVATIONS:
+            return False
+        out = node.outputs[0]
+        if op in WEIGHTED:
+            x, w = node.inputs[0], node.inputs[1]
+            bias = node.inputs[2] if len(node.inputs) > 2 else None
+            return (self._has_q(x) and not x.is_const() and w.is_const() and w.dtype is DType.FLOAT32
+                    and (bias is None or bias.is_const()) and out in self.ranges)
+        if op in ARITHMETIC or op == CONCAT:
+            return all(v.dtype is DType.FLOAT32 and self._has_q(v) for v in node.inputs) and out in self.ranges
+        x = node.inputs[0]
+        if x.dtype is not DType.FLOAT32 or not self._has_q(x) or x.is_const():
+            return False
+        return all(not v.dtype.is_float for v in node.inputs[1:])
+
+    # -- rewriting -----------------------------------------------------------------------------
+    def _rewrite(self, node: Node) -> None:
+        b = Builder(self.graph, before=node)
+        out = node.outputs[0]
+        op = node.op
+        if op in WEIGHTED:
+            inputs = self._weighted_inputs(b, node)
+            params = self._params(out)
+        elif op in FIXED_OUTPUT:
+            inputs = [self._int8_of(node.inputs[0])]
+            params = FIXED_OUTPUT[op]
+        elif op in SAME_SCALE:
+            x = self._int8_of(node.inputs[0])
+            inputs = [x] + node.inputs[1:]
+            params = x.quant
+        elif op == CONCAT:
+            params = self._params(out)
+            inputs = [self._requantized(b, self._int8_of(v), params) for v in node.inputs]
+        else:
+            inputs = [self._int8_of(v) for v in node.inputs]
+            params = self._params(out)
+        new = b.create(op, inputs, dict(node.attrs), output_types=[TensorType(DType.INT8, out.shape, params)],
+                       name=out.name, meta=dict(node.meta))
+        self.q[out] = new.outputs[0]
+        self.gone.add(out)
+
+    def _weighted_inputs(self, b: Builder, node: Node):
+        x = self._int8_of(node.inputs[0])
+        wv = node.inputs[1]
+        qw, wqp = per_channel_weights(wv.const_value(), WEIGHTED[node.op])
+        w = const_with_quant(b, qw, DType.INT8, wqp, wv.name or node.name + "/weights")
+        inputs = [x, w]
+        if len(node.inputs) > 2:
+            bv = node.inputs[2]
+            qb, bqp = bias_int32(bv.const_value(), x.quant.scale[0], wqp)
+            inputs.append(const_with_quant(b, qb, DType.INT32, bqp, bv.name or node.name + "/bias"))
+        return inputs
+
+    def _params(self, v: Value) -> QuantParams:
+        return activation_params(*self.ranges[v])
+
+    def _requantized(self, b: Builder, qv: Value, params: QuantParams) -> Value:
+        if qv.quant == params:
+            return qv
+        return b.op("tfl.quantize", [qv], output_types=[TensorType(DType.INT8, qv.shape, params)],
+                    name=(qv.name or "value") + "/requantized")
+
+    def _int8_of(self, v: Value) -> Value:
+        """The int8 twin of float ``v``: a quantized constant, or a QUANTIZE right after ``v``."""
+        if v in self.q:
+            return self.q[v]
+        arr = v.const_value()
+        if arr is not None:
+            params = activation_params(float(np.min(arr)), float(np.max(arr)))
+            qarr = quantize_array(arr, params, -128, 127)
+            qv = const_with_quant(Builder(self.graph, after=v.producer), qarr, DType.INT8, params, (v.name or "const") + "/int8")
+        else:
+            params = activation_params(*self.ranges[v])
+            qv = insert_point(self.graph, v).op("tfl.quantize", [v], output_types=[TensorType(DType.INT8, v.shape, params)],
+                                                name=(v.name or "value") + "/quantized")
+        self.q[v] = qv
+        return qv
+
+    def _float_of(self, v: Value) -> Value:
+        """A float view of a replaced value, through one shared DEQUANTIZE."""
+        if v not in self.deq:
+            qv = self.q[v]
+            self.deq[v] = insert_point(self.graph, qv).op(
+                "tfl.dequantize", [qv], output_types=[TensorType(DType.FLOAT32, v.shape)], name=(v.name or "value") + "/dequantized")
+        return self.deq[v]

@@ -1,0 +1,92 @@
+"""Choosing quantization parameters and quantizing constant arrays.
+
+Follows the TFLite 8-bit quantization spec: activations asymmetric int8 with
+a range that contains 0; weights symmetric int8 in [-127, 127] with zero
+point 0, per output channel; biases int32 with scale input_scale *
+weight_scale. Scales are rounded to float32 on creation because the
+flatbuffer stores them as float32 and the runtime derives its multipliers
+from those stored values.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from litesmith.ir.types import QuantParams
+
+from .fixedpoint import round_away
+
+INT8_MIN, INT8_MAX = -128, 127
+_TINY_SCALE = float(np.float32(1e-8))  # an all-zero channel still needs a positive scale
+
+
+def f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+def activation_params(lo: float, hi: float, qmin: int = INT8_MIN, qmax: int = INT8_MAX) -> QuantParams:
+    """Asymmetric per-tensor params covering [lo, hi] (widened to contain 0)."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi - lo < 1e-12:
+        return QuantParams((f32(1.0 / 255),), (0 if qmin < 0 else qmin,))
+    scale = f32((hi - lo) / (qmax - qmin))
+    zp = int(np.clip(_round(qmin - lo / scale), qmin, qmax))
+    return QuantParams((scale,), (zp,))
+
+
+def symmetric_params(lo: float, hi: float, qmax: int) -> QuantParams:
+    """Symmetric per-tensor params (zero point 0), e.g. int16 activations."""
+    m = max(abs(float(lo)), abs(float(hi)))
+    return QuantParams((f32(m / qmax) if m > 0 else _TINY_SCALE,), (0,))
+
+
+def _round(x: float) -> int:
+    return int(np.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def per_channel_weights(w: np.ndarray, axis: Optional[int]) -> Tuple[np.ndarray, QuantParams]:
+    """Symmetric int8 weights, one scale per slice along ``axis`` (per tensor if None)."""
+    w = np.asarray(w, np.float32)
+    if axis is None:
+        m = np.array([np.max(np.abs(w))]) if w.size else np.zeros(1)
+    else:
+        axes = tuple(i for i in range(w.ndim) if i != axis)
+        m = np.max(np.abs(w), axis=axes) if w.size else np.zeros(w.shape[axis])
+    scales = np.where(m > 0, m / 127.0, _TINY_SCALE).astype(np.float32)
+    qp = QuantParams(tuple(float(s) for s in scales), (0,) * scales.size, axis if axis is not None else None)
+    q = quantize_array(w, qp, INT8_MIN + 1, INT8_MAX)
+    return q.astype(np.int8), qp
+
+
+def bias_int32(b: np.ndarray, input_scale: float, weight: QuantParams) -> Tuple[np.ndarray, QuantParams]:
+    """int32 bias with scale input_scale * weight_scale (per channel when the weights are)."""
+    scales = np.array([f32(input_scale * s) for s in weight.scale], np.float64)
+    axis = 0 if len(scales) > 1 else None
+    qp = QuantParams(tuple(float(s) for s in scales), (0,) * len(scales), axis)
+    q = round_away(np.asarray(b, np.float64) / (scales if len(scales) > 1 else scales[0]))
+    return np.clip(q, -(1 << 31), (1 << 31) - 1).astype(np.int32), qp
+
+
+def broadcast_axis(values, axis: Optional[int], ndim: int) -> np.ndarray:
+    arr = np.asarray(values, np.float64)
+    if axis is None or arr.size == 1:
+        return arr.reshape(-1)[0] if arr.size == 1 else arr
+    shape = [1] * ndim
+    shape[axis] = arr.size
+    return arr.reshape(shape)
+
+
+def quantize_array(x: np.ndarray, qp: QuantParams, qmin: int, qmax: int) -> np.ndarray:
+    """round(x / scale) + zero_point, clamped, as int64 (TFLite rounds halves away from zero)."""
+    x = np.asarray(x, np.float64)
+    scale = broadcast_axis(qp.scale, qp.axis, x.ndim)
+    zp = broadcast_axis(qp.zero_point, qp.axis, x.ndim)
+    return np.clip(round_away(x / scale) + zp, qmin, qmax).astype(np.int64)
+
+
+def dequantize_array(q: np.ndarray, qp: QuantParams) -> np.ndarray:
+    q = np.asarray(q)
+    scale = broadcast_axis(qp.scale, qp.axis, q.ndim)
+    zp = broadcast_axis(qp.zero_point, qp.axis, q.ndim)
+    return ((q.astype(np.float64) - zp) * scale).astype(np.float32)

@@ -1,0 +1,51 @@
+"""Quantize a .tflite model: float16 weights, dynamic-range int8 weights, or full int8.
+
+example:
+  litesmith quantize model.tflite -o model_int8.tflite --mode int8 --calibration calib.npz --report report.json
+  litesmith quantize model.tflite -o model_dyn.tflite --mode dynamic
+  litesmith quantize model.tflite -o model_f16.tflite --mode float16
+
+calib.npz holds one array per model input, keyed by input name, shaped
+[samples, *input_shape] ([sequences, steps, *input_shape] for models with
+state inputs, which are not given: they start at zero and are threaded).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from litesmith.ir.errors import UserError
+
+
+def add_arguments(p) -> None:
+    p.add_argument("file", metavar="IN.tflite", help="a float .tflite model")
+    p.add_argument("-o", "--output", metavar="OUT.tflite", required=True, help="where to write the quantized model")
+    p.add_argument("--mode", choices=("dynamic", "int8", "float16"), default="int8", help="quantization mode (default: int8)")
+    p.add_argument("--calibration", metavar="DATA.npz", help="calibration inputs (required for int8; enables the accuracy report)")
+    p.add_argument("--io", choices=("float32", "int8"), default="float32", help="model input/output type (int8 needs --mode int8)")
+    p.add_argument("--percentile", type=float, metavar="P", help="clip activation ranges to the [100-P, P] percentiles (e.g. 99.99)")
+    p.add_argument("--report", metavar="REPORT.json", help="write a JSON report (ops converted, accuracy vs the float model)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from litesmith.backends.quantize import quantize_graph
+    from litesmith.backends.tflite import read_tflite, write_tflite
+    from litesmith.ir.fileio import write_atomic
+
+    if not args.file.endswith(".tflite"):
+        raise UserError(f"{args.file}: give a .tflite model (convert other formats first with 'litesmith convert')")
+    try:
+        graph = read_tflite(args.file)
+    except FileNotFoundError:
+        raise UserError(f"{args.file}: no such file") from None
+    report: dict = {}
+    quantize_graph(graph, args.mode, calibration=args.calibration, io_dtype=args.io, percentile=args.percentile,
+                   report=report, progress=not args.quiet)
+    blob = write_tflite(graph)
+    write_atomic(args.output, blob)
+    report["output_bytes"] = len(blob)
+    if args.report:
+        write_atomic(args.report, json.dumps(report, indent=2, sort_keys=True).encode("utf-8"))
+    print(f"wrote {args.output} ({len(blob)} bytes, mode {args.mode})", file=sys.stderr)
+    return 0

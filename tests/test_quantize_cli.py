@@ -1,0 +1,40 @@
+"""``litesmith quantize``: writes a model LiteRT runs, a JSON report; bad input exits 2 with one line."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from litesmith.backends.tflite import write_tflite
+from litesmith.cli import main
+
+from test_quantize import cnn, images
+
+
+def test_cli_int8_with_report(tmp_path, litert_interpreter, capsys):
+    src = tmp_path / "float.tflite"
+    src.write_bytes(write_tflite(cnn()))
+    np.savez(tmp_path / "calib.npz", image=images(12))
+    out, rep = tmp_path / "q.tflite", tmp_path / "report.json"
+    code = main(["quantize", str(src), "-o", str(out), "--mode", "int8", "--calibration", str(tmp_path / "calib.npz"),
+                 "--percentile", "99.9", "--report", str(rep)])
+    assert code == 0
+    assert "calibrating [" in capsys.readouterr().err
+    report = json.loads(rep.read_text())
+    assert report["mode"] == "int8" and report["accuracy"]["outputs"]["probs"]["top1_agreement"] >= 0.75
+    x = images(1, seed=42)[0]
+    ref = litert_interpreter(model_content=src.read_bytes()).get_signature_runner("serving_default")(image=x)
+    got = litert_interpreter(model_path=str(out)).get_signature_runner("serving_default")(image=x)
+    np.testing.assert_allclose(got["probs"], ref["probs"], atol=0.05)
+
+
+def test_cli_errors(tmp_path, capsys):
+    src = tmp_path / "float.tflite"
+    src.write_bytes(write_tflite(cnn()))
+    assert main(["quantize", str(src), "-o", str(tmp_path / "q.tflite"), "--mode", "int8"]) == 2
+    assert "calibration" in capsys.readouterr().err
+    np.savez(tmp_path / "bad.npz", wrong=np.zeros((2, 3), np.float32))
+    assert main(["quantize", str(src), "-o", str(tmp_path / "q.tflite"), "--calibration", str(tmp_path / "bad.npz")]) == 2
+    assert "lacks model input" in capsys.readouterr().err
+    assert main(["quantize", str(tmp_path / "missing.tflite"), "-o", str(tmp_path / "q.tflite"), "--mode", "float16"]) == 2
+    assert not (tmp_path / "q.tflite").exists()

@@ -1,0 +1,99 @@
+"""Per-op: our integer reference kernels vs LiteRT on single-op int8 models (int8 I/O, so integers compare).
+
+Against LiteRT's reference kernels (BUILTIN_REF) every op listed in EXACT is bit-exact; against the default
+(optimized, XNNPACK) kernels every op is within 1 LSB. docs/quantization.md carries the same table."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from litesmith.backends.quantize import quantize_graph
+from litesmith.backends.quantize.kernels import QuantizedInterpreter
+from litesmith.backends.tflite import write_tflite
+from litesmith.ir.builder import Builder
+from litesmith.ir.dtypes import DType
+from litesmith.ir.graph import Graph
+from litesmith.ir.types import TensorType
+
+
+def _single(op, shapes, attrs=None, consts=()):
+    def build():
+        g = Graph("main")
+        ins = [g.add_input(TensorType(DType.FLOAT32, s), f"in{i}") for i, s in enumerate(shapes)]
+        b = Builder(g)
+        args = list(ins) + [b.const(c, name=f"c{i}") for i, c in enumerate(consts)]
+        y = b.op(op, args, attrs or {}, name="y")
+        g.outputs = [y]
+        return g
+    return build
+
+
+R = np.random.default_rng(1)
+CASES = {
+    "fully_connected": _single("tfl.fully_connected", [(2, 16)], {"fused_activation_function": "RELU"},
+                               [R.standard_normal((8, 16)).astype(np.float32), R.standard_normal(8).astype(np.float32)]),
+    "conv_2d": _single("tfl.conv_2d", [(1, 6, 6, 3)], {"padding": "SAME", "stride_w": 2, "stride_h": 2},
+                       [R.standard_normal((4, 3, 3, 3)).astype(np.float32), R.standard_normal(4).astype(np.float32)]),
+    "depthwise_conv_2d": _single("tfl.depthwise_conv_2d", [(1, 5, 5, 4)], {"padding": "SAME", "fused_activation_function": "RELU6"},
+                                 [R.standard_normal((1, 3, 3, 4)).astype(np.float32), R.standard_normal(4).astype(np.float32)]),
+    "add": _single("tfl.add", [(2, 8), (2, 8)]),
+    "sub": _single("tfl.sub", [(2, 8), (2, 8)]),
+    "mul": _single("tfl.mul", [(2, 8), (2, 8)]),
+    "logistic": _single("tfl.logistic", [(4, 16)]),
+    "tanh": _single("tfl.tanh", [(4, 16)]),
+    "softmax": _single("tfl.softmax", [(4, 16)]),
+    "reshape": _single("tfl.reshape", [(2, 8)], consts=[np.array([4, 4], np.int32)]),
+    "concatenation": _single("tfl.concatenation", [(2, 3), (2, 5)], {"axis": 1}),
+    "max_pool_2d": _single("tfl.max_pool_2d", [(1, 4, 4, 2)], {"filter_width": 2, "filter_height": 2, "stride_w": 2, "stride_h": 2}),
+}
+# Bit-exact against BUILTIN_REF; everything is within 1 LSB of the default kernels.
+EXACT = set(CASES)
+
+
+def _calib(g, n=16, seed=2):
+    rng = np.random.default_rng(seed)
+    return {v.name: (rng.standard_normal((n,) + v.shape) * 2).astype(np.float32) for v in g.inputs}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_op_matches_litert(name, litert_interpreter):
+    from ai_edge_litert.interpreter import OpResolverType
+
+    build = CASES[name]
+    g = quantize_graph(build(), "int8", calibration=_calib(build()), io_dtype="int8", progress=False)
+    assert any(n.op == "tfl." + name and n.inputs[0].dtype is DType.INT8 for n in g), "op was not quantized"
+    blob = write_tflite(g)
+    ref_runner = litert_interpreter(model_content=blob, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    opt_runner = litert_interpreter(model_content=blob)
+    rng = np.random.default_rng(3)
+    worst_ref = worst_opt = 0
+    for _ in range(5):
+        feed = {v.name: rng.integers(-128, 128, v.shape).astype(np.int8) for v in g.inputs}
+        ours = QuantizedInterpreter(g).run(feed)["y"].astype(np.int32)
+        ref = ref_runner.get_signature_runner("serving_default")(**feed)["y"].astype(np.int32)
+        opt = opt_runner.get_signature_runner("serving_default")(**feed)["y"].astype(np.int32)
+        worst_ref = max(worst_ref, int(np.max(np.abs(ours - ref))))
+        worst_opt = max(worst_opt, int(np.max(np.abs(ours - opt))))
+    assert worst_ref <= (0 if name in EXACT else 1), f"{name}: {worst_ref} LSB from LiteRT reference kernels"
+    assert worst_opt <= 1, f"{name}: {worst_opt} LSB from LiteRT default kernels"
+
+
+def test_quantize_dequantize_ops_match_litert(litert_interpreter):
+    """QUANTIZE (float->int8), requantize (int8->int8) and DEQUANTIZE, through a concat with unequal input ranges."""
+    from ai_edge_litert.interpreter import OpResolverType
+
+    build = _single("tfl.concatenation", [(2, 3), (2, 5)], {"axis": 1})
+    calib = {"in0": np.random.default_rng(0).standard_normal((8, 2, 3)).astype(np.float32) * 0.2,
+             "in1": np.random.default_rng(1).standard_normal((8, 2, 5)).astype(np.float32) * 5}
+    g = quantize_graph(build(), "int8", calibration=calib, progress=False)
+    ops = [n.op for n in g if n.op != "core.const"]
+    assert ops.count("tfl.quantize") == 3 and ops.count("tfl.dequantize") == 1  # 2 float->int8, 1 requantize
+    blob = write_tflite(g)
+    runner = litert_interpreter(model_content=blob, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        feed = {"in0": rng.standard_normal((2, 3)).astype(np.float32) * 0.3,
+                "in1": rng.standard_normal((2, 5)).astype(np.float32) * 6}
+        ours = QuantizedInterpreter(g).run(feed)["y"]
+        theirs = runner.get_signature_runner("serving_default")(**feed)["y"]
+        np.testing.assert_array_equal(ours, theirs)
