@@ -1,4 +1,11 @@
-"""Constant folding with the reference kernels."""
+"""Constant folding with the reference kernels, plus shape arithmetic.
+
+With ``shapes=true`` (the default) the pass also folds shape queries of
+statically shaped values, re-lifts foreign nodes whose operands became
+constant, and re-infers types, in a loop until nothing changes: folding a
+transpose permutation makes its result's shape static, which lets the next
+``core.shape`` fold (passes/shape_folding.py).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,12 +18,16 @@ from litesmith.ir.dtypes import DType
 from litesmith.ir.graph import Graph, Node
 from litesmith.ir.interpreter import Interpreter, InterpreterError
 from litesmith.ir.registry import get_op
+from litesmith.ir.reinfer import reinfer
 from litesmith.ir.types import TensorType
 
 from .effects import is_pure
 from .pass_base import Pass, PassContext
 from .registry import register_pass
 from .rewrite import replace_value
+from .shape_folding import fold_shape_queries, relift_foreign_nodes
+
+_MAX_ROUNDS = 16
 
 
 @register_pass("fold-constants")
@@ -25,8 +36,28 @@ class FoldConstants(Pass):
     """Evaluate nodes whose inputs are all constants and replace them by core.const."""
 
     max_elements: int = 1 << 20  # results larger than this stay computed at run time
+    shapes: bool = True  # also fold shape queries of static shapes, re-lift foreign nodes, re-infer
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
+        if not self.shapes:
+            return self._fold_once(graph, ctx)
+        any_change = False
+        for _ in range(_MAX_ROUNDS):
+            report: Dict[str, List[str]] = {}
+            changed = fold_shape_queries(graph, report)
+            changed |= relift_foreign_nodes(graph, report)
+            sub = PassContext()
+            changed |= self._fold_once(graph, sub)
+            for key, items in list(report.items()) + list(sub.report.items()):
+                ctx.report.setdefault(key, []).extend(items)
+            if not changed:
+                break
+            any_change = True
+            reinfer(graph)
+        ctx.report.setdefault("folded", [])
+        return any_change
+
+    def _fold_once(self, graph: Graph, ctx: PassContext) -> bool:
         report: Dict[str, List[str]] = {"folded": [], "too_large": [], "failed": []}
         interp = Interpreter(graph)
         for node in list(graph.walk()):

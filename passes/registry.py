@@ -29,9 +29,14 @@ ENTRY_POINT_GROUP = "litesmith.passes"
 # name -> module that defines (and registers) the pass. Keep sorted.
 BUILTIN_PASSES: Dict[str, str] = {
     "canonicalize": "litesmith.passes.canonicalize",
+    "compose-ops": "litesmith.passes.compose_ops",
     "cse": "litesmith.passes.cse",
     "dce": "litesmith.passes.dce",
     "fold-constants": "litesmith.passes.fold_constants",
+    "split-host-ops": "litesmith.passes.split_host_ops",
+    "strip-batch": "litesmith.passes.strip_batch",
+    "stub-custom-ops": "litesmith.passes.stub_custom_ops",
+    "unroll-rnn": "litesmith.passes.unroll_rnn",
 }
 
 _REGISTERED: Dict[str, Type[Pass]] = {}

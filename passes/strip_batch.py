@@ -1,0 +1,97 @@
+"""strip-batch: remove the batch axis from a graph's interface and every tensor inside.
+
+Training graphs carry a batch axis the device does not want. The pass
+folds shape arithmetic first (so shapes are static), follows axis 0 of the
+batch inputs through the graph (passes/batch_analysis.py), then deletes it:
+inputs and outputs lose the dim, axis attributes, permutations, reshape
+targets, slice masks and zero-state fills are rewritten. Ops that need their
+rank (matmul with a [K] row, conv2d) keep a size-1 axis around them via
+expand_dims/squeeze. An op that mixes batch elements is a UserError naming
+it; ``mode=pin`` keeps the axis with size 1 instead.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from litesmith.ir.errors import UserError
+from litesmith.ir.graph import Graph, Value
+
+from .batch_analysis import AxisAnalysis, AxisMixingError, pin_axis, strip_axis
+from .fold_constants import FoldConstants
+from .pass_base import Pass, PassContext
+from .registry import register_pass
+
+
+@register_pass("strip-batch")
+@dataclass
+class StripBatch(Pass):
+    """Remove the batch axis (axis 0 of the inputs) from inputs, outputs and every tensor."""
+
+    inputs: List[str] = field(default_factory=list)  # batch inputs by name; [] = auto-detect
+    mode: str = "strip"  # strip: remove the axis; pin: keep it with size 1
+    axis: int = 0  # the batch axis of the inputs (1 for time-major sequences)
+
+    def run(self, graph: Graph, ctx: PassContext) -> bool:
+        if self.mode not in ("strip", "pin"):
+            raise UserError(f"strip-batch: mode={self.mode!r} is not strip or pin")
+        batch_inputs = self._batch_inputs(graph)
+        if not batch_inputs:
+            ctx.report["batch_inputs"] = []
+            return False
+        size = _batch_size(batch_inputs, self.axis)
+        if size is None:  # an unknown batch: pin it to 1 first so shapes can become static
+            for v in batch_inputs:
+                shape = list(v.shape)
+                shape[self.axis] = 1
+                v.set_type(v.type.with_shape(shape))
+            size = 1
+        FoldConstants().run(graph, PassContext())
+        seeds = {v: self.axis for v in batch_inputs}
+        mode = self.mode
+        try:
+            analysis = AxisAnalysis(graph, seeds, size, "batch", allow_mixing=(mode == "pin"))
+        except AxisMixingError:
+            raise
+        if mode == "pin":
+            pin_axis(graph, analysis)
+        else:
+            strip_axis(graph, analysis)
+        FoldConstants().run(graph, PassContext())
+        ctx.report["batch_inputs"] = [v.name for v in batch_inputs]
+        ctx.report["batch_size"] = size
+        ctx.report["mode"] = mode
+        ctx.report["outputs_without_batch"] = [v.name for v in graph.outputs]
+        ctx.report["ops_rewritten"] = dict(Counter(n.op for n in graph.walk() if n.op != "core.const"))
+        graph.meta["litesmith.batch"] = mode
+        return True
+
+    def _batch_inputs(self, graph: Graph) -> List[Value]:
+        if self.inputs:
+            names = {v.name: v for v in graph.inputs}
+            out = []
+            for name in self.inputs:
+                v = names.get(name) or names.get(name.split(":")[0])
+                if v is None:
+                    raise UserError(f"strip-batch: no graph input {name!r} (inputs: {', '.join(names)})")
+                if (v.rank or 0) <= self.axis:
+                    raise UserError(f"strip-batch: input {name!r} has no axis {self.axis} to strip (type {v.type})")
+                out.append(v)
+            return out
+        a = self.axis
+        ranked = [v for v in graph.inputs if (v.rank or 0) > a and not v.type.is_list]
+        dims = Counter(v.shape[a] for v in ranked if v.shape[a] is not None)
+        if not dims:
+            return ranked
+        size = dims.most_common(1)[0][0]
+        return [v for v in ranked if v.shape[a] == size]
+
+
+def _batch_size(inputs: List[Value], axis: int) -> Optional[int]:
+    sizes = {v.shape[axis] for v in inputs}
+    if len(sizes) > 1 and None not in sizes:
+        names = ", ".join(f"{v.name} ({v.shape[axis]})" for v in inputs)
+        raise UserError(f"strip-batch: the batch inputs disagree on the batch size: {names}; name them with strip-batch{{inputs=...}}")
+    sizes.discard(None)
+    return sizes.pop() if sizes else None
