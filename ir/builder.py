@@ -22,6 +22,8 @@ def infer_types(op: str, inputs: Sequence[Value], attrs: Dict[str, Any], regions
     opdef = get_op(op)
     if opdef is None:
         raise IRError(f"cannot infer types of foreign op {op}: give output_types")
+    if opdef.infer is None:
+        raise IRError(f"{op} has no type inference: give output_types")
     problem = opdef.check_arity(len(inputs))
     if problem:
         raise IRError(f"{op} {problem}")

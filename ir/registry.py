@@ -79,7 +79,9 @@ class OpDef:
     doc: str
     operands: Tuple[Operand, ...]
     attrs: Dict[str, Attr]
-    infer: InferFn
+    # None: the node's creator gives the output types (custom ops, quantize),
+    # and the verifier takes them as declared.
+    infer: Optional[InferFn]
     kernel: Optional[Callable[..., Any]] = None
     # ``execute(node, inputs, interpreter)`` for ops whose semantics need the
     # node itself (regions); takes precedence over ``kernel``.
@@ -119,7 +121,7 @@ def defop(
     doc: str,
     operands: Sequence[str] = (),
     attrs: Optional[Dict[str, Attr]] = None,
-    infer: InferFn,
+    infer: Optional[InferFn],
     kernel: Optional[Callable[..., Any]] = None,
     execute: Optional[Callable[..., Any]] = None,
     num_regions: int = 0,

@@ -65,7 +65,7 @@ def _reinfer_graph(g: Graph, changed: Set[int]) -> None:
 
 def _infer(node: Node):
     opdef = get_op(node.op)
-    if opdef is None:
+    if opdef is None or opdef.infer is None:
         return None
     try:
         return infer_types(node.op, node.inputs, opdef.attrs_with_defaults(node.attrs), node.regions)

@@ -121,6 +121,8 @@ def _check_registered(node: Node, opdef, where: str) -> None:
     region_rule = _REGION_RULES.get(node.op)
     if region_rule is not None:
         region_rule(node, where)
+    if opdef.infer is None:  # output types are whatever the creator declared
+        return
     try:
         inferred = infer_types(node.op, node.inputs, opdef.attrs_with_defaults(node.attrs), node.regions)
     except Exception as e:  # inference rejecting the operands is exactly what we report

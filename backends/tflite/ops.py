@@ -41,7 +41,7 @@ def tflop(
     operands: Sequence[str] = (),
     attrs: Optional[Dict[str, Attr]] = None,
     options: Optional[str] = None,
-    infer: Callable[[InferContext], List[TensorType]],
+    infer: Optional[Callable[[InferContext], List[TensorType]]],
     kernel=None,
     execute=None,
     version=None,
@@ -672,12 +672,8 @@ def _per_axis(values, axis, x):
     return arr.reshape(shape)
 
 
-def _quantize_infer(ctx):
-    ctx.fail("give output_types: the result carries the quantization parameters")
-
-
 tflop("quantize", doc="Float (or another quantized type) to the quantized result type's scale/zero point.",
-      operands=["x"], options="QuantizeOptions", infer=_quantize_infer, execute=_exec_quantize,
+      operands=["x"], options="QuantizeOptions", infer=None, execute=_exec_quantize,
       version=lambda node: 2 if node.outputs[0].dtype is DType.INT8 else 1)
 tflop("dequantize", doc="Quantized (or f16) input to float32.", operands=["x"], options="DequantizeOptions",
       infer=lambda ctx: [TensorType(DType.FLOAT32, ctx.types[0].shape)], execute=_exec_dequantize,
@@ -714,10 +710,6 @@ tflop("if", doc="Conditional: bool scalar ``cond``; regions then/else take the o
       infer=_if_infer, execute=_exec_if, num_regions=2)
 
 
-def _custom_infer(ctx):
-    ctx.fail("give output_types for a custom op")
-
-
 tflop("custom", doc="A custom operator named ``custom_code``; ``custom_options`` are its raw option bytes.",
       operands=["*inputs"], attrs={"custom_code": Attr("str"), "custom_options": Attr("any", b"")},
-      infer=_custom_infer, pure=False)
+      infer=None, pure=False)

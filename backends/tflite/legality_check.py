@@ -1,0 +1,132 @@
+"""What would stay illegal if this graph were lowered to TFLite now, and what to do about it.
+
+Built on the lowering's own legality report (``lower.py`` / ``legalize.py``):
+the lowering runs on a deep copy, so the graph is untouched and the reasons
+are exactly the ones ``compile_to_tflite`` would give. Each finding gets a
+stable reason code (for scripts and docs) and a fix hint naming the litesmith
+pass that helps: compose-ops, stub-custom-ops, split-host-ops or a shape
+override.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Optional, Tuple
+
+from litesmith.ir.graph import Graph, Node
+
+from .legalize import (
+    CONTROL_FLOW, DYNAMIC_SHAPE, NO_BUILTIN, NON_CONSTANT, UNSUPPORTED_ATTR, UNSUPPORTED_DTYPE,
+    ConversionTarget, LegalityIssue,
+)
+
+__all__ = ["Finding", "CODES", "HOST_OPS", "check_graph", "illegal_nodes", "op_coverage", "format_findings"]
+
+# Stable reason codes; never renumber (scripts and docs refer to them).
+CODES: Dict[str, Tuple[str, str]] = {
+    NO_BUILTIN: ("L001", "unknown-op"),
+    UNSUPPORTED_ATTR: ("L002", "unsupported-attr"),
+    DYNAMIC_SHAPE: ("L003", "dynamic-shape"),
+    UNSUPPORTED_DTYPE: ("L004", "dtype"),
+    NON_CONSTANT: ("L005", "non-constant-operand"),
+    CONTROL_FLOW: ("L006", "control-flow"),
+}
+UNKNOWN_KIND = ("L099", "other")
+
+# Ops that belong on the host (variable-size results, search): split them out by default.
+HOST_OPS = ("CTCBeamSearchDecoder", "CTCGreedyDecoder")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One node TFLite cannot take as it is: code, where, why (one sentence) and the fix."""
+
+    code: str      # "L001"
+    name: str      # "unknown-op"
+    node: str
+    op: str
+    reason: str
+    fix: str       # what to run: a pass, a pipeline option, a shape override
+
+    def line(self) -> str:
+        return f"{self.code} {self.name}: {self.op} {self.node!r}: {self.reason}. Fix: {self.fix}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def bare_op_name(op: str) -> str:
+    """``tf.CTCBeamSearchDecoder`` -> ``CTCBeamSearchDecoder``."""
+    return op.split(".", 1)[1] if "." in op else op
+
+
+def illegal_nodes(graph: Graph) -> Tuple[List[Tuple[Node, LegalityIssue]], List[LegalityIssue]]:
+    """Nodes of ``graph`` the TFLite lowering leaves illegal, with its issue, plus input-level issues.
+
+    The lowering runs on a deep copy; nodes it cannot rewrite stay the very
+    same (copied) objects, which map back to ``graph``'s nodes.
+    """
+    from .lower import lower_to_tflite
+
+    memo: dict = {}
+    clone = copy.deepcopy(graph, memo)
+    original = {id(memo[id(n)]): n for n in graph.walk() if id(n) in memo}
+    report = lower_to_tflite(clone).report
+    target = ConversionTarget()
+    stuck = [n for n in clone.walk() if not target.is_legal(n)]
+    node_issues = report.issues[len(report.issues) - len(stuck):]
+    input_issues = report.issues[: len(report.issues) - len(stuck)]
+    pairs = []
+    for node, issue in zip(stuck, node_issues):
+        orig = original.get(id(node))
+        if orig is not None and orig.op == issue.op:
+            pairs.append((orig, issue))
+    return pairs, input_issues
+
+
+def fix_for(op: str, kind: str, hint: str) -> str:
+    """The litesmith remedy for an illegal ``op`` of this ``kind``."""
+    if kind in (NO_BUILTIN, UNSUPPORTED_ATTR):
+        from litesmith.passes.compose_patterns import DEFAULT_RULES, rule_for_op
+
+        rule = rule_for_op(op)
+        if rule is not None:
+            opt = "" if rule.name in DEFAULT_RULES else f"{{ops=[{rule.name}]}}"
+            return f"run compose-ops{opt} (rewrite {rule.name}: {rule.bound})"
+        if bare_op_name(op) in HOST_OPS:
+            return f"run split-host-ops{{ops={bare_op_name(op)}}} (run it on the host), or stub-custom-ops"
+        if kind == NO_BUILTIN:
+            return (f"run stub-custom-ops{{stubs_dir=DIR}} (a custom op {bare_op_name(op)} plus a C++ kernel stub) "
+                    f"or split-host-ops{{ops={bare_op_name(op)}}}")
+    return hint
+
+
+def check_graph(graph: Graph) -> List[Finding]:
+    """Every reason ``graph`` cannot be written to TFLite yet; empty when it can. Leaves ``graph`` unchanged."""
+    pairs, input_issues = illegal_nodes(graph)
+    findings = []
+    for issue in input_issues + [i for _, i in pairs]:
+        code, name = CODES.get(issue.kind, UNKNOWN_KIND)
+        findings.append(Finding(code, name, issue.node, issue.op, issue.reason.rstrip("."), fix_for(issue.op, issue.kind, issue.hint)))
+    return findings
+
+
+def op_coverage(graph: Graph, findings: Optional[List[Finding]] = None) -> dict:
+    """JSON-ready op-coverage report: per op, node count and how many stay illegal, plus the findings."""
+    findings = check_graph(graph) if findings is None else findings
+    counts: Dict[str, int] = {}
+    for n in graph.walk():
+        if n.op != "core.const":
+            counts[n.op] = counts.get(n.op, 0) + 1
+    illegal: Dict[str, int] = {}
+    for f in findings:
+        illegal[f.op] = illegal.get(f.op, 0) + 1
+    ops = {op: {"count": c, "illegal": illegal.get(op, 0)} for op, c in sorted(counts.items())}
+    return {"ok": not findings, "ops": ops, "findings": [f.to_dict() for f in findings]}
+
+
+def format_findings(findings: List[Finding]) -> str:
+    """The text report: one line per finding, or a line saying all is well."""
+    if not findings:
+        return "all ops convert to TFLite builtins"
+    return "\n".join([f"{len(findings)} problem(s) for TFLite:"] + ["  " + f.line() for f in findings])

@@ -1,0 +1,69 @@
+"""stub-custom-ops: ops TFLite has no builtin for become ``tfl.custom`` nodes plus C++ kernel stubs.
+
+Which ops are illegal is the TFLite lowering's call (it runs on a copy, see
+``backends/tflite/legality_check.py``); only "no builtin" and "unsupported
+attribute" nodes are stubbed. Dynamic shapes, dtypes and control flow are not
+fixed by a custom op and stay in the lowering's report.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litesmith.ir.graph import Graph, Node
+
+from .pass_base import Pass, PassContext
+from .registry import register_pass
+
+
+@register_pass("stub-custom-ops")
+@dataclass
+class StubCustomOps(Pass):
+    """Turn ops TFLite lacks into tfl.custom (attrs as flexbuffer custom_options) and write C++ kernel stubs.
+
+    ``stubs_dir``: where ``<Op>.cc`` and ``README.md`` go; empty writes none.
+    """
+
+    stubs_dir: str = ""
+
+    def run(self, graph: Graph, ctx: PassContext) -> bool:
+        from litesmith.backends.tflite.legality_check import bare_op_name, illegal_nodes
+        from litesmith.backends.tflite.legalize import NO_BUILTIN, UNSUPPORTED_ATTR
+        from litesmith.backends.tflite.stubs import StubSpec, TensorSpec, custom_options, write_stubs
+
+        pairs, _ = illegal_nodes(graph)
+        specs, stubbed = [], {}
+        for node, issue in pairs:
+            if issue.kind not in (NO_BUILTIN, UNSUPPORTED_ATTR) or node.regions or _has_list_values(node):
+                continue
+            code = bare_op_name(node.op)
+            specs.append(StubSpec(
+                custom_code=code, source_op=node.op, node=node.name,
+                inputs=[TensorSpec(v.name, v.dtype, v.shape) for v in node.inputs],
+                outputs=[TensorSpec(v.name, v.dtype, v.shape) for v in node.outputs],
+                attrs=dict(node.attrs),
+            ))
+            _replace_with_custom(node, code, custom_options(node.attrs))
+            stubbed[code] = stubbed.get(code, 0) + 1
+        if self.stubs_dir and specs:
+            ctx.report["files"] = write_stubs(specs, self.stubs_dir)
+        ctx.report["stubbed"] = stubbed
+        return bool(stubbed)
+
+
+def _has_list_values(node: Node) -> bool:
+    return any(v.type.is_list for v in list(node.inputs) + list(node.outputs))
+
+
+def _replace_with_custom(node: Node, code: str, options: bytes) -> None:
+    """Swap ``node`` for a ``tfl.custom`` with the same operands and result types (names kept)."""
+    graph = node.graph
+    custom = Node(
+        "tfl.custom", node.inputs, {"custom_code": code, "custom_options": options},
+        [v.type for v in node.outputs], meta=dict(node.meta),
+        output_names=[v.name for v in node.outputs],
+    )
+    graph.insert_before(node, custom)
+    for old, new in zip(node.outputs, custom.outputs):
+        old.name = ""
+        old.replace_all_uses_with(new)
+    graph.remove(node)
