@@ -19,6 +19,7 @@ VERBS = {
     "opt": ("opt", "run a pass pipeline on IR text"),
     "run": ("run_cmd", "execute a model on inputs from an .npz file"),
     "quantize": ("quantize", "quantize a .tflite model (dynamic, int8, float16)"),
+    "bench": ("bench", "benchmark a single-step model: TensorFlow vs LiteRT"),
     "passes": ("passes_cmd", "list the registered passes"),
 }
 

@@ -1,0 +1,1 @@
+"""The keyboard demo: a seed-style LSTM LM compiled by litesmith, driven like a phone keyboard."""

@@ -1,0 +1,59 @@
+"""Turn the trained artifacts into the on-device .tflite with litesmith.
+
+Two routes, one function each; the demo picks one by name, so switching is a one-word change:
+
+* ``step``    -- today: the seed's hand-split single-step graph, compiled as it is; the
+  state pairs are written into the model's ``litesmith.state`` metadata.
+* ``full-lm`` -- next: the full ``dynamic_rnn`` LM, made single-step by litesmith's passes
+  and quantized to int8 (needs the strip-batch / unroll-rnn passes and quantizer).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Dict, Mapping, Optional
+
+from litesmith.demo.engine import STATE_METADATA
+from litesmith.demo.train import Artifacts
+
+FULL_LM_PASSES = "strip-batch,unroll-rnn,fold-constants"
+
+
+def compile_step_graph(artifacts: Artifacts) -> bytes:
+    """The hand-split step graph: inputs and outputs are named, nothing to restructure."""
+    import litesmith
+
+    graph = litesmith.load(artifacts.step_pb, inputs=artifacts.step_inputs(), outputs=artifacts.step_outputs())
+    return litesmith.compile(graph, metadata={STATE_METADATA: state_metadata(artifacts)})
+
+
+def state_metadata(artifacts: Artifacts) -> bytes:
+    """The ``litesmith.state`` entry: which input carries each state and which output returns it."""
+    shape = [1, artifacts.config.hidden]
+    return json.dumps([{"input": i, "output": o, "shape": shape}
+                       for i, o in artifacts.state_pairs().items()]).encode()
+
+
+def compile_full_lm(artifacts: Artifacts) -> bytes:
+    """The trainer's full LM: litesmith strips the batch, unrolls one RNN step, quantizes to int8."""
+    import litesmith
+
+    graph = litesmith.load(artifacts.lm_pb)
+    return litesmith.compile(graph, passes=FULL_LM_PASSES, quantize="int8")
+
+
+def state_pairs_for(route: str, artifacts: Artifacts) -> Optional[Mapping[str, str]]:
+    """Pairs the engine needs when the model carries no ``litesmith.state`` metadata."""
+    return artifacts.state_pairs() if route == "step" else None
+
+
+ROUTES: Dict[str, Callable[[Artifacts], bytes]] = {"step": compile_step_graph, "full-lm": compile_full_lm}
+
+
+def compile_model(artifacts: Artifacts, route: str = "step") -> Path:
+    """Compile with ``route`` and save next to the artifacts; returns the .tflite path."""
+    import litesmith
+
+    out = artifacts.folder / f"{route}.tflite"
+    litesmith.save(ROUTES[route](artifacts), out)
+    return out
