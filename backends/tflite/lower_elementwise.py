@@ -1,0 +1,122 @@
+"""Lowerings of elementwise core ops (unary, binary, compare, select, cast).
+
+Most map 1:1 to a TFLite builtin with the same operands; a few without a
+builtin are composed from builtins (reciprocal, softplus, selu, log1p, expm1).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from litesmith.ir.dtypes import DType
+
+from .legalize import UNSUPPORTED_ATTR
+from .lower import cast_attrs, lowers
+
+ACT_NONE = {"fused_activation_function": "NONE"}
+
+UNARY = {
+    "core.neg": "tfl.neg", "core.abs": "tfl.abs", "core.sqrt": "tfl.sqrt", "core.rsqrt": "tfl.rsqrt",
+    "core.exp": "tfl.exp", "core.log": "tfl.log", "core.sin": "tfl.sin", "core.cos": "tfl.cos",
+    "core.tanh": "tfl.tanh", "core.sigmoid": "tfl.logistic", "core.relu": "tfl.relu", "core.relu6": "tfl.relu6",
+    "core.elu": "tfl.elu", "core.floor": "tfl.floor", "core.ceil": "tfl.ceil", "core.round": "tfl.round",
+    "core.square": "tfl.square", "core.sign": "tfl.sign", "core.hard_swish": "tfl.hard_swish",
+    "core.logical_not": "tfl.logical_not",
+}
+
+# core op -> (tfl op, takes fused_activation_function)
+BINARY = {
+    "core.add": ("tfl.add", True), "core.sub": ("tfl.sub", True), "core.mul": ("tfl.mul", True),
+    "core.div": ("tfl.div", True), "core.floor_div": ("tfl.floor_div", False),
+    "core.floor_mod": ("tfl.floor_mod", False), "core.maximum": ("tfl.maximum", False),
+    "core.minimum": ("tfl.minimum", False), "core.pow": ("tfl.pow", False),
+    "core.squared_difference": ("tfl.squared_difference", False),
+    "core.equal": ("tfl.equal", False), "core.not_equal": ("tfl.not_equal", False),
+    "core.less": ("tfl.less", False), "core.less_equal": ("tfl.less_equal", False),
+    "core.greater": ("tfl.greater", False), "core.greater_equal": ("tfl.greater_equal", False),
+    "core.logical_and": ("tfl.logical_and", False), "core.logical_or": ("tfl.logical_or", False),
+}
+
+
+@lowers(*UNARY)
+def lower_unary(node, lw):
+    return [lw.op(UNARY[node.op], node.inputs)]
+
+
+@lowers(*BINARY)
+def lower_binary(node, lw):
+    op, has_act = BINARY[node.op]
+    return [lw.op(op, node.inputs, dict(ACT_NONE) if has_act else {})]
+
+
+@lowers("core.gelu")
+def lower_gelu(node, lw):
+    return [lw.op("tfl.gelu", node.inputs, {"approximate": bool(node.attrs["approximate"])})]
+
+
+@lowers("core.leaky_relu")
+def lower_leaky_relu(node, lw):
+    return [lw.op("tfl.leaky_relu", node.inputs, {"alpha": float(node.attrs["alpha"])})]
+
+
+@lowers("core.select")
+def lower_select(node, lw):
+    return [lw.op("tfl.select_v2", node.inputs)]
+
+
+@lowers("core.cast")
+def lower_cast(node, lw):
+    (x,) = node.inputs
+    return [lw.op("tfl.cast", [x], cast_attrs(x.dtype, node.attrs["dtype"]))]
+
+
+# -- composed from builtins ------------------------------------------------------------------
+
+
+def _scalar(lw, value, like):
+    return lw.const(np.asarray(value, dtype=like.dtype.np))
+
+
+def _same(lw, op, inputs, like, attrs=None):
+    return lw.op(op, inputs, attrs or {}, [like.type])
+
+
+@lowers("core.reciprocal")
+def lower_reciprocal(node, lw):
+    (x,) = node.inputs
+    if not x.dtype.is_float:
+        lw.fail(UNSUPPORTED_ATTR, f"reciprocal of {x.dtype} has no TFLite form")
+    return [lw.op("tfl.div", [_scalar(lw, 1, x), x], dict(ACT_NONE))]
+
+
+@lowers("core.softplus")
+def lower_softplus(node, lw):
+    """max(x, 0) + log(1 + exp(-|x|)): stable for large |x|."""
+    (x,) = node.inputs
+    relu = _same(lw, "tfl.relu", [x], x)
+    e = _same(lw, "tfl.exp", [_same(lw, "tfl.neg", [_same(lw, "tfl.abs", [x], x)], x)], x)
+    log = _same(lw, "tfl.log", [_same(lw, "tfl.add", [e, _scalar(lw, 1, x)], x, ACT_NONE)], x)
+    return [lw.op("tfl.add", [relu, log], dict(ACT_NONE))]
+
+
+@lowers("core.selu")
+def lower_selu(node, lw):
+    """scale * (x > 0 ? x : alpha * (exp(x) - 1)) = scale * elu(x) with the negative side times alpha."""
+    (x,) = node.inputs
+    alpha, scale = 1.6732632423543772, 1.0507009873554805
+    elu = _same(lw, "tfl.elu", [x], x)
+    neg = _same(lw, "tfl.mul", [elu, _scalar(lw, alpha * scale, x)], x, ACT_NONE)
+    pos = _same(lw, "tfl.mul", [elu, _scalar(lw, scale, x)], x, ACT_NONE)
+    cond = lw.op("tfl.greater", [x, _scalar(lw, 0, x)], {}, [x.type.with_dtype(DType.BOOL)])
+    return [lw.op("tfl.select_v2", [cond, pos, neg])]
+
+
+@lowers("core.log1p")
+def lower_log1p(node, lw):
+    (x,) = node.inputs
+    return [lw.op("tfl.log", [_same(lw, "tfl.add", [x, _scalar(lw, 1, x)], x, ACT_NONE)])]
+
+
+@lowers("core.expm1")
+def lower_expm1(node, lw):
+    (x,) = node.inputs
+    return [lw.op("tfl.sub", [_same(lw, "tfl.exp", [x], x), _scalar(lw, 1, x)], dict(ACT_NONE))]

@@ -1,0 +1,182 @@
+"""Lowerings of linear algebra and NN ops: matmul, convolutions, pools, softmax, resize.
+
+Layout changes happen here, once, on constants: conv filters HWIO -> OHWI,
+depthwise [H,W,C,M] -> [1,H,W,C*M], FULLY_CONNECTED weights -> [out, in].
+Every conv and FULLY_CONNECTED gets an explicit bias (zeros), so fusions only
+ever add into an existing bias.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .legalize import UNSUPPORTED_ATTR
+from .lower import lowers, normalize_axis
+
+ACT_NONE = "NONE"
+
+
+def _pair(values, name, lw):
+    """[a, b] from a 2-list (or the H, W entries of a 4-list in NHWC)."""
+    values = [int(v) for v in values]
+    if len(values) == 4:
+        values = values[1:3]
+    if len(values) != 2:
+        lw.fail(UNSUPPORTED_ATTR, f"{name}={values} is not [h, w]")
+    return values
+
+
+def same_padding(size, kernel, stride, dilation):
+    """(before, after) of TF's SAME padding along one spatial dim."""
+    out = -(-size // stride)
+    effective = (kernel - 1) * dilation + 1
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+def explicit_pads(node, lw):
+    """[top, bottom, left, right] of an EXPLICIT-padding conv."""
+    pads = [int(p) for p in node.attrs.get("explicit_paddings", [])]
+    if len(pads) == 8:  # TF's per-dim form [N0,N1,H0,H1,W0,W1,C0,C1]
+        pads = pads[2:6]
+    if len(pads) != 4:
+        lw.fail(UNSUPPORTED_ATTR, f"explicit_paddings={pads} is not [top, bottom, left, right]")
+    return pads
+
+
+def padding_mode(node, lw, x, kernel_hw, strides, dilations):
+    """'SAME' or 'VALID', with ``x`` padded first when EXPLICIT padding matches neither."""
+    padding = node.attrs.get("padding", "VALID")
+    if padding in ("SAME", "VALID"):
+        return padding, x
+    if padding != "EXPLICIT":
+        lw.fail(UNSUPPORTED_ATTR, f"padding={padding!r} (TFLite has SAME and VALID)")
+    top, bottom, left, right = explicit_pads(node, lw)
+    if top == bottom == left == right == 0:
+        return "VALID", x
+    same = [same_padding(x.shape[1 + i], kernel_hw[i], strides[i], dilations[i]) for i in range(2)]
+    if [(top, bottom), (left, right)] == same:
+        return "SAME", x
+    paddings = np.array([[0, 0], [top, bottom], [left, right], [0, 0]], np.int32)
+    shape = tuple(d + int(p.sum()) for d, p in zip(x.shape, paddings))
+    padded = lw.op("tfl.pad", [x, lw.i32(paddings)], {}, [x.type.with_shape(shape)])
+    return "VALID", padded
+
+
+def _zeros_bias(lw, n, like):
+    return lw.const(np.zeros([n], dtype=like.dtype.np))
+
+
+@lowers("core.conv2d")
+def lower_conv2d(node, lw):
+    x, w = node.inputs
+    filt = lw.need_const(w, "conv2d filter")
+    strides = _pair(node.attrs.get("strides", [1, 1]), "strides", lw)
+    dilations = _pair(node.attrs.get("dilations", [1, 1]), "dilations", lw)
+    kh, kw, cin, cout = filt.shape
+    if x.shape[3] % cin:
+        lw.fail(UNSUPPORTED_ATTR, f"filter input channels {cin} do not divide input channels {x.shape[3]}")
+    padding, x = padding_mode(node, lw, x, (kh, kw), strides, dilations)
+    ohwi = lw.const(np.ascontiguousarray(filt.transpose(3, 0, 1, 2)))
+    attrs = {
+        "padding": padding, "stride_h": strides[0], "stride_w": strides[1],
+        "dilation_h_factor": dilations[0], "dilation_w_factor": dilations[1],
+        "fused_activation_function": ACT_NONE,
+    }
+    return [lw.op("tfl.conv_2d", [x, ohwi, _zeros_bias(lw, cout, x)], attrs)]
+
+
+@lowers("core.depthwise_conv2d")
+def lower_depthwise_conv2d(node, lw):
+    x, w = node.inputs
+    filt = lw.need_const(w, "depthwise_conv2d filter")
+    strides = _pair(node.attrs.get("strides", [1, 1]), "strides", lw)
+    dilations = _pair(node.attrs.get("dilations", [1, 1]), "dilations", lw)
+    kh, kw, c, m = filt.shape
+    padding, x = padding_mode(node, lw, x, (kh, kw), strides, dilations)
+    weights = lw.const(np.ascontiguousarray(filt.reshape(1, kh, kw, c * m)))
+    attrs = {
+        "padding": padding, "stride_h": strides[0], "stride_w": strides[1],
+        "dilation_h_factor": dilations[0], "dilation_w_factor": dilations[1],
+        "depth_multiplier": m, "fused_activation_function": ACT_NONE,
+    }
+    return [lw.op("tfl.depthwise_conv_2d", [x, weights, _zeros_bias(lw, c * m, x)], attrs)]
+
+
+def _lower_pool(op, node, lw):
+    ksize = _pair(node.attrs["ksize"], "ksize", lw)
+    strides = _pair(node.attrs["strides"], "strides", lw)
+    padding = node.attrs.get("padding", "VALID")
+    if padding not in ("SAME", "VALID"):
+        lw.fail(UNSUPPORTED_ATTR, f"padding={padding!r} (TFLite pools have SAME and VALID)")
+    attrs = {
+        "padding": padding, "stride_h": strides[0], "stride_w": strides[1],
+        "filter_height": ksize[0], "filter_width": ksize[1], "fused_activation_function": ACT_NONE,
+    }
+    return [lw.op(op, node.inputs, attrs)]
+
+
+@lowers("core.max_pool")
+def lower_max_pool(node, lw):
+    return _lower_pool("tfl.max_pool_2d", node, lw)
+
+
+@lowers("core.avg_pool")
+def lower_avg_pool(node, lw):
+    return _lower_pool("tfl.average_pool_2d", node, lw)
+
+
+@lowers("core.matmul")
+def lower_matmul(node, lw):
+    """Constant 2-D weights -> FULLY_CONNECTED (weights [out, in]); otherwise BATCH_MATMUL."""
+    a, b = node.inputs
+    ta, tb = bool(node.attrs.get("transpose_a")), bool(node.attrs.get("transpose_b"))
+    w = b.const_value()
+    if w is not None and w.ndim == 2 and not ta and a.dtype.is_float:
+        weights = w if tb else w.T
+        attrs = {"fused_activation_function": ACT_NONE, "keep_num_dims": a.rank > 2}
+        bias = _zeros_bias(lw, weights.shape[0], a)
+        return [lw.op("tfl.fully_connected", [a, lw.const(np.ascontiguousarray(weights)), bias], attrs)]
+    return [lw.op("tfl.batch_matmul", [a, b], {"adj_x": ta, "adj_y": tb})]
+
+
+def _last_axis_op(op, node, lw, attrs):
+    """Softmax-like ops TFLite only has on the last axis: transpose around other axes."""
+    (x,) = node.inputs
+    rank = lw.rank(x)
+    axis = normalize_axis(int(node.attrs.get("axis", -1)), rank)
+    if axis == rank - 1:
+        return [lw.op(op, [x], attrs)]
+    perm = list(range(rank))
+    perm[axis], perm[-1] = perm[-1], perm[axis]
+    t = lw.transpose(x, perm)
+    y = lw.op(op, [t], attrs, [t.type.with_dtype(node.output.dtype)])
+    return [lw.transpose(y, perm)]
+
+
+@lowers("core.softmax")
+def lower_softmax(node, lw):
+    return _last_axis_op("tfl.softmax", node, lw, {"beta": float(node.attrs.get("beta", 1.0))})
+
+
+@lowers("core.log_softmax")
+def lower_log_softmax(node, lw):
+    return _last_axis_op("tfl.log_softmax", node, lw, {})
+
+
+def _lower_resize(op, node, lw):
+    x, size = node.inputs
+    if x.rank != 4:
+        lw.fail(UNSUPPORTED_ATTR, f"resize of a rank-{x.rank} tensor (TFLite resizes NHWC images)")
+    attrs = {"align_corners": bool(node.attrs.get("align_corners")), "half_pixel_centers": bool(node.attrs.get("half_pixel_centers"))}
+    return [lw.op(op, [x, lw.as_i32(size)], attrs)]
+
+
+@lowers("core.resize_bilinear")
+def lower_resize_bilinear(node, lw):
+    return _lower_resize("tfl.resize_bilinear", node, lw)
+
+
+@lowers("core.resize_nearest")
+def lower_resize_nearest(node, lw):
+    return _lower_resize("tfl.resize_nearest_neighbor", node, lw)
+

@@ -1,0 +1,207 @@
+"""Lowerings of data movement, reductions and shape arithmetic.
+
+Shapes are static by the time a node is lowered (``_precheck``), so
+expand_dims/squeeze/reshape all become one RESHAPE to the known output shape,
+and shape/size/rank become constants. Axis attributes become the int32
+constant operands TFLite expects.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .legalize import UNSUPPORTED_ATTR
+from .lower import lowers, normalize_axis
+
+
+def _copy(node, lw, x):
+    """``x`` as the node's result; a RESHAPE copy when a graph output may not take ``x`` over."""
+    if lw.rw.can_replace(node.output, x):
+        return [x]
+    return [lw.reshape(x, node.output.shape)]
+
+
+@lowers("core.identity")
+def lower_identity(node, lw):
+    return _copy(node, lw, node.inputs[0])
+
+
+@lowers("core.reshape", "core.expand_dims", "core.squeeze")
+def lower_reshape(node, lw):
+    x = node.inputs[0]
+    if tuple(x.shape) == tuple(node.output.shape):
+        return _copy(node, lw, x)
+    return [lw.op("tfl.reshape", [x, lw.i32(list(node.output.shape))])]
+
+
+@lowers("core.transpose")
+def lower_transpose(node, lw):
+    x, perm = node.inputs
+    return [lw.op("tfl.transpose", [x, lw.as_i32(perm)])]
+
+
+@lowers("core.concat")
+def lower_concat(node, lw):
+    axis = normalize_axis(int(node.attrs["axis"]), node.output.rank)
+    return [lw.op("tfl.concatenation", node.inputs, {"axis": axis, "fused_activation_function": "NONE"})]
+
+
+@lowers("core.split")
+def lower_split(node, lw):
+    (x,) = node.inputs
+    axis = normalize_axis(int(node.attrs["axis"]), x.rank)
+    sizes = [v.shape[axis] for v in node.outputs]  # static: -1 already resolved by inference
+    n = len(sizes)
+    if len(set(sizes)) == 1:
+        return lw.ops("tfl.split", [lw.i32(axis), x], {"num_splits": n})
+    return lw.ops("tfl.split_v", [x, lw.i32(sizes), lw.i32(axis)], {"num_splits": n})
+
+
+@lowers("core.slice")
+def lower_slice(node, lw):
+    x, begin, size = node.inputs
+    return [lw.op("tfl.slice", [x, lw.as_i32(begin), lw.as_i32(size)])]
+
+
+@lowers("core.strided_slice")
+def lower_strided_slice(node, lw):
+    x, begin, end, strides = node.inputs
+    attrs = {k: int(node.attrs.get(k, 0)) for k in ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")}
+    attrs["offset"] = False
+    return [lw.op("tfl.strided_slice", [x, lw.as_i32(begin), lw.as_i32(end), lw.as_i32(strides)], attrs)]
+
+
+@lowers("core.gather")
+def lower_gather(node, lw):
+    params, indices = node.inputs
+    axis = normalize_axis(int(node.attrs.get("axis", 0)), params.rank)
+    batch_dims = int(node.attrs.get("batch_dims", 0))
+    if batch_dims < 0:
+        batch_dims += indices.rank
+    return [lw.op("tfl.gather", [params, indices], {"axis": axis, "batch_dims": batch_dims})]
+
+
+@lowers("core.gather_nd")
+def lower_gather_nd(node, lw):
+    if int(node.attrs.get("batch_dims", 0)) != 0:
+        lw.fail(UNSUPPORTED_ATTR, "gather_nd with batch_dims != 0 (TFLite GATHER_ND has none)")
+    return [lw.op("tfl.gather_nd", node.inputs)]
+
+
+@lowers("core.pad")
+def lower_pad(node, lw):
+    x, paddings = node.inputs[:2]
+    paddings = lw.as_i32(paddings)
+    mode = node.attrs.get("mode", "CONSTANT")
+    if mode in ("REFLECT", "SYMMETRIC"):
+        return [lw.op("tfl.mirror_pad", [x, paddings], {"mode": mode})]
+    if mode != "CONSTANT":
+        lw.fail(UNSUPPORTED_ATTR, f"pad mode {mode!r}")
+    if len(node.inputs) == 3:
+        value = node.inputs[2]
+        c = value.const_value()
+        if c is None or np.any(c != 0):
+            if value.rank not in (0, 1) and value.rank is not None:
+                lw.fail(UNSUPPORTED_ATTR, "pad constant_value must be a scalar")
+            return [lw.op("tfl.padv2", [x, paddings, value])]
+    return [lw.op("tfl.pad", [x, paddings])]
+
+
+@lowers("core.tile")
+def lower_tile(node, lw):
+    x, multiples = node.inputs
+    return [lw.op("tfl.tile", [x, lw.as_i32(multiples)])]
+
+
+@lowers("core.broadcast_to")
+def lower_broadcast_to(node, lw):
+    x, shape = node.inputs
+    if tuple(x.shape) == tuple(node.output.shape):
+        return _copy(node, lw, x)
+    return [lw.op("tfl.broadcast_to", [x, lw.i32(list(node.output.shape))])]
+
+
+@lowers("core.pack")
+def lower_pack(node, lw):
+    axis = normalize_axis(int(node.attrs.get("axis", 0)), node.output.rank)
+    return [lw.op("tfl.pack", node.inputs, {"axis": axis})]
+
+
+@lowers("core.unpack")
+def lower_unpack(node, lw):
+    (x,) = node.inputs
+    axis = normalize_axis(int(node.attrs.get("axis", 0)), x.rank)
+    return lw.ops("tfl.unpack", [x], {"num": len(node.outputs), "axis": axis})
+
+
+@lowers("core.reverse")
+def lower_reverse(node, lw):
+    (x,) = node.inputs
+    axes = sorted(normalize_axis(int(a), x.rank) for a in node.attrs["axes"])
+    if not axes:
+        return _copy(node, lw, x)
+    return [lw.op("tfl.reverse_v2", [x, lw.i32(axes)])]
+
+
+@lowers("core.one_hot")
+def lower_one_hot(node, lw):
+    indices, depth, on, off = node.inputs
+    return [lw.op("tfl.one_hot", [indices, lw.as_i32(depth), on, off], {"axis": int(node.attrs.get("axis", -1))})]
+
+
+REDUCTIONS = {
+    "core.reduce_sum": "tfl.sum", "core.reduce_mean": "tfl.mean", "core.reduce_max": "tfl.reduce_max",
+    "core.reduce_min": "tfl.reduce_min", "core.reduce_prod": "tfl.reduce_prod",
+    "core.reduce_any": "tfl.reduce_any", "core.reduce_all": "tfl.reduce_all",
+}
+
+
+@lowers(*REDUCTIONS)
+def lower_reduction(node, lw):
+    (x,) = node.inputs
+    axes = sorted({normalize_axis(int(a), x.rank) for a in node.attrs["axes"]})
+    if not axes:
+        return _copy(node, lw, x)
+    keep = bool(node.attrs.get("keepdims", False))
+    return [lw.op(REDUCTIONS[node.op], [x, lw.i32(axes)], {"keep_dims": keep})]
+
+
+@lowers("core.argmax", "core.argmin")
+def lower_arg(node, lw):
+    (x,) = node.inputs
+    axis = normalize_axis(int(node.attrs["axis"]), x.rank)
+    op = "tfl.arg_max" if node.op == "core.argmax" else "tfl.arg_min"
+    return [lw.op(op, [x, lw.i32(axis)], {"output_type": node.output.dtype})]
+
+
+@lowers("core.top_k")
+def lower_top_k(node, lw):
+    x, k = node.inputs
+    return lw.ops("tfl.topk_v2", [x, lw.as_i32(k)])
+
+
+@lowers("core.cumsum")
+def lower_cumsum(node, lw):
+    (x,) = node.inputs
+    axis = normalize_axis(int(node.attrs["axis"]), x.rank)
+    attrs = {"exclusive": bool(node.attrs.get("exclusive")), "reverse": bool(node.attrs.get("reverse"))}
+    return [lw.op("tfl.cumsum", [x, lw.i32(axis)], attrs)]
+
+
+@lowers("core.shape", "core.size", "core.rank")
+def lower_static_shape(node, lw):
+    """Shapes are static here, so these are constants."""
+    shape = node.inputs[0].shape
+    value = {"core.shape": list(shape), "core.size": int(np.prod(shape, dtype=np.int64)), "core.rank": len(shape)}[node.op]
+    return [lw.const(np.asarray(value, dtype=node.output.dtype.np))]
+
+
+@lowers("core.fill")
+def lower_fill(node, lw):
+    dims, value = node.inputs
+    return [lw.op("tfl.fill", [lw.as_i32(dims), value])]
+
+
+@lowers("core.range")
+def lower_range(node, lw):
+    return [lw.op("tfl.range", node.inputs)]
+

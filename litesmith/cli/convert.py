@@ -1,0 +1,82 @@
+"""Compile a model to a .tflite file the stock LiteRT interpreter runs.
+
+Loads MODEL (.pb, .pbtxt, .tflite or .ir), runs --passes and then the default
+clean-up pipeline (canonicalize,fold-constants,dce), lowers to TFLite ops and
+writes OUT atomically. If some ops cannot be lowered, nothing is written: the
+exit code is 2, stderr says which ops, and --report holds the full legality
+report (JSON) with a hint per node.
+
+example:
+  litesmith convert model.pb -o model.tflite --input-shape x:1x28x28x3
+  litesmith convert lm.pb -o lm.tflite --inputs ids,state --outputs logits \\
+      --passes strip-batch,unroll-rnn --report lm-report.json
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from litesmith.ir.errors import UserError
+
+
+def add_arguments(p) -> None:
+    p.add_argument("model", metavar="MODEL", help="the model: .pb/.pbtxt (frozen GraphDef), .tflite or .ir")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.tflite", help="where to write the flatbuffer")
+    p.add_argument("--inputs", metavar="A,B", help="graph input names (default: auto-detected)")
+    p.add_argument("--outputs", metavar="X,Y", help="graph output names (default: auto-detected)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME:1x28x28x3",
+                   help="static shape of an input (repeatable; '?' for an unknown dim)")
+    p.add_argument("--passes", metavar="PIPELINE", help="passes to run before the default clean-up pipeline")
+    p.add_argument("--report", metavar="REPORT.json",
+                   help="write ops before/after, fusions and the legality report here (also on failure)")
+
+
+def parse_input_shapes(specs) -> dict:
+    """``["x:1x28x28x3", "y:?x4"]`` -> ``{"x": [1, 28, 28, 3], "y": [None, 4]}``."""
+    shapes = {}
+    for spec in specs:
+        name, sep, dims = spec.rpartition(":")
+        if not sep or not name or not dims:
+            raise UserError(f"--input-shape {spec!r}: expected NAME:DIMS like x:1x28x28x3")
+        try:
+            shapes[name] = [None if d in ("?", "-1") else int(d) for d in dims.lower().split("x")]
+        except ValueError:
+            raise UserError(f"--input-shape {spec!r}: dims must be integers or '?' separated by 'x'") from None
+    return shapes
+
+
+def _names(text):
+    return [n.strip() for n in text.split(",") if n.strip()] if text else None
+
+
+def run(args) -> int:
+    from litesmith.api import DEFAULT_PIPELINE, load, optimize, write_atomic
+    from litesmith.backends.tflite.compile import compile_to_tflite
+    from litesmith.backends.tflite.legalize import IllegalOpsError
+
+    graph = load(args.model, inputs=_names(args.inputs), outputs=_names(args.outputs),
+                 input_shapes=parse_input_shapes(args.input_shape) or None)
+    pipeline = ",".join(p for p in (args.passes, DEFAULT_PIPELINE) if p)
+    optimize(graph, pipeline)
+    report = {"model": args.model, "passes": pipeline}
+    try:
+        blob = compile_to_tflite(graph, report=report)
+    except IllegalOpsError as e:
+        report["status"] = "illegal-ops"
+        _write_report(args.report, report)
+        print(f"litesmith: error: {args.model}: {e.report.summary()}"
+              + (f"; full report in {args.report}" if args.report else "; pass --report FILE.json for details"),
+              file=sys.stderr)
+        return 2
+    write_atomic(args.output, blob)
+    report["status"] = "ok"
+    report["bytes"] = len(blob)
+    _write_report(args.report, report)
+    return 0
+
+
+def _write_report(path, report) -> None:
+    if path:
+        from litesmith.api import write_atomic
+
+        write_atomic(path, (json.dumps(report, indent=2, default=str) + "\n").encode("utf-8"))

@@ -1,0 +1,236 @@
+"""Fusions after lowering (bias, batch norm, activations, pads, hard-swish, reshape/transpose
+chains) and the legality report. Numerics against the reference interpreter in LiteRT;
+structure against LiteRT's own op list."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from litesmith.backends.tflite.compile import compile_to_tflite
+from litesmith.backends.tflite.legalize import IllegalOpsError
+from litesmith.ir import Builder, DType, Graph, TensorType
+from litesmith.ir.errors import UserError
+from test_tflite_lowering import c, check
+
+F32, I32 = DType.FLOAT32, DType.INT32
+RNG = np.random.default_rng(1)
+X = {"x": (F32, (1, 8, 8, 3))}
+
+
+def conv(b, x, cout=4, k=3, padding="SAME", strides=(1, 1)):
+    w = c(b, RNG.normal(size=(k, k, x.shape[3], cout)))
+    return b.op("core.conv2d", [x, w], {"padding": padding, "strides": list(strides)})
+
+
+def activation_of(graph, op):
+    (node,) = [n for n in graph if n.op == op]
+    return node.attrs["fused_activation_function"]
+
+
+def test_conv_bias_relu_is_one_conv(litert_interpreter):
+    build = lambda b, x: b.op("core.relu", [b.op("core.add", [conv(b, x), c(b, RNG.normal(size=4))])])
+    report, ops, g = check(litert_interpreter, X, build, tol=1e-4)
+    assert ops == ["CONV_2D"] and activation_of(g, "tfl.conv_2d") == "RELU"
+    assert report["fused"]["fold-bias-add"] == 1 and report["ops_before"]["core.conv2d"] == 1
+
+
+def test_conv_batch_norm_relu6_is_one_conv(litert_interpreter):
+    def build(b, x):
+        y = b.op("core.mul", [conv(b, x), c(b, RNG.uniform(0.5, 2, size=(1, 1, 1, 4)))])
+        y = b.op("core.add", [y, c(b, RNG.normal(size=(4,)))])
+        return b.op("core.relu6", [y])
+
+    _, ops, g = check(litert_interpreter, X, build, tol=1e-4)
+    assert ops == ["CONV_2D"] and activation_of(g, "tfl.conv_2d") == "RELU6"
+
+
+def test_depthwise_batch_norm_clamp_is_one_depthwise(litert_interpreter):
+    def build(b, x):
+        w = c(b, RNG.normal(size=(3, 3, 3, 2)))
+        y = b.op("core.depthwise_conv2d", [x, w], {"padding": "SAME", "strides": [2, 2]})
+        y = b.op("core.add", [b.op("core.mul", [y, c(b, RNG.uniform(0.5, 2, size=6))]), c(b, RNG.normal(size=6))])
+        return b.op("core.minimum", [b.op("core.maximum", [y, c(b, 0.0)]), c(b, 6.0)])
+
+    _, ops, g = check(litert_interpreter, X, build, tol=1e-4)
+    assert ops == ["DEPTHWISE_CONV_2D"] and activation_of(g, "tfl.depthwise_conv_2d") == "RELU6"
+
+
+def test_matmul_bias_clamp_is_one_fully_connected(litert_interpreter):
+    def build(b, a):
+        y = b.op("core.matmul", [a, c(b, RNG.normal(size=(6, 5)))])
+        y = b.op("core.add", [c(b, RNG.normal(size=5)), y])  # constant on the left
+        return b.op("core.maximum", [b.op("core.minimum", [y, c(b, 1.0)]), c(b, -1.0)])
+
+    _, ops, g = check(litert_interpreter, {"a": (F32, (4, 6))}, build, tol=1e-4)
+    assert ops == ["FULLY_CONNECTED"] and activation_of(g, "tfl.fully_connected") == "RELU_N1_TO_1"
+
+
+def test_matmul_sub_div_fold_into_fully_connected(litert_interpreter):
+    def build(b, a):
+        y = b.op("core.matmul", [a, c(b, RNG.normal(size=(6, 5)))])
+        return b.op("core.div", [b.op("core.sub", [y, c(b, RNG.normal(size=5))]), c(b, RNG.uniform(1, 2, size=5))])
+
+    _, ops, _ = check(litert_interpreter, {"a": (F32, (2, 3, 6))}, build, tol=1e-4)
+    assert ops == ["FULLY_CONNECTED"]
+
+
+def test_relu_fuses_into_add_and_max_zero_is_relu(litert_interpreter):
+    build = lambda b, x, y: [b.op("core.relu", [b.op("core.add", [x, y])]), b.op("core.maximum", [x, c(b, 0.0)])]
+    _, ops, g = check(litert_interpreter, {"x": (F32, (2, 3)), "y": (F32, (2, 3))}, build)
+    assert sorted(ops) == ["ADD", "RELU"] and activation_of(g, "tfl.add") == "RELU"
+
+
+def test_no_fusion_into_a_shared_producer(litert_interpreter):
+    def build(b, x):
+        y = conv(b, x)
+        return [b.op("core.relu", [y]), b.op("core.tanh", [y])]
+
+    _, ops, g = check(litert_interpreter, X, build, tol=1e-4)
+    assert sorted(ops) == ["CONV_2D", "RELU", "TANH"] and activation_of(g, "tfl.conv_2d") == "NONE"
+
+
+def test_tanh_is_not_fused(litert_interpreter):
+    """LiteRT's float CONV_2D ignores a fused TANH, so fusing it would change results."""
+    _, ops, _ = check(litert_interpreter, X, lambda b, x: b.op("core.tanh", [conv(b, x)]), tol=1e-4)
+    assert ops == ["CONV_2D", "TANH"]
+
+
+def test_per_position_constant_is_not_a_bias(litert_interpreter):
+    build = lambda b, x: b.op("core.add", [conv(b, x), c(b, RNG.normal(size=(8, 8, 4)))])
+    _, ops, _ = check(litert_interpreter, X, build, tol=1e-4)
+    assert ops == ["CONV_2D", "ADD"]
+
+
+@pytest.mark.parametrize("pads,strides,folded", [
+    ([[0, 0], [1, 1], [1, 1], [0, 0]], (1, 1), True),
+    ([[0, 0], [0, 1], [0, 1], [0, 0]], (2, 2), True),   # Keras ZeroPadding2D before a stride-2 conv
+    ([[0, 0], [2, 0], [1, 1], [0, 0]], (1, 1), False),
+])
+def test_zero_pad_folds_into_conv_when_it_is_same_padding(litert_interpreter, pads, strides, folded):
+    def build(b, x):
+        p = b.op("core.pad", [x, c(b, pads, I32)])
+        return conv(b, p, padding="VALID", strides=strides)
+
+    _, ops, g = check(litert_interpreter, X, build, tol=1e-4)
+    assert ops == (["CONV_2D"] if folded else ["PAD", "CONV_2D"])
+    if folded:
+        assert [n.attrs["padding"] for n in g if n.op == "tfl.conv_2d"] == ["SAME"]
+
+
+@pytest.mark.parametrize("form", ["mul_sixth", "div_six", "x_times_hard_sigmoid"])
+def test_hard_swish_pattern(litert_interpreter, form):
+    def build(b, x):
+        r6 = b.op("core.relu6", [b.op("core.add", [x, c(b, 3.0)])])
+        if form == "mul_sixth":
+            return b.op("core.mul", [b.op("core.mul", [x, r6]), c(b, 1 / 6)])
+        if form == "div_six":
+            return b.op("core.div", [b.op("core.mul", [r6, x]), c(b, 6.0)])
+        return b.op("core.mul", [x, b.op("core.div", [r6, c(b, 6.0)])])
+
+    _, ops, _ = check(litert_interpreter, {"x": (F32, (2, 9))}, build, low=-6, high=6)
+    assert ops == ["HARD_SWISH"]
+
+
+def test_reshape_and_transpose_chains_collapse(litert_interpreter):
+    def build(b, x):
+        y = b.op("core.relu", [x])
+        r = b.op("core.reshape", [b.op("core.reshape", [y, c(b, [6, 4], I32)]), c(b, [4, 6], I32)])
+        t = b.op("core.transpose", [b.op("core.transpose", [y, c(b, [1, 2, 0], I32)]), c(b, [2, 0, 1], I32)])
+        t2 = b.op("core.transpose", [b.op("core.transpose", [y, c(b, [1, 0, 2], I32)]), c(b, [0, 2, 1], I32)])
+        return [r, b.op("core.neg", [t]), t2]
+
+    _, ops, _ = check(litert_interpreter, {"x": (F32, (2, 3, 4))}, build)
+    assert sorted(ops) == ["NEG", "RELU", "RESHAPE", "TRANSPOSE"]
+
+
+# -- legality report --------------------------------------------------------------------------------
+
+
+def compile_error(inputs, build):
+    g = Graph("t")
+    xs = [g.add_input(TensorType(dt, shape), name) for name, (dt, shape) in inputs.items()]
+    outs = build(Builder(g), *xs)
+    g.outputs = outs if isinstance(outs, list) else [outs]
+    report = {}
+    with pytest.raises(IllegalOpsError) as info:
+        compile_to_tflite(g, report=report)
+    assert isinstance(info.value, UserError) and "\n" not in str(info.value)
+    assert report["legality"]["illegal"], "the report dict carries the legality report"
+    return info.value.report
+
+
+def test_op_without_builtin_is_reported():
+    rep = compile_error({"x": (F32, (2, 3))}, lambda b, x: b.op("core.erf", [b.op("core.relu", [x])]))
+    (issue,) = rep.issues
+    assert (issue.op, issue.kind) == ("core.erf", "no-builtin") and "compose-ops" in issue.hint
+    assert "core.erf" in rep.summary()
+
+
+def test_foreign_op_is_reported_with_custom_op_hint():
+    def build(b, x):
+        y = b.create("tf.Mystery", [x], {"k": 1}, output_types=[x.type], name="m").output
+        return b.op("core.relu", [y])
+
+    (issue,) = compile_error({"x": (F32, (2, 3))}, build).issues
+    assert issue.op == "tf.Mystery" and issue.node == "m" and "stub-custom-ops" in issue.hint
+
+
+def test_dynamic_shape_is_reported_with_shape_hint():
+    rep = compile_error({"x": (F32, (None, 3))}, lambda b, x: b.op("core.relu", [x]))
+    kinds = {(i.op, i.kind) for i in rep.issues}
+    assert kinds == {("input", "dynamic-shape"), ("core.relu", "dynamic-shape")}
+    assert any("--input-shape x:1x3" in i.hint for i in rep.issues)
+
+
+def test_non_constant_filter_is_reported():
+    build = lambda b, x, w: b.op("core.conv2d", [x, w], {"padding": "SAME"})
+    (issue,) = compile_error({"x": (F32, (1, 4, 4, 2)), "w": (F32, (3, 3, 2, 2))}, build).issues
+    assert issue.kind == "non-constant-operand" and "fold-constants" in issue.hint
+
+
+def test_unsupported_attribute_is_reported():
+    build = lambda b, p: b.op("core.gather_nd", [p, c(b, [[0], [1]], I32)], {"batch_dims": 1})
+    (issue,) = compile_error({"p": (F32, (2, 3, 4))}, build).issues
+    assert issue.kind == "unsupported-attribute" and "batch_dims" in issue.reason
+
+
+def test_report_json_round_trips():
+    import json
+
+    rep = compile_error({"x": (F32, (2, 3))}, lambda b, x: b.op("core.erf", [x]))
+    data = json.loads(rep.to_json())
+    assert data["ops"] == {"core.erf": 1} and set(data["illegal"][0]) == {"node", "op", "kind", "reason", "hint"}
+
+
+@pytest.mark.parametrize("kind", ["conv", "depthwise", "fc"])
+def test_input_scale_folds_into_weights(litert_interpreter, kind):
+    """Keras Rescaling/Normalization before the stem conv: x * s / d, zero padding included."""
+    def build(b, x):
+        if kind == "fc":
+            x = b.op("core.reshape", [x, c(b, [1, -1], I32)])
+        per_channel = RNG.uniform(0.5, 2, size=(x.shape[-1],) if kind == "fc" else (1, 1, 1, 3))
+        y = b.op("core.div", [b.op("core.mul", [x, c(b, 1 / 255)]), c(b, per_channel)])
+        if kind == "fc":
+            return b.op("core.matmul", [y, c(b, RNG.normal(size=(192, 5)))])
+        if kind == "depthwise":
+            w = c(b, RNG.normal(size=(3, 3, 3, 2)))
+            return b.op("core.depthwise_conv2d", [y, w], {"padding": "SAME", "strides": [2, 2]})
+        return conv(b, b.op("core.pad", [y, c(b, [[0, 0], [0, 1], [0, 1], [0, 0]], I32)]), padding="VALID", strides=(2, 2))
+
+    _, ops, _ = check(litert_interpreter, X, build, tol=1e-4, low=0, high=255)
+    assert ops == {"conv": ["CONV_2D"], "depthwise": ["DEPTHWISE_CONV_2D"], "fc": ["RESHAPE", "FULLY_CONNECTED"]}[kind]
+
+
+def test_reduce_then_reshape_is_keep_dims(litert_interpreter):
+    """The squeeze-excite block: mean over H, W then reshape to [1, 1, 1, C]."""
+    def build(b, x):
+        m = b.op("core.reduce_mean", [x], {"axes": [1, 2]})
+        return b.op("core.mul", [x, b.op("core.reshape", [m, c(b, [1, 1, 1, 3], I32)])])
+
+    _, ops, g = check(litert_interpreter, X, build)
+    assert ops == ["MEAN", "MUL"] and [n.attrs["keep_dims"] for n in g if n.op == "tfl.mean"] == [True]
+
+
+def test_unsupported_dtype_is_reported():
+    (issue,) = compile_error({"x": (DType.FLOAT64, (2, 3))}, lambda b, x: b.op("core.relu", [x])).issues
+    assert issue.kind == "unsupported-dtype" and "f64" in issue.reason
