@@ -54,9 +54,26 @@ def remove_dead_nodes(graph: Graph) -> int:
     return removed
 
 
-def compile_to_tflite(graph: Graph, *, report: Optional[dict] = None, **writer_options) -> bytes:
-    """Verify, lower and fuse ``graph``, then serialize it with the TFLite writer."""
+def compile_to_tflite(
+    graph: Graph,
+    *,
+    report: Optional[dict] = None,
+    quantize: Optional[str] = None,
+    calibration=None,
+    io_dtype: str = "float32",
+    percentile: Optional[float] = None,
+    **writer_options,
+) -> bytes:
+    """Verify, lower and fuse ``graph``, optionally quantize it (``quantize``:
+    dynamic, int8 or float16; see backends/quantize), then serialize it."""
+    report = {} if report is None else report
     lower_and_fuse(graph, report)
+    if quantize:
+        from litesmith.backends.quantize import quantize_graph
+
+        report["quantization"] = {}
+        quantize_graph(graph, quantize, calibration=calibration, io_dtype=io_dtype, percentile=percentile,
+                       report=report["quantization"])
     from .writer import write_tflite
 
     return write_tflite(graph, **writer_options)

@@ -10,6 +10,7 @@ example:
   litesmith convert model.pb -o model.tflite --input-shape x:1x28x28x3
   litesmith convert lm.pb -o lm.tflite --inputs ids,state --outputs logits \\
       --passes strip-batch,unroll-rnn --report lm-report.json
+  litesmith convert cnn.pb -o cnn-int8.tflite --quantize int8 --calibration calib.npz
 """
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ def add_arguments(p) -> None:
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME:1x28x28x3",
                    help="static shape of an input (repeatable; '?' for an unknown dim)")
     p.add_argument("--passes", metavar="PIPELINE", help="passes to run before the default clean-up pipeline")
+    p.add_argument("--quantize", choices=("dynamic", "int8", "float16"), metavar="MODE",
+                   help="quantize after lowering: dynamic (int8 weights), int8 (full integer; needs --calibration) or float16")
+    p.add_argument("--calibration", metavar="DATA.npz",
+                   help="calibration inputs keyed by input name, [samples, *shape] (sequences for stateful models)")
+    p.add_argument("--io", choices=("float32", "int8"), default="float32", help="model input/output type with --quantize int8")
+    p.add_argument("--percentile", type=float, metavar="P", help="calibrate ranges to this percentile instead of min/max")
     p.add_argument("--report", metavar="REPORT.json",
                    help="write ops before/after, fusions and the legality report here (also on failure)")
 
@@ -60,7 +67,8 @@ def run(args) -> int:
     optimize(graph, pipeline)
     report = {"model": args.model, "passes": pipeline}
     try:
-        blob = compile_to_tflite(graph, report=report)
+        blob = compile_to_tflite(graph, report=report, quantize=args.quantize, calibration=args.calibration,
+                                 io_dtype=args.io, percentile=args.percentile)
     except IllegalOpsError as e:
         report["status"] = "illegal-ops"
         _write_report(args.report, report)
