@@ -1,0 +1,138 @@
+"""The table of TF op -> core op mappings, one small function per TF op.
+
+    @tf_op("Relu")
+    def _(ctx, node, inputs):
+        return [ctx.op("core.relu", inputs[:1])]
+
+A mapping gets the node (name, op, converted attrs) and its data inputs as IR
+values and returns the output values, or None to keep the node as a foreign
+``tf.<Op>`` node (for instance when an axis input is not constant yet).
+``relift`` runs the same table on a foreign node later, once passes have
+folded its axis inputs to constants.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+from litesmith.ir.builder import Builder, as_array
+from litesmith.ir.dtypes import DType
+from litesmith.ir.graph import Node, Value
+
+MapFn = Callable[["MapContext", "TfNode", List[Value]], Optional[List[Value]]]
+MAPPERS: Dict[str, MapFn] = {}
+
+
+def tf_op(*names: str):
+    """Register the decorated function as the mapping of the TF ops ``names``."""
+
+    def wrap(fn: MapFn) -> MapFn:
+        for n in names:
+            if n in MAPPERS:
+                raise ValueError(f"TF op {n} mapped twice")
+            MAPPERS[n] = fn
+        return fn
+
+    return wrap
+
+
+@dataclass
+class TfNode:
+    """What a mapping sees of a TF node: name, op type and converted attributes."""
+
+    name: str
+    op: str
+    attrs: Dict[str, Any] = field(default_factory=dict)
+
+    def attr(self, key: str, default: Any = None) -> Any:
+        v = self.attrs.get(key)
+        return default if v is None else v
+
+
+class NotConstant(Exception):
+    """An axis-like input is not constant: the node stays foreign."""
+
+
+class MapContext:
+    """Builds the core ops of one TF node at the builder's insertion point."""
+
+    def __init__(self, builder: Builder):
+        self.builder = builder
+
+    def op(self, name: str, inputs: Sequence[Value], attrs: Optional[Dict[str, Any]] = None) -> Value:
+        return self.builder.op(name, list(inputs), attrs)
+
+    def ops(self, name: str, inputs: Sequence[Value], attrs: Optional[Dict[str, Any]] = None) -> List[Value]:
+        return list(self.builder.create(name, list(inputs), attrs).outputs)
+
+    def const(self, value, dtype: Optional[DType] = None) -> Value:
+        return self.builder.const(as_array(value, dtype))
+
+    def const_value(self, v: Value) -> np.ndarray:
+        """The constant value of an axis-like input; raises NotConstant otherwise."""
+        c = v.const_value()
+        if c is None:
+            raise NotConstant(v.name)
+        return c
+
+    def const_ints(self, v: Value) -> List[int]:
+        return [int(x) for x in np.asarray(self.const_value(v)).reshape(-1)]
+
+    def const_int(self, v: Value) -> int:
+        return int(np.asarray(self.const_value(v)).reshape(-1)[0])
+
+
+def map_node(builder: Builder, node: TfNode, inputs: List[Value]) -> Optional[List[Value]]:
+    """Run the mapping of ``node``; None when there is none or it declines.
+
+    Nodes a declining mapping already created are removed again, so a foreign
+    node never leaves half a lowering behind."""
+    fn = MAPPERS.get(node.op)
+    if fn is None:
+        return None
+    graph = builder.graph
+    before = {id(n) for n in graph.nodes}
+    try:
+        result = fn(MapContext(builder), node, inputs)
+    except NotConstant:
+        result = None
+    if result is None:
+        for n in reversed(graph.nodes):
+            if id(n) not in before and n.graph is graph:
+                graph.remove(n, force=True)
+    return result
+
+
+def relift(node: Node, builder: Builder) -> Optional[List[Value]]:
+    """Try the TF mapping again on a foreign ``tf.X`` IR node.
+
+    Returns the replacement values (created at ``builder``'s insertion point),
+    or None when the op still cannot be lifted. The caller replaces the
+    node's uses and erases it."""
+    if not node.op.startswith("tf.") or node.regions:
+        return None
+    _load_mappings()
+    tf_node = TfNode(node.meta.get("source") or node.name, node.op[3:], dict(node.attrs))
+    saved = dict(builder.meta)
+    builder.meta = {**saved, **({"source": node.meta["source"]} if "source" in node.meta else {})}
+    try:
+        values = map_node(builder, tf_node, node.inputs)
+    finally:
+        builder.meta = saved
+    if values is None or len(values) != len(node.outputs):
+        return None
+    for old, new in zip(node.outputs, values):
+        if old.name and not new.name:
+            new.name = old.name
+    return values
+
+
+_loaded = False
+
+
+def _load_mappings() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from . import ops_lists, ops_math, ops_nn, ops_shape  # noqa: F401  (they register themselves)

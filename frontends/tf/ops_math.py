@@ -1,0 +1,114 @@
+"""Elementwise TF ops: unary math, binary arithmetic, comparisons, logic, casts, selects, identities."""
+from __future__ import annotations
+
+import numpy as np
+from litesmith.ir.dtypes import DType
+
+from .mapper import tf_op
+
+_UNARY = {
+    "Neg": "core.neg", "Abs": "core.abs", "Sqrt": "core.sqrt", "Rsqrt": "core.rsqrt", "Exp": "core.exp",
+    "Log": "core.log", "Sin": "core.sin", "Cos": "core.cos", "Tanh": "core.tanh", "Sigmoid": "core.sigmoid",
+    "Relu": "core.relu", "Relu6": "core.relu6", "Elu": "core.elu", "Selu": "core.selu", "Floor": "core.floor",
+    "Ceil": "core.ceil", "Round": "core.round", "Rint": "core.round", "Square": "core.square", "Sign": "core.sign",
+    "Reciprocal": "core.reciprocal", "Inv": "core.reciprocal", "Softplus": "core.softplus", "Erf": "core.erf",
+    "LogicalNot": "core.logical_not", "Log1p": "core.log1p", "Expm1": "core.expm1",
+}
+_BINARY = {
+    "Add": "core.add", "AddV2": "core.add", "Sub": "core.sub", "Mul": "core.mul", "RealDiv": "core.div",
+    "Div": "core.div", "FloorDiv": "core.floor_div", "FloorMod": "core.floor_mod", "Maximum": "core.maximum",
+    "Minimum": "core.minimum", "Pow": "core.pow", "SquaredDifference": "core.squared_difference",
+    "Equal": "core.equal", "NotEqual": "core.not_equal", "Less": "core.less", "LessEqual": "core.less_equal",
+    "Greater": "core.greater", "GreaterEqual": "core.greater_equal", "LogicalAnd": "core.logical_and",
+    "LogicalOr": "core.logical_or",
+}
+
+
+def _unary(core_op):
+    return lambda ctx, node, inputs: [ctx.op(core_op, inputs[:1])]
+
+
+def _binary(core_op):
+    return lambda ctx, node, inputs: [ctx.op(core_op, inputs[:2])]
+
+
+for _tf, _core in _UNARY.items():
+    tf_op(_tf)(_unary(_core))
+for _tf, _core in _BINARY.items():
+    tf_op(_tf)(_binary(_core))
+
+
+@tf_op("LeakyRelu")
+def _leaky_relu(ctx, node, inputs):
+    return [ctx.op("core.leaky_relu", inputs[:1], {"alpha": float(node.attr("alpha", 0.2))})]
+
+
+@tf_op("Gelu")
+def _gelu(ctx, node, inputs):
+    return [ctx.op("core.gelu", inputs[:1], {"approximate": bool(node.attr("approximate", False))})]
+
+
+@tf_op("AddN")
+def _add_n(ctx, node, inputs):
+    acc = inputs[0]
+    for v in inputs[1:]:
+        acc = ctx.op("core.add", [acc, v])
+    return [acc]
+
+
+@tf_op("Cast")
+def _cast(ctx, node, inputs):
+    dst = node.attr("DstT")
+    if not isinstance(dst, DType):
+        return None
+    if inputs[0].dtype is dst:
+        return [inputs[0]]
+    return [ctx.op("core.cast", inputs[:1], {"dtype": dst})]
+
+
+@tf_op("SelectV2")
+def _select_v2(ctx, node, inputs):
+    return [ctx.op("core.select", inputs[:3])]
+
+
+@tf_op("Select")
+def _select(ctx, node, inputs):
+    """TF1 Select: a vector condition picks whole rows of higher-rank x/y."""
+    cond, x, y = inputs[:3]
+    if cond.rank == 1 and x.rank is not None and x.rank > 1:
+        cond = ctx.op("core.reshape", [cond, ctx.const(np.array([-1] + [1] * (x.rank - 1), np.int32))])
+    elif cond.rank is None or x.rank is None or cond.rank != x.rank:
+        return None
+    return [ctx.op("core.select", [cond, x, y])]
+
+
+def _like(ctx, x, fill):
+    value = ctx.const(np.array(fill, dtype=x.dtype.np))
+    shape = ctx.op("core.shape", [x])
+    return ctx.op("core.fill", [shape, value])
+
+
+@tf_op("ZerosLike")
+def _zeros_like(ctx, node, inputs):
+    return [_like(ctx, inputs[0], 0)]
+
+
+@tf_op("OnesLike")
+def _ones_like(ctx, node, inputs):
+    return [_like(ctx, inputs[0], 1)]
+
+
+@tf_op("Identity", "StopGradient", "Snapshot", "PreventGradient", "EnsureShape", "CheckNumerics",
+       "PlaceholderWithDefault")
+def _identity(ctx, node, inputs):
+    return [inputs[0]]
+
+
+@tf_op("IdentityN")
+def _identity_n(ctx, node, inputs):
+    return list(inputs)
+
+
+@tf_op("NoOp")
+def _no_op(ctx, node, inputs):
+    return []

@@ -1,0 +1,155 @@
+"""TF neural-network ops: convolutions, pooling, batch norm, bias, matmul, softmax, resize.
+
+The core set is NHWC only; NCHW nodes are wrapped in transposes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .mapper import tf_op
+
+_TO_NHWC = np.array([0, 2, 3, 1], np.int32)
+_TO_NCHW = np.array([0, 3, 1, 2], np.int32)
+
+
+def _is_nchw(node) -> bool:
+    return str(node.attr("data_format", "NHWC")).upper() in ("NCHW", "NCDHW")
+
+
+def _spatial(values, nchw: bool):
+    """[h, w] of a 4-element TF strides/ksize/dilations list."""
+    values = list(values or [1, 1, 1, 1])
+    return values[2:4] if nchw else values[1:3]
+
+
+def _nhwc_in(ctx, x, nchw):
+    return ctx.op("core.transpose", [x, ctx.const(_TO_NHWC)]) if nchw else x
+
+
+def _nhwc_out(ctx, y, nchw):
+    return ctx.op("core.transpose", [y, ctx.const(_TO_NCHW)]) if nchw else y
+
+
+def _conv(core_op):
+    def fn(ctx, node, inputs):
+        nchw = _is_nchw(node)
+        padding = str(node.attr("padding", "VALID")).upper()
+        attrs = {"strides": _spatial(node.attr("strides"), nchw), "dilations": _spatial(node.attr("dilations"), nchw),
+                 "padding": padding}
+        if padding == "EXPLICIT":
+            pads = list(node.attr("explicit_paddings", []))
+            if len(pads) != 8:
+                return None
+            h, w = (4, 6) if nchw else (2, 4)
+            attrs["explicit_paddings"] = [pads[h], pads[h + 1], pads[w], pads[w + 1]]
+        x = _nhwc_in(ctx, inputs[0], nchw)
+        return [_nhwc_out(ctx, ctx.op(core_op, [x, inputs[1]], attrs), nchw)]
+
+    return fn
+
+
+tf_op("Conv2D")(_conv("core.conv2d"))
+tf_op("DepthwiseConv2dNative")(_conv("core.depthwise_conv2d"))
+
+
+def _pool(core_op):
+    def fn(ctx, node, inputs):
+        nchw = _is_nchw(node)
+        attrs = {"ksize": _spatial(node.attr("ksize"), nchw), "strides": _spatial(node.attr("strides"), nchw),
+                 "padding": str(node.attr("padding", "VALID")).upper()}
+        if attrs["padding"] not in ("SAME", "VALID"):
+            return None
+        x = _nhwc_in(ctx, inputs[0], nchw)
+        return [_nhwc_out(ctx, ctx.op(core_op, [x], attrs), nchw)]
+
+    return fn
+
+
+tf_op("MaxPool")(_pool("core.max_pool"))
+tf_op("AvgPool")(_pool("core.avg_pool"))
+
+
+def _channel_shape(node, x):
+    """Shape that broadcasts a per-channel vector against ``x`` in the node's layout."""
+    if _is_nchw(node) and x.rank is not None and x.rank > 2:
+        return np.array([-1] + [1] * (x.rank - 2), np.int32)
+    return None
+
+
+@tf_op("BiasAdd", "BiasAddV1")
+def _bias_add(ctx, node, inputs):
+    x, bias = inputs[:2]
+    shape = _channel_shape(node, x)
+    if _is_nchw(node) and shape is None:
+        return None
+    if shape is not None:
+        bias = ctx.op("core.reshape", [bias, ctx.const(shape)])
+    return [ctx.op("core.add", [x, bias])]
+
+
+@tf_op("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
+def _fused_batch_norm(ctx, node, inputs):
+    """Inference batch norm folded into ``x * m + a`` (constants when the statistics are)."""
+    if node.attr("is_training", True):
+        return None
+    x, scale, offset, mean, var = inputs[:5]
+    eps = float(node.attr("epsilon", 1e-3))
+    consts = [v.const_value() for v in (scale, offset, mean, var)]
+    shape = _channel_shape(node, x)
+    if _is_nchw(node) and shape is None:
+        return None
+    if all(c is not None for c in consts):
+        s, o, m, v = (np.asarray(c, np.float64) for c in consts)
+        mul = s / np.sqrt(v + eps)
+        add = o - m * mul
+        if shape is not None:
+            mul, add = mul.reshape(shape), add.reshape(shape)
+        mul_v, add_v = ctx.const(mul.astype(x.dtype.np)), ctx.const(add.astype(x.dtype.np))
+    else:
+        eps_v = ctx.const(np.array(eps, var.dtype.np))
+        mul_v = ctx.op("core.mul", [ctx.op("core.rsqrt", [ctx.op("core.add", [var, eps_v])]), scale])
+        add_v = ctx.op("core.sub", [offset, ctx.op("core.mul", [mean, mul_v])])
+        if shape is not None:
+            mul_v = ctx.op("core.reshape", [mul_v, ctx.const(shape)])
+            add_v = ctx.op("core.reshape", [add_v, ctx.const(shape)])
+    y = ctx.op("core.add", [ctx.op("core.mul", [x, mul_v]), add_v])
+    extra = 5 if node.op == "FusedBatchNormV3" else 4
+    return [y, mean, var] + [mean, var, mean][: extra - 2]
+
+
+@tf_op("MatMul")
+def _matmul(ctx, node, inputs):
+    return [ctx.op("core.matmul", inputs[:2], {"transpose_a": bool(node.attr("transpose_a", False)),
+                                               "transpose_b": bool(node.attr("transpose_b", False))})]
+
+
+@tf_op("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
+def _batch_matmul(ctx, node, inputs):
+    out = ctx.op("core.matmul", inputs[:2], {"transpose_a": bool(node.attr("adj_x", False)),
+                                             "transpose_b": bool(node.attr("adj_y", False))})
+    tout = node.attr("Tout")
+    if tout is not None and tout is not out.dtype:
+        out = ctx.op("core.cast", [out], {"dtype": tout})
+    return [out]
+
+
+@tf_op("Softmax")
+def _softmax(ctx, node, inputs):
+    return [ctx.op("core.softmax", inputs[:1])]
+
+
+@tf_op("LogSoftmax")
+def _log_softmax(ctx, node, inputs):
+    return [ctx.op("core.log_softmax", inputs[:1])]
+
+
+def _resize(core_op):
+    def fn(ctx, node, inputs):
+        return [ctx.op(core_op, inputs[:2], {"align_corners": bool(node.attr("align_corners", False)),
+                                             "half_pixel_centers": bool(node.attr("half_pixel_centers", False))})]
+
+    return fn
+
+
+tf_op("ResizeBilinear")(_resize("core.resize_bilinear"))
+tf_op("ResizeNearestNeighbor")(_resize("core.resize_nearest"))

@@ -1,0 +1,135 @@
+"""Describe a model: op histogram, inputs/outputs, loops, foreign ops, constant bytes.
+
+example:
+  litesmith inspect model.pb
+  litesmith inspect model.pb --json
+  litesmith inspect model.pb --input-shape input:1x28x28x3 --outputs logits --ir
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from typing import Any, Dict, List, Optional
+
+from litesmith.ir.errors import UserError
+
+
+def add_arguments(p) -> None:
+    p.add_argument("model", metavar="MODEL", help="a .pb, .pbtxt, .tflite or .ir model")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (stable keys) instead of text")
+    p.add_argument("--ir", action="store_true", help="print the IR text of the lifted graph")
+    p.add_argument("--inputs", metavar="A,B", help="graph inputs by name (default: the placeholders)")
+    p.add_argument("--outputs", metavar="A,B", help="graph outputs by name (default: tensors nobody consumes)")
+    p.add_argument("--input-shape", metavar="NAME:1x28x28x3", action="append", default=[],
+                   help="override an input's shape; ? for an unknown dim (repeatable)")
+
+
+def parse_input_shape(spec: str) -> tuple:
+    """``"x:1x28x?"`` -> ("x", [1, 28, None]); ``"x:"`` is a scalar."""
+    name, sep, dims = spec.rpartition(":")
+    if not sep or not name:
+        raise UserError(f"--input-shape {spec!r}: expected NAME:DIMS such as input:1x28x28x3")
+    out: List[Optional[int]] = []
+    for d in filter(None, dims.lower().split("x")):
+        if d in ("?", "-1"):
+            out.append(None)
+        elif d.isdigit():
+            out.append(int(d))
+        else:
+            raise UserError(f"--input-shape {spec!r}: dimension {d!r} is not a number or ?")
+    return name, out
+
+
+def _names(text: Optional[str]) -> Optional[List[str]]:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def summarize(graph) -> Dict[str, Any]:
+    """The machine-readable summary (the ``--json`` output)."""
+    import numpy as np
+
+    from litesmith.ir.types import ElidedTensor
+
+    ops: Counter = Counter()
+    foreign: Counter = Counter()
+    loops = []
+    const_bytes = 0
+    nodes = 0
+    for node in graph.walk():
+        nodes += 1
+        ops[node.op] += 1
+        if node.op.split(".", 1)[0] not in ("core", "tfl"):
+            foreign[node.op] += 1
+        if node.op == "core.const":
+            v = node.attrs.get("value")
+            if isinstance(v, np.ndarray):
+                const_bytes += int(v.nbytes)
+            elif isinstance(v, ElidedTensor) and v.type.shape is not None:
+                const_bytes += int(np.prod(v.type.shape or (1,))) * v.type.dtype.itemsize
+        if node.op in ("core.while", "core.if"):
+            args = node.inputs[1:] if node.op == "core.if" else node.inputs
+            loops.append({"kind": node.op.split(".")[1], "name": node.name,
+                          "carried": [_value(v) for v in args],
+                          "results": [_value(v) for v in node.outputs]})
+    return {
+        "inputs": [_value(v) for v in graph.inputs],
+        "outputs": [_value(v) for v in graph.outputs],
+        "ops": dict(sorted(ops.items())),
+        "loops": loops,
+        "foreign_ops": dict(sorted(foreign.items())),
+        "constant_bytes": const_bytes,
+        "nodes": nodes,
+    }
+
+
+def _value(v) -> Dict[str, Any]:
+    t = v.type
+    if t.is_list:
+        return {"name": v.name, "dtype": "list", "shape": [], "element": _type(t.element)}
+    return {"name": v.name, **_type(t)}
+
+
+def _type(t) -> Dict[str, Any]:
+    return {"dtype": str(t.dtype), "shape": None if t.shape is None else list(t.shape)}
+
+
+def _shape_text(d: Dict[str, Any]) -> str:
+    if d["dtype"] == "list":
+        return f"list<{_shape_text(d['element'])}>"
+    shape = d["shape"]
+    dims = "*" if shape is None else ",".join("?" if x is None else str(x) for x in shape)
+    return f"{d['dtype']}[{dims}]"
+
+
+def render(summary: Dict[str, Any]) -> str:
+    lines = [f"nodes: {summary['nodes']}   constants: {summary['constant_bytes']} bytes"]
+    for key in ("inputs", "outputs"):
+        lines.append(f"{key}:")
+        lines += [f"  {v['name']}: {_shape_text(v)}" for v in summary[key]] or ["  (none)"]
+    lines.append("ops:")
+    width = max((len(op) for op in summary["ops"]), default=0)
+    lines += [f"  {op:<{width}}  {n}" for op, n in sorted(summary["ops"].items(), key=lambda kv: (-kv[1], kv[0]))]
+    lines.append(f"loops and branches: {len(summary['loops'])}")
+    for loop in summary["loops"]:
+        carried = ", ".join(f"{v['name']}: {_shape_text(v)}" for v in loop["carried"])
+        lines.append(f"  {loop['kind']} {loop['name']}: carries {len(loop['carried'])} ({carried})")
+    foreign = summary["foreign_ops"]
+    lines.append("foreign ops: " + (", ".join(f"{op} x{n}" for op, n in foreign.items()) if foreign else "none"))
+    return "\n".join(lines) + "\n"
+
+
+def run(args) -> int:
+    from litesmith.api import load
+
+    shapes = dict(parse_input_shape(s) for s in args.input_shape) or None
+    graph = load(args.model, inputs=_names(args.inputs), outputs=_names(args.outputs), input_shapes=shapes)
+    if args.ir:
+        from litesmith.ir.text import print_ir
+
+        sys.stdout.write(print_ir(graph))
+        if not args.json:
+            return 0
+    summary = summarize(graph)
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n" if args.json else render(summary))
+    return 0
