@@ -73,3 +73,24 @@ def test_run_verb_on_a_pb(tf, tmp_path):
     with tf.compat.v1.Session(graph=g) as sess:
         want = sess.run("out:0", {"x:0": x})
     np.testing.assert_allclose(np.load(out)["out"], want)
+
+
+def test_dot_output_is_a_digraph(loop_model, capsys):
+    assert main(["inspect", loop_model, "--dot"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith('digraph "loop" {') and dot.rstrip().endswith("}")
+    assert "core.while" in dot and "subgraph cluster_" in dot and "->" in dot
+
+
+def test_check_lists_what_tflite_lacks(loop_model, capsys):
+    assert main(["inspect", loop_model, "--check"]) == 1
+    text = capsys.readouterr().out
+    assert "BesselI0e" in text and "L001" in text
+    assert main(["inspect", loop_model, "--check", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert "BesselI0e" in json.dumps(report)
+
+
+def test_json_has_no_state_for_a_plain_graph(loop_model, capsys):
+    assert main(["inspect", loop_model, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == []

@@ -17,16 +17,13 @@ from __future__ import annotations
 import json
 import sys
 
-from litesmith.ir.errors import UserError
+from .options import add_io_arguments, load_model
 
 
 def add_arguments(p) -> None:
     p.add_argument("model", metavar="MODEL", help="the model: .pb/.pbtxt (frozen GraphDef), .tflite or .ir")
     p.add_argument("-o", "--output", required=True, metavar="OUT.tflite", help="where to write the flatbuffer")
-    p.add_argument("--inputs", metavar="A,B", help="graph input names (default: auto-detected)")
-    p.add_argument("--outputs", metavar="X,Y", help="graph output names (default: auto-detected)")
-    p.add_argument("--input-shape", action="append", default=[], metavar="NAME:1x28x28x3",
-                   help="static shape of an input (repeatable; '?' for an unknown dim)")
+    add_io_arguments(p)
     p.add_argument("--passes", metavar="PIPELINE", help="passes to run before the default clean-up pipeline")
     p.add_argument("--quantize", choices=("dynamic", "int8", "float16"), metavar="MODE",
                    help="quantize after lowering: dynamic (int8 weights), int8 (full integer; needs --calibration) or float16")
@@ -38,31 +35,12 @@ def add_arguments(p) -> None:
                    help="write ops before/after, fusions and the legality report here (also on failure)")
 
 
-def parse_input_shapes(specs) -> dict:
-    """``["x:1x28x28x3", "y:?x4"]`` -> ``{"x": [1, 28, 28, 3], "y": [None, 4]}``."""
-    shapes = {}
-    for spec in specs:
-        name, sep, dims = spec.rpartition(":")
-        if not sep or not name or not dims:
-            raise UserError(f"--input-shape {spec!r}: expected NAME:DIMS like x:1x28x28x3")
-        try:
-            shapes[name] = [None if d in ("?", "-1") else int(d) for d in dims.lower().split("x")]
-        except ValueError:
-            raise UserError(f"--input-shape {spec!r}: dims must be integers or '?' separated by 'x'") from None
-    return shapes
-
-
-def _names(text):
-    return [n.strip() for n in text.split(",") if n.strip()] if text else None
-
-
 def run(args) -> int:
-    from litesmith.api import DEFAULT_PIPELINE, load, optimize, write_atomic
+    from litesmith.api import DEFAULT_PIPELINE, optimize, write_atomic
     from litesmith.backends.tflite.compile import compile_to_tflite
     from litesmith.backends.tflite.legalize import IllegalOpsError
 
-    graph = load(args.model, inputs=_names(args.inputs), outputs=_names(args.outputs),
-                 input_shapes=parse_input_shapes(args.input_shape) or None)
+    graph = load_model(args)
     pipeline = ",".join(p for p in (args.passes, DEFAULT_PIPELINE) if p)
     optimize(graph, pipeline)
     report = {"model": args.model, "passes": pipeline}

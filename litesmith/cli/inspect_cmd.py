@@ -4,45 +4,28 @@ example:
   litesmith inspect model.pb
   litesmith inspect model.pb --json
   litesmith inspect model.pb --input-shape input:1x28x28x3 --outputs logits --ir
+  litesmith inspect model.pb --check          # what TFLite lacks, with reasons and fixes
+  litesmith inspect model.tflite --dot | dot -Tsvg > model.svg
 """
 from __future__ import annotations
 
 import json
 import sys
 from collections import Counter
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict
 
-from litesmith.ir.errors import UserError
+from .options import add_io_arguments, load_model
 
 
 def add_arguments(p) -> None:
     p.add_argument("model", metavar="MODEL", help="a .pb, .pbtxt, .tflite or .ir model")
     p.add_argument("--json", action="store_true", help="print a JSON summary (stable keys) instead of text")
     p.add_argument("--ir", action="store_true", help="print the IR text of the lifted graph")
-    p.add_argument("--inputs", metavar="A,B", help="graph inputs by name (default: the placeholders)")
-    p.add_argument("--outputs", metavar="A,B", help="graph outputs by name (default: tensors nobody consumes)")
-    p.add_argument("--input-shape", metavar="NAME:1x28x28x3", action="append", default=[],
-                   help="override an input's shape; ? for an unknown dim (repeatable)")
-
-
-def parse_input_shape(spec: str) -> tuple:
-    """``"x:1x28x?"`` -> ("x", [1, 28, None]); ``"x:"`` is a scalar."""
-    name, sep, dims = spec.rpartition(":")
-    if not sep or not name:
-        raise UserError(f"--input-shape {spec!r}: expected NAME:DIMS such as input:1x28x28x3")
-    out: List[Optional[int]] = []
-    for d in filter(None, dims.lower().split("x")):
-        if d in ("?", "-1"):
-            out.append(None)
-        elif d.isdigit():
-            out.append(int(d))
-        else:
-            raise UserError(f"--input-shape {spec!r}: dimension {d!r} is not a number or ?")
-    return name, out
-
-
-def _names(text: Optional[str]) -> Optional[List[str]]:
-    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+    p.add_argument("--dot", action="store_true", help="print the graph in Graphviz dot form")
+    p.add_argument("--check", action="store_true",
+                   help="list every node TFLite cannot take as a builtin, with a reason code and a fix "
+                        "(exit 1 if any); with --json: the op-coverage report")
+    add_io_arguments(p)
 
 
 def summarize(graph) -> Dict[str, Any]:
@@ -80,6 +63,7 @@ def summarize(graph) -> Dict[str, Any]:
         "foreign_ops": dict(sorted(foreign.items())),
         "constant_bytes": const_bytes,
         "nodes": nodes,
+        "state": json.loads(graph.meta.get("litesmith.state") or b"[]"),
     }
 
 
@@ -114,22 +98,32 @@ def render(summary: Dict[str, Any]) -> str:
     for loop in summary["loops"]:
         carried = ", ".join(f"{v['name']}: {_shape_text(v)}" for v in loop["carried"])
         lines.append(f"  {loop['kind']} {loop['name']}: carries {len(loop['carried'])} ({carried})")
+    for pair in summary["state"]:
+        lines.append(f"state: {pair['input']} -> {pair['output']} {pair.get('shape')}")
     foreign = summary["foreign_ops"]
     lines.append("foreign ops: " + (", ".join(f"{op} x{n}" for op, n in foreign.items()) if foreign else "none"))
     return "\n".join(lines) + "\n"
 
 
 def run(args) -> int:
-    from litesmith.api import load
-
-    shapes = dict(parse_input_shape(s) for s in args.input_shape) or None
-    graph = load(args.model, inputs=_names(args.inputs), outputs=_names(args.outputs), input_shapes=shapes)
+    graph = load_model(args)
     if args.ir:
         from litesmith.ir.text import print_ir
 
         sys.stdout.write(print_ir(graph))
-        if not args.json:
-            return 0
+        return 0
+    if args.dot:
+        from litesmith.ir.dot import to_dot
+
+        sys.stdout.write(to_dot(graph))
+        return 0
+    if args.check:
+        from litesmith.backends.tflite.legality_check import check_graph, format_findings, op_coverage
+
+        findings = check_graph(graph)
+        out = json.dumps(op_coverage(graph, findings), indent=2) + "\n" if args.json else format_findings(findings)
+        sys.stdout.write(out if out.endswith("\n") else out + "\n")
+        return 1 if findings else 0
     summary = summarize(graph)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n" if args.json else render(summary))
     return 0

@@ -1,0 +1,46 @@
+"""Option parsing shared by the verbs (one definition of `--input-shape` and name lists)."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from litesmith.ir.errors import UserError
+
+
+def add_io_arguments(p) -> None:
+    """``--inputs``, ``--outputs`` and ``--input-shape``, as every loading verb spells them."""
+    p.add_argument("--inputs", metavar="A,B", help="graph inputs by name (default: auto-detected placeholders)")
+    p.add_argument("--outputs", metavar="X,Y", help="graph outputs by name (default: tensors nobody consumes)")
+    p.add_argument("--input-shape", metavar="NAME:1x28x28x3", action="append", default=[],
+                   help="static shape of an input; ? for an unknown dim, NAME: for a scalar (repeatable)")
+
+
+def parse_input_shapes(specs) -> Optional[Dict[str, List[Optional[int]]]]:
+    """``["x:1x28x28x3", "y:?x4", "s:"]`` -> ``{"x": [1, 28, 28, 3], "y": [None, 4], "s": []}``."""
+    shapes: Dict[str, List[Optional[int]]] = {}
+    for spec in specs or ():
+        name, sep, dims = spec.rpartition(":")
+        if not sep or not name:
+            raise UserError(f"--input-shape {spec!r}: expected NAME:DIMS such as input:1x28x28x3")
+        out: List[Optional[int]] = []
+        for d in filter(None, dims.lower().split("x")):
+            if d in ("?", "-1"):
+                out.append(None)
+            elif d.isdigit():
+                out.append(int(d))
+            else:
+                raise UserError(f"--input-shape {spec!r}: dimension {d!r} is not a number or ?")
+        shapes[name] = out
+    return shapes or None
+
+
+def split_names(text: Optional[str]) -> Optional[List[str]]:
+    """``"a, b"`` -> ``["a", "b"]``; empty -> None (auto-detect)."""
+    return [s.strip() for s in text.split(",") if s.strip()] if text else None
+
+
+def load_model(args):
+    """Load ``args.model`` with the I/O overrides of ``add_io_arguments``."""
+    from litesmith.api import load
+
+    return load(args.model, inputs=split_names(args.inputs), outputs=split_names(args.outputs),
+                input_shapes=parse_input_shapes(args.input_shape))
