@@ -82,11 +82,11 @@ class AxisAnalysis:
     def get(self, v: Value) -> Optional[AxisInfo]:
         return self.info.get(id(v))
 
-    def mixing(self, node: Node, why: str):
+    def mixing(self, node: Node, why: str, hint: str = ""):
         if self.allow_mixing:
             return None
         raise AxisMixingError(f"{node.op} node {node.name!r} {why} across the {self.what} axis; "
-                              f"strip-{self.what} cannot remove it (use strip-batch{{mode=pin}} to keep a {self.what} of 1)")
+                              f"strip-{self.what} cannot remove it ({hint}use strip-batch{{mode=pin}} to keep a {self.what} of 1)")
 
     # -- walking --------------------------------------------------------------------------
     def _graph(self, g: Graph) -> None:
@@ -221,8 +221,9 @@ class AxisAnalysis:
                 return [self.mixing(node, "mixes elements")]
             return [ins[0]]
         if op == "core.tensor_list_from_tensor":
-            if first.axis == 0:
-                return [self.mixing(node, "unstacks")]
+            if first.axis == 0:  # a loop steps over this axis: it is time, not batch
+                return [self.mixing(node, "unstacks", "a time-major sequence? strip its batch axis with "
+                                    "strip-batch{axis=1}; or ")]
             return [AxisInfo(first.axis - 1, first.merged)]
         if op == "core.tensor_list_get_item":
             return [ins[0]]
@@ -426,6 +427,13 @@ def _fix_loop_init(node: Node, k: int, an: AxisAnalysis, keep: bool = False) -> 
         return
     if keep:
         return
+    p = init.producer
+    if init.type.is_list and p is not None and p.op == "core.tensor_list_reserve":
+        # An empty list reserved with the axis at size 1 (batch 1): its elements lose the axis.
+        shape = p.attrs.get("element_shape")
+        if shape is not None and len(shape) > axis and shape[axis] in (1, None):
+            _rewrite_source(p, axis)
+            return
     if init.shape is not None and len(init.shape) > axis and init.shape[axis] == 1:
         b = Builder(node.graph, before=node)
         node.set_input(k, b.op("core.squeeze", [init], {"axes": [axis]}))

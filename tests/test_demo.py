@@ -78,11 +78,21 @@ def litesmith_tflite(artifacts):
         pytest.skip(f"litesmith's TF frontend / TFLite backend not ready: {type(e).__name__}: {e}")
 
 
-@pytest.fixture(params=["litesmith", "tf-converter"])
+@pytest.fixture(scope="session")
+def full_lm_tflite(artifacts):
+    """The demo's main path: the full dynamic_rnn LM made single-step by litesmith's passes, int8."""
+    from litesmith.demo.compile import compile_model
+
+    return compile_model(artifacts, "full-lm")
+
+
+@pytest.fixture(params=["litesmith", "full-lm-int8", "tf-converter"])
 def keyboard(request, artifacts, litert_interpreter):
-    """The engine over the litesmith-compiled model and over the TF-converter stand-in."""
+    """The engine over the litesmith-compiled models and over the TF-converter stand-in."""
     from litesmith.demo.engine import Keyboard
 
+    if request.param == "full-lm-int8":
+        return Keyboard(request.getfixturevalue("full_lm_tflite"), artifacts.vocab)  # pairs from metadata
     if request.param == "litesmith":
         return Keyboard(request.getfixturevalue("litesmith_tflite"), artifacts.vocab)  # pairs from metadata
     return Keyboard(request.getfixturevalue("stand_in_tflite"), artifacts.vocab, pairs=artifacts.state_pairs())
@@ -165,7 +175,9 @@ def test_heldout_perplexity_beats_unigram_baseline(artifacts, corpus, tf_lm):
 # -- the engine --------------------------------------------------------------------------------
 
 
-def test_engine_agrees_with_tf_full_sequence(keyboard, corpus, tf_lm):
+def test_engine_agrees_with_tf_full_sequence(keyboard, corpus, tf_lm, request):
+    int8 = "int8" in request.node.callspec.id  # quantized: close, not equal (bounds measured with margin)
+    agree = []
     index = corpus.word_to_id
     for sentence in corpus.heldout[:5]:
         words = sentence[:12]
@@ -177,8 +189,9 @@ def test_engine_agrees_with_tf_full_sequence(keyboard, corpus, tf_lm):
             keyboard.feed(word)
             got.append(keyboard.probs.copy())
         got = np.stack(got)
-        assert np.array_equal(got.argmax(axis=1), expected.argmax(axis=1)), " ".join(words)
-        np.testing.assert_allclose(got, expected, atol=1e-4)
+        agree.extend(got.argmax(axis=1) == expected.argmax(axis=1))
+        np.testing.assert_allclose(got, expected, atol=0.05 if int8 else 1e-4)
+    assert np.mean(agree) >= (0.9 if int8 else 1.0)
 
 
 def test_frequent_bigrams_are_suggested(keyboard, corpus):

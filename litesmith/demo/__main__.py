@@ -93,7 +93,7 @@ def _parse(argv):
     p.add_argument("--config", choices=("demo", "test"), default="demo", help="model size (default: demo, 2x256)")
     p.add_argument("--cache", help="artifact folder (default: $LITESMITH_CACHE or .cache/demo/ in the repo)")
     p.add_argument("--retrain", action="store_true", help="train even if cached artifacts exist")
-    p.add_argument("--route", choices=sorted(ROUTES), default="step",
+    p.add_argument("--route", choices=sorted(ROUTES), default="full-lm",
                    help="what litesmith compiles: the hand-split step graph, or the full LM")
     p.add_argument("--dev-tf-converter", action="store_true",
                    help="DEV ONLY: if litesmith cannot compile yet, convert with TensorFlow's converter")

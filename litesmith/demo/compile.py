@@ -4,8 +4,8 @@ Two routes, one function each; the demo picks one by name, so switching is a one
 
 * ``step``    -- today: the seed's hand-split single-step graph, compiled as it is; the
   state pairs are written into the model's ``litesmith.state`` metadata.
-* ``full-lm`` -- next: the full ``dynamic_rnn`` LM, made single-step by litesmith's passes
-  and quantized to int8 (needs the strip-batch / unroll-rnn passes and quantizer).
+* ``full-lm`` -- the full ``dynamic_rnn`` LM, made single-step by litesmith's passes
+  (strip-batch, unroll-rnn, fold-constants) and quantized to int8.
 """
 from __future__ import annotations
 
@@ -34,12 +34,26 @@ def state_metadata(artifacts: Artifacts) -> bytes:
                        for i, o in artifacts.state_pairs().items()]).encode()
 
 
-def compile_full_lm(artifacts: Artifacts) -> bytes:
-    """The trainer's full LM: litesmith strips the batch, unrolls one RNN step, quantizes to int8."""
+def compile_full_lm(artifacts: Artifacts, quantize: Optional[str] = "int8") -> bytes:
+    """The trainer's full LM: litesmith strips the batch, unrolls one RNN step, quantizes
+    (int8 by default, calibrated on training text with the state threaded)."""
     import litesmith
 
     graph = litesmith.load(artifacts.lm_pb)
-    return litesmith.compile(graph, passes=FULL_LM_PASSES, quantize="int8")
+    calibration = calibration_sequences(artifacts) if quantize == "int8" else None
+    return litesmith.compile(graph, passes=FULL_LM_PASSES, quantize=quantize, calibration=calibration)
+
+
+def calibration_sequences(artifacts: Artifacts, sequences: int = 24, steps: int = 16) -> Dict[str, "object"]:
+    """Token sequences from the training text, ``[sequences, steps]``, keyed by the model's input name."""
+    import numpy as np
+
+    from litesmith.demo.corpus import load_corpus
+    from litesmith.demo.train import INPUT_NAME
+
+    ids = load_corpus(artifacts.config.vocab_size).ids("train")
+    starts = np.random.default_rng(0).integers(0, len(ids) - steps, size=sequences)
+    return {INPUT_NAME: np.stack([ids[s:s + steps] for s in starts]).astype(np.int32)}
 
 
 def state_pairs_for(route: str, artifacts: Artifacts) -> Optional[Mapping[str, str]]:
