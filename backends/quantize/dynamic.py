@@ -2,7 +2,7 @@
 
 FULLY_CONNECTED and CONV_2D get LiteRT's hybrid kernels (int8 weights read
 directly; FULLY_CONNECTED quantizes its input per row with
-asymmetric_quantize_inputs). DEPTHWISE_CONV_2D and BATCH_MATMUL have no
+asymmetric_quantize_inputs). DEPTHWISE_CONV_2D, BATCH_MATMUL and GATHER (embedding tables) have no
 hybrid kernel we rely on, so their int8 weights are widened by a DEQUANTIZE
 that LiteRT evaluates once at load (constant input): the file shrinks, the
 math stays float.
@@ -26,6 +26,7 @@ _WEIGHTS = {
     "tfl.conv_2d": (1, 0, True),
     "tfl.depthwise_conv_2d": (1, 3, False),
     "tfl.batch_matmul": (1, None, False),
+    "tfl.gather": (0, None, False),  # an embedding table: int8 in the file, widened once at load
 }
 
 

@@ -25,6 +25,8 @@ from .params import activation_params, bias_int32, f32, per_channel_weights, qua
 from .rewrite import const_with_quant, insert_point, remove_dead
 
 WEIGHTED = {"tfl.fully_connected": 0, "tfl.conv_2d": 0, "tfl.depthwise_conv_2d": 3}  # op -> weight channel axis
+FLOAT_SOFTMAX_MIN_CLASSES = 256  # an output softmax over more classes stays float
+PER_CHANNEL_MIN_ROW = 256  # FULLY_CONNECTED weights with shorter rows are quantized per tensor
 ARITHMETIC = {"tfl.add", "tfl.sub", "tfl.mul"}
 FIXED_OUTPUT = {
     "tfl.logistic": QuantParams((f32(1 / 256),), (-128,)),
@@ -34,8 +36,12 @@ FIXED_OUTPUT = {
 SAME_SCALE = {"tfl.reshape", "tfl.transpose", "tfl.squeeze", "tfl.expand_dims", "tfl.max_pool_2d",
               "tfl.average_pool_2d", "tfl.gather", "tfl.strided_slice", "tfl.slice", "tfl.pad"}
 CONCAT = "tfl.concatenation"
+# Multi-output data movement: op -> index of the data operand; every output shares its params.
+SPLITS = {"tfl.split": 1, "tfl.split_v": 0}
+# Tables read by index: a constant float table is quantized per tensor (an embedding shrinks 4x).
+TABLE_OPS = {"tfl.gather"}
 QUANTIZED_ACTIVATIONS = {"NONE", "RELU", "RELU6", "RELU_N1_TO_1"}
-INT8_OPS = set(WEIGHTED) | ARITHMETIC | set(FIXED_OUTPUT) | SAME_SCALE | {CONCAT}
+INT8_OPS = set(WEIGHTED) | ARITHMETIC | set(FIXED_OUTPUT) | SAME_SCALE | {CONCAT} | set(SPLITS)
 
 Ranges = Dict[Value, Tuple[float, float]]
 
@@ -117,7 +123,13 @@ class Int8Rewriter:
 
     def _quantizable(self, node: Node) -> bool:
         op = node.op
+        if op in SPLITS:
+            data = node.inputs[SPLITS[op]]
+            return (data.dtype is DType.FLOAT32 and not data.is_const() and self._has_q(data)
+                    and all(o.dtype is DType.FLOAT32 for o in node.outputs))
         if op not in INT8_OPS or len(node.outputs) != 1 or node.outputs[0].dtype is not DType.FLOAT32:
+            return False
+        if op == "tfl.softmax" and self._float_output(node.outputs[0]):
             return False
         if node.attrs.get("fused_activation_function", "NONE") not in QUANTIZED_ACTIVATIONS:
             return False
@@ -130,13 +142,23 @@ class Int8Rewriter:
         if op in ARITHMETIC or op == CONCAT:
             return all(v.dtype is DType.FLOAT32 and self._has_q(v) for v in node.inputs) and out in self.ranges
         x = node.inputs[0]
-        if x.dtype is not DType.FLOAT32 or not self._has_q(x) or x.is_const():
+        if x.dtype is not DType.FLOAT32 or not self._has_q(x) or (x.is_const() and op not in TABLE_OPS):
             return False
         return all(not v.dtype.is_float for v in node.inputs[1:])
+
+    def _float_output(self, v: Value) -> bool:
+        """A float model output over many classes: a softmax there stays float, because int8
+        probabilities (scale 1/256) round every class below 0.4% to one value and scramble the
+        top-k of e.g. a language model's vocabulary."""
+        classes = v.shape[-1] if v.shape else None
+        return (not self.io_int8 and v in self.graph.outputs
+                and (classes is None or classes > FLOAT_SOFTMAX_MIN_CLASSES))
 
     # -- rewriting -----------------------------------------------------------------------------
     def _rewrite(self, node: Node) -> None:
         b = Builder(self.graph, before=node)
+        if node.op in SPLITS:
+            return self._rewrite_split(b, node)
         out = node.outputs[0]
         op = node.op
         if op in WEIGHTED:
@@ -160,10 +182,22 @@ class Int8Rewriter:
         self.q[out] = new.outputs[0]
         self.gone.add(out)
 
+    def _rewrite_split(self, b: Builder, node: Node) -> None:
+        index = SPLITS[node.op]
+        x = self._int8_of(node.inputs[index])
+        inputs = list(node.inputs)
+        inputs[index] = x
+        types = [TensorType(DType.INT8, o.shape, x.quant) for o in node.outputs]
+        new = b.create(node.op, inputs, dict(node.attrs), output_types=types, meta=dict(node.meta), name=node.name)
+        for old, qv in zip(node.outputs, new.outputs):
+            qv.name = old.name
+            self.q[old] = qv
+            self.gone.add(old)
+
     def _weighted_inputs(self, b: Builder, node: Node):
         x = self._int8_of(node.inputs[0])
         wv = node.inputs[1]
-        qw, wqp = per_channel_weights(wv.const_value(), WEIGHTED[node.op])
+        qw, wqp = per_channel_weights(wv.const_value(), self._weight_axis(node.op, wv))
         w = const_with_quant(b, qw, DType.INT8, wqp, wv.name or node.name + "/weights")
         inputs = [x, w]
         if len(node.inputs) > 2:
@@ -171,6 +205,15 @@ class Int8Rewriter:
             qb, bqp = bias_int32(bv.const_value(), x.quant.scale[0], wqp)
             inputs.append(const_with_quant(b, qb, DType.INT32, bqp, bv.name or node.name + "/bias"))
         return inputs
+
+    @staticmethod
+    def _weight_axis(op: str, w: Value):
+        """Per-channel axis, or None (per tensor) for a FULLY_CONNECTED with short rows: there each
+        channel's scale and zero point (weight and bias: 24 bytes) would cost over ~10% of its
+        weights, and a trained dense layer's channel ranges are close enough to share one scale."""
+        if op == "tfl.fully_connected" and w.shape[-1] < PER_CHANNEL_MIN_ROW:
+            return None
+        return WEIGHTED[op]
 
     def _params(self, v: Value) -> QuantParams:
         return activation_params(*self.ranges[v])

@@ -270,6 +270,15 @@ for _op in SAME_SCALE_OPS:
     QUANTIZED_KERNELS[_op] = _same_scale
 
 
+@quantized_kernel("tfl.split", "tfl.split_v")
+def split(node: Node, ins):
+    """Splitting integers: every piece keeps the input's scale and zero point."""
+    from litesmith.ir.registry import get_op
+
+    outs = get_op(node.op).kernel(*ins, **dict(node.attrs))
+    return [np.asarray(o).astype(v.dtype.np) for o, v in zip(outs, node.outputs)]
+
+
 def is_quantized_node(node: Node) -> bool:
     """True when any tensor of ``node`` is an integer with quantization parameters."""
     return any(v.quant is not None and v.dtype.is_int for v in list(node.inputs) + list(node.outputs))

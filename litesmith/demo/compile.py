@@ -41,7 +41,8 @@ def compile_full_lm(artifacts: Artifacts, quantize: Optional[str] = "int8") -> b
 
     graph = litesmith.load(artifacts.lm_pb)
     calibration = calibration_sequences(artifacts) if quantize == "int8" else None
-    return litesmith.compile(graph, passes=FULL_LM_PASSES, quantize=quantize, calibration=calibration)
+    return litesmith.compile(graph, passes=FULL_LM_PASSES, quantize=quantize, calibration=calibration,
+                             percentile=99.99 if calibration is not None else None)
 
 
 def calibration_sequences(artifacts: Artifacts, sequences: int = 24, steps: int = 16) -> Dict[str, "object"]:
