@@ -49,6 +49,27 @@ def shape_str(shape: Shape) -> str:
     return ",".join("?" if d is None else str(d) for d in shape)
 
 
+def broadcast_shapes(*shapes: Shape) -> Shape:
+    """Numpy broadcasting of shapes that may hold unknown dims (None) or rank (None).
+    Raises ValueError when two static dims disagree."""
+    if any(s is None for s in shapes):
+        return None
+    rank = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(rank):
+        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1:
+            raise ValueError(f"shapes {' and '.join('[' + shape_str(s) + ']' for s in shapes)} do not broadcast")
+        if known:
+            out.append(known.pop())
+        elif any(d is None for d in dims):
+            out.append(None)
+        else:
+            out.append(1)
+    return tuple(out)
+
+
 def shapes_compatible(a: Shape, b: Shape) -> bool:
     """True when no static dim of ``a`` contradicts one of ``b``."""
     if a is None or b is None:

@@ -25,7 +25,6 @@ from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Node, Value
 from litesmith.ir.registry import get_op
 from litesmith.ir.reinfer import reinfer
-from litesmith.ir.types import TensorType
 
 __all__ = ["AxisInfo", "AxisAnalysis", "AxisMixingError", "strip_axis", "pin_axis"]
 

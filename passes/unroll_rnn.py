@@ -28,7 +28,7 @@ from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Node, Value
 from litesmith.ir.reinfer import reinfer
 
-from .batch_analysis import AxisAnalysis, AxisMixingError, strip_axis
+from .batch_analysis import AxisAnalysis, strip_axis
 from .dce import DeadCodeElimination
 from .fold_constants import FoldConstants
 from .pass_base import Pass, PassContext

@@ -54,32 +54,6 @@ def done_when_model(tf, tmp_path_factory):
     return str(path), feeds, expected
 
 
-@pytest.fixture
-def custom_ops_verify(monkeypatch):
-    """Until the IR accepts ``tfl.custom`` in verify/reinfer (its result types cannot be inferred;
-    see the lacking-ops report), skip only that op's type inference there. A no-op once fixed."""
-    import importlib
-
-    from litesmith.ir.builder import Builder
-    from litesmith.ir.dtypes import DType
-    from litesmith.ir.graph import Graph
-    from litesmith.ir.types import TensorType
-
-    verify_mod = importlib.import_module("litesmith.ir.verify")
-    reinfer_mod = importlib.import_module("litesmith.ir.reinfer")
-    g = Graph()
-    x = g.add_input(TensorType(DType.FLOAT32, (1,)), "x")
-    g.outputs = [Builder(g).create("tfl.custom", [x], {"custom_code": "X"}, output_types=[x.type]).outputs[0]]
-    try:
-        verify_mod.verify(g)
-        reinfer_mod.reinfer(g)
-    except Exception:
-        check, infer = verify_mod._check_registered, reinfer_mod._infer
-        monkeypatch.setattr(verify_mod, "_check_registered",
-                            lambda node, opdef, where: None if node.op == "tfl.custom" else check(node, opdef, where))
-        monkeypatch.setattr(reinfer_mod, "_infer", lambda node: None if node.op == "tfl.custom" else infer(node))
-
-
 def test_check_graph_lists_each_unsupported_op_with_reason_and_fix(done_when_model):
     graph = load_graphdef(done_when_model[0], outputs=DONE_WHEN_OUTPUTS)
     before = len(graph.nodes)
@@ -112,7 +86,7 @@ def test_check_graph_codes_dynamic_shapes_and_stubbable_ops():
 
 
 def test_compose_and_stub_give_a_model_litert_loads_and_a_stub_g_plus_plus_compiles(
-        done_when_model, litert_interpreter, tmp_path, custom_ops_verify):
+        done_when_model, litert_interpreter, tmp_path):
     graph = load_graphdef(done_when_model[0], outputs=DONE_WHEN_OUTPUTS)
     stubs = tmp_path / "stubs"
     report = run_pipeline(graph, f"compose-ops,stub-custom-ops{{stubs_dir={stubs}}}", verify_each=True)

@@ -14,7 +14,7 @@ from litesmith.backends.tflite.stubs import identifier
 from litesmith.ir import Builder, DType, Graph, Node, TensorType
 from litesmith.passes import run_pipeline
 
-from test_inspect_check import HEADERS, custom_ops_verify  # noqa: F401  (fixture)
+from test_inspect_check import HEADERS
 
 
 def _graph(op_name: str) -> Graph:
@@ -27,7 +27,7 @@ def _graph(op_name: str) -> Graph:
     return g
 
 
-def test_hostile_op_name_stays_inside_stubs_dir(tmp_path, custom_ops_verify, litert_interpreter):
+def test_hostile_op_name_stays_inside_stubs_dir(tmp_path, litert_interpreter):
     g = _graph("tf.../../evil")
     stubs = tmp_path / "a" / "stubs"
     run_pipeline(g, f"stub-custom-ops{{stubs_dir={stubs}}}", verify_each=True)
@@ -46,7 +46,7 @@ def test_hostile_op_name_stays_inside_stubs_dir(tmp_path, custom_ops_verify, lit
 
 
 @pytest.mark.parametrize("name", ["CTCBeamSearchDecoder", "9lives", "a\"b*/c\nd"])
-def test_stub_compiles_with_the_c_api_headers(tmp_path, name, custom_ops_verify):
+def test_stub_compiles_with_the_c_api_headers(tmp_path, name):
     if shutil.which("g++") is None:
         pytest.skip("g++ not installed")
     stubs = tmp_path / "stubs"

@@ -25,7 +25,7 @@ import numpy as np
 
 from litesmith.ir.dtypes import DType
 from litesmith.ir.registry import Attr, InferContext, defop
-from litesmith.ir.types import TensorType, is_static
+from litesmith.ir.types import TensorType, broadcast_shapes, is_static
 
 from . import kernels as K
 from .opcodes import OpCode, register
@@ -58,26 +58,6 @@ def tflop(
 
 
 # -- inference helpers ------------------------------------------------------------------
-
-
-def broadcast_shapes(*shapes):
-    """Numpy broadcasting over shapes with unknown (None) dims or rank."""
-    if any(s is None for s in shapes):
-        return None
-    rank = max(len(s) for s in shapes)
-    out = []
-    for i in range(rank):
-        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
-        known = {d for d in dims if d is not None and d != 1}
-        if len(known) > 1:
-            raise ValueError(f"shapes {' and '.join(map(str, shapes))} do not broadcast")
-        if known:
-            out.append(known.pop())
-        elif any(d is None for d in dims):
-            out.append(None)
-        else:
-            out.append(1)
-    return tuple(out)
 
 
 def same(ctx):

@@ -10,6 +10,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from ..dtypes import DType
+from ..types import broadcast_shapes as _broadcast
 from ..types import Shape, TensorType
 
 
@@ -51,23 +52,11 @@ def norm_axis(ctx, axis: int, rank: int, what: str = "axis") -> int:
 
 
 def broadcast_shapes(ctx, *shapes: Shape) -> Shape:
-    """Numpy broadcasting of shapes that may hold unknown dims (None)."""
-    if any(s is None for s in shapes):
-        return None
-    rank = max((len(s) for s in shapes), default=0)
-    out: List[Optional[int]] = []
-    for i in range(rank):
-        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
-        known = {d for d in dims if d is not None and d != 1}
-        if len(known) > 1:
-            ctx.fail(f"shapes {' and '.join(_fmt(s) for s in shapes)} do not broadcast")
-        if known:
-            out.append(known.pop())
-        elif any(d is None for d in dims):
-            out.append(None)
-        else:
-            out.append(1)
-    return tuple(out)
+    """Numpy broadcasting of shapes that may hold unknown dims (None); mismatches fail inference."""
+    try:
+        return _broadcast(*shapes)
+    except ValueError as e:
+        ctx.fail(str(e))
 
 
 def _fmt(shape: Shape) -> str:

@@ -83,7 +83,7 @@ def run(args) -> int:
 
     _check_inputs(args)
     roles = step_roles(args.tflite[0], state=_pairs(args.state), token=args.token, probs=args.probs)
-    common = dict(seed=args.seed, threads=args.threads, progress=not args.no_progress)
+    common = {"seed": args.seed, "threads": args.threads, "progress": not args.no_progress}
     tf_label = "TensorFlow " + os.path.splitext(os.path.basename(args.tf_graph))[0]
     results = [run_side("tf", args.tf_graph, tf_label, roles, args.steps, **common)]
     taken = {tf_label}
