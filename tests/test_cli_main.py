@@ -32,3 +32,25 @@ def test_unknown_verb_exits_2(capsys):
 def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "litesmith", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.startswith("litesmith ")
+
+
+def test_passes_options_and_a_bad_argument(capsys):
+    assert main(["passes", "--options"]) == 0
+    out = capsys.readouterr().out
+    assert "strip-batch" in out and "unroll-rnn" in out and "steps = 1" in out
+    try:
+        rc = main(["passes", "--frobnicate"])
+    except SystemExit as e:
+        rc = e.code
+    assert rc == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_every_verb_has_help_with_an_example(capsys):
+    from litesmith.cli import VERBS
+
+    for verb in VERBS:
+        try:
+            main([verb, "--help"])
+        except SystemExit as e:
+            assert e.code == 0
+        assert "example" in capsys.readouterr().out, verb
