@@ -105,9 +105,12 @@ class _ModelWriter:
             entry.name = name
             entry.buffer = self._new_buffer(bytes(metadata[name]))
             self.model.metadata.append(entry)
-        builder = flatbuffers.Builder(1024)
+        # Size the builder for all buffer data up front: growing it by doubling would copy a
+        # 100 MB model's weights a dozen times.
+        data_bytes = sum(len(b.data) + 2 * BUFFER_ALIGNMENT for b in self.model.buffers if b.data is not None)
+        builder = flatbuffers.Builder(data_bytes + (1 << 20))
         builder.Finish(self.model.Pack(builder), file_identifier=b"TFL3")
-        return bytes(builder.Output())
+        return bytes(memoryview(builder.Bytes)[builder.Head():])
 
     # -- subgraphs ----------------------------------------------------------------------------
 

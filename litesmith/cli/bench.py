@@ -4,7 +4,8 @@ The TensorFlow side runs the original frozen single-step graph (STEP.pb) in a
 TF1 session; each --tflite model runs in the stock LiteRT interpreter. Every side
 is its own process (honest peak memory, its own runtime libraries) and feeds the
 same seeded token sequence one step at a time, threading the state outputs back
-into the state inputs. Both runtimes get --threads threads (default 1).
+into the state inputs (zeroed every --reset-every steps, like sentences). Both
+runtimes get --threads threads (default 1).
 
 The tensor roles come from the first .tflite: its 'litesmith.state' metadata
 names the state pairs (or give --state IN:OUT), the other input is the token,
@@ -16,8 +17,10 @@ OUT/bench.json and OUT/bench.png and prints the table. Needs TensorFlow
 (pip install litesmith[tf]) and ai-edge-litert.
 
 example:
-  litesmith convert step.pb -o step.tflite --inputs prod_inputids,state_c0,state_h0 ...
   litesmith bench --tf-graph step.pb --tflite step.tflite --tflite step-int8.tflite -n 10000 --out bench/
+  litesmith bench --tf-graph step.pb --tflite plain.tflite --state state_c0:new_state_c0 \\
+      --state state_h0:new_state_h0 -n 2000          # a model without litesmith.state metadata
+  .venv/bin/python benchmarks/seed_table.py          # builds the seed's 2x256 LM and runs this verb
 """
 from __future__ import annotations
 
@@ -39,6 +42,11 @@ def add_arguments(p) -> None:
     p.add_argument("--token", metavar="NAME", help="the token input (default: the one non-state input)")
     p.add_argument("--probs", metavar="NAME", help="the probability output (default: the first non-state output)")
     p.add_argument("--threads", type=int, default=1, help="threads for both runtimes (default 1)")
+    p.add_argument("--reset-every", type=int, default=20, metavar="K",
+                   help="zero the state every K steps, like sentences (default 20; 0 = never)")
+    p.add_argument("--tf-call", choices=("callable", "run"), default="callable",
+                   help="TF per step: a prepared Session.make_callable (default, TF's fastest path) "
+                        "or Session.run with a feed dict (what the seed's code does)")
     p.add_argument("--seed", type=int, default=0, help="seed of the token sequence (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -66,7 +74,8 @@ def _check_inputs(args) -> None:
     from litesmith.benchmarking.harness import tensorflow_available
 
     if not tensorflow_available():
-        raise UserError("TensorFlow is not installed; the bench verb runs the TF side itself: pip install litesmith[tf]")
+        raise UserError("TensorFlow is not installed; the bench verb runs the TF side itself: "
+                        "pip install litesmith[tf]")
 
 
 def _label(path: str, taken: set) -> str:
@@ -83,16 +92,21 @@ def run(args) -> int:
 
     _check_inputs(args)
     roles = step_roles(args.tflite[0], state=_pairs(args.state), token=args.token, probs=args.probs)
-    common = {"seed": args.seed, "threads": args.threads, "progress": not args.no_progress}
+    common = {"seed": args.seed, "threads": args.threads, "reset_every": args.reset_every,
+              "tf_call": args.tf_call, "progress": not args.no_progress}
     tf_label = "TensorFlow " + os.path.splitext(os.path.basename(args.tf_graph))[0]
+    if args.tf_call == "run":
+        tf_label += " (sess.run)"
     results = [run_side("tf", args.tf_graph, tf_label, roles, args.steps, **common)]
     taken = {tf_label}
     for path in args.tflite:
         results.append(run_side("litert", path, _label(path, taken), roles, args.steps, **common))
     for r in results[1:]:
         r["top1_agreement"] = top1_agreement(r, results[0])
-    command = "litesmith bench " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "litesmith bench"
+    argv = sys.argv[2:] if sys.argv[1:2] == ["bench"] else []
+    command = " ".join(["litesmith", "bench", *map(shlex.quote, argv)])
     rec = record(results, command, steps=args.steps, threads=args.threads, seed=args.seed,
+                 reset_every=args.reset_every, tf_call=args.tf_call,
                  roles={"token": roles.token, "probs": roles.probs, "state": roles.state})
     paths = write_outputs(args.out, "bench", results, rec, f"{args.steps} single steps, {args.threads} thread(s)")
     sys.stdout.write(markdown_table(results))
