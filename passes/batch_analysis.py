@@ -42,6 +42,10 @@ class AxisMixingError(UserError):
     """An op combines elements along the axis being removed (or has no rule for it)."""
 
 
+class LoopStepsOverAxis(AxisMixingError):
+    """A loop unstacks the tracked axis: it is the time axis of a sequence, not the batch."""
+
+
 @dataclass(frozen=True)
 class AxisInfo:
     """The tracked axis sits at ``axis``; ``merged``: a reshape folded it into that (larger) dim."""
@@ -81,10 +85,10 @@ class AxisAnalysis:
     def get(self, v: Value) -> Optional[AxisInfo]:
         return self.info.get(id(v))
 
-    def mixing(self, node: Node, why: str, hint: str = ""):
+    def mixing(self, node: Node, why: str, hint: str = "", error=AxisMixingError):
         if self.allow_mixing:
             return None
-        raise AxisMixingError(f"{node.op} node {node.name!r} {why} across the {self.what} axis; "
+        raise error(f"{node.op} node {node.name!r} {why} across the {self.what} axis; "
                               f"strip-{self.what} cannot remove it ({hint}use strip-batch{{mode=pin}} to keep a {self.what} of 1)")
 
     # -- walking --------------------------------------------------------------------------
@@ -222,7 +226,7 @@ class AxisAnalysis:
         if op == "core.tensor_list_from_tensor":
             if first.axis == 0:  # a loop steps over this axis: it is time, not batch
                 return [self.mixing(node, "unstacks", "a time-major sequence? strip its batch axis with "
-                                    "strip-batch{axis=1}; or ")]
+                                    "strip-batch{axis=1}; or ", error=LoopStepsOverAxis)]
             return [AxisInfo(first.axis - 1, first.merged)]
         if op == "core.tensor_list_get_item":
             return [ins[0]]

@@ -12,13 +12,13 @@ it; ``mode=pin`` keeps the axis with size 1 instead.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import List, Optional
 
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Value
 
-from .batch_analysis import AxisAnalysis, AxisMixingError, pin_axis, strip_axis
+from .batch_analysis import AxisAnalysis, AxisMixingError, LoopStepsOverAxis, pin_axis, strip_axis
 from .fold_constants import FoldConstants
 from .pass_base import Pass, PassContext
 from .registry import register_pass
@@ -31,11 +31,15 @@ class StripBatch(Pass):
 
     inputs: List[str] = field(default_factory=list)  # batch inputs by name; [] = auto-detect
     mode: str = "strip"  # strip: remove the axis; pin: keep it with size 1
-    axis: int = 0  # the batch axis of the inputs (1 for time-major sequences)
+    axis: int = -1  # the batch axis of the inputs; -1: 0, or 1 for a time-major sequence
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         if self.mode not in ("strip", "pin"):
             raise UserError(f"strip-batch: mode={self.mode!r} is not strip or pin")
+        if self.axis < 0:
+            axis = self._detect_axis(graph)
+            ctx.report["axis"] = axis
+            return replace(self, axis=axis).run(graph, ctx)
         batch_inputs = self._batch_inputs(graph)
         if not batch_inputs:
             ctx.report["batch_inputs"] = []
@@ -67,6 +71,13 @@ class StripBatch(Pass):
         graph.meta["litesmith.batch"] = mode
         return True
 
+    def _detect_axis(self, graph: Graph) -> int:
+        """Axis 0, unless a loop steps over the inputs' axis 0 (a time-major sequence): then 1."""
+        inputs = replace(self, axis=0)._batch_inputs(graph)
+        if inputs and all((v.rank or 0) > 1 for v in inputs) and _loop_steps_over_axis_0(graph, inputs):
+            return 1
+        return 0
+
     def _batch_inputs(self, graph: Graph) -> List[Value]:
         if self.inputs:
             names = {v.name: v for v in graph.inputs}
@@ -86,6 +97,17 @@ class StripBatch(Pass):
             return ranked
         size = dims.most_common(1)[0][0]
         return [v for v in ranked if v.shape[a] == size]
+
+
+def _loop_steps_over_axis_0(graph: Graph, inputs: List[Value]) -> bool:
+    """Does a loop unstack the inputs' axis 0 (``time_major=True`` dynamic_rnn)? Analysis only."""
+    try:
+        AxisAnalysis(graph, {v: 0 for v in inputs}, None, "batch", allow_mixing=False)
+    except LoopStepsOverAxis:
+        return True
+    except AxisMixingError:
+        return False
+    return False
 
 
 def _batch_size(inputs: List[Value], axis: int) -> Optional[int]:
