@@ -6,28 +6,14 @@ import pytest
 
 from litesmith.ir import get_op, run
 from litesmith.ir.text import parse_ir, print_ir
-from litesmith.ir.verify import verify
 from litesmith.passes import run_pipeline
-from litesmith.passes.numerics import random_feeds
+
+from ir_check import check
 
 
 def needs(*ops):
     missing = [op for op in ops if get_op(op) is None]
     return pytest.mark.skipif(bool(missing), reason=f"ops not declared yet: {', '.join(missing)}")
-
-
-def check(pipeline: str, src: str, expected: str):
-    g = parse_ir(dedent(src))
-    feeds = random_feeds(g)
-    before = run(g, feeds)
-    report = run_pipeline(g, pipeline, verify_each=True)
-    verify(g)
-    assert print_ir(g) == dedent(expected).lstrip("\n")
-    after = run(g, feeds)
-    assert list(after) == list(before)
-    for k in before:
-        np.testing.assert_array_equal(after[k], before[k])
-    return report
 
 
 # -- fold-constants ------------------------------------------------------------------------

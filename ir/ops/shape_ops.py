@@ -85,27 +85,38 @@ defop(
 # -- concat / split / pack / unpack --------------------------------------------
 
 
-def _infer_concat(ctx):
+def _same_rank_shapes(ctx):
+    """The known operand shapes of a variadic op (concat, pack), checked to share one rank;
+    None when no operand has a known rank."""
     if not ctx.types:
         ctx.fail("needs at least one operand")
     shapes = [t.shape for t in ctx.types if t.shape is not None]
-    dtype = ctx.types[0].dtype
-    if not shapes:
+    if shapes and any(len(s) != len(shapes[0]) for s in shapes):
+        ctx.fail(f"operands have different ranks: {[len(s) for s in shapes]}")
+    return shapes or None
+
+
+def _agreed_dim(ctx, shapes, i):
+    known = {s[i] for s in shapes if s[i] is not None}
+    if len(known) > 1:
+        ctx.fail(f"operands differ in dim {i}: {sorted(known)}")
+    return known.pop() if known else None
+
+
+def _infer_concat(ctx):
+    dtype = ctx.types[0].dtype if ctx.types else None
+    shapes = _same_rank_shapes(ctx)
+    if shapes is None:
         return [_t(dtype, None)]
     rank = len(shapes[0])
-    if any(len(s) != rank for s in shapes):
-        ctx.fail(f"operands have different ranks: {[len(s) for s in shapes]}")
     axis = norm_axis(ctx, ctx.attrs["axis"], rank)
     out = []
     for i in range(rank):
-        dims = [s[i] for s in shapes]
         if i == axis:
+            dims = [s[i] for s in shapes]
             out.append(None if None in dims or len(shapes) < len(ctx.types) else sum(dims))
         else:
-            known = {d for d in dims if d is not None}
-            if len(known) > 1:
-                ctx.fail(f"operands differ in dim {i}: {sorted(known)}")
-            out.append(known.pop() if known else None)
+            out.append(_agreed_dim(ctx, shapes, i))
     return [_t(dtype, out)]
 
 
@@ -172,21 +183,12 @@ defop(
 
 
 def _infer_pack(ctx):
-    if not ctx.types:
-        ctx.fail("needs at least one operand")
-    shapes = [t.shape for t in ctx.types if t.shape is not None]
-    dtype = ctx.types[0].dtype
-    if not shapes:
+    dtype = ctx.types[0].dtype if ctx.types else None
+    shapes = _same_rank_shapes(ctx)
+    if shapes is None:
         return [_t(dtype, None)]
     rank = len(shapes[0])
-    if any(len(s) != rank for s in shapes):
-        ctx.fail(f"operands have different ranks: {[len(s) for s in shapes]}")
-    elem = []
-    for i in range(rank):
-        known = {s[i] for s in shapes if s[i] is not None}
-        if len(known) > 1:
-            ctx.fail(f"operands differ in dim {i}: {sorted(known)}")
-        elem.append(known.pop() if known else None)
+    elem = [_agreed_dim(ctx, shapes, i) for i in range(rank)]
     axis = norm_axis(ctx, ctx.attrs["axis"], rank + 1)
     return [_t(dtype, elem[:axis] + [len(ctx.types)] + elem[axis:])]
 
