@@ -68,6 +68,20 @@ def seed_lm_paths(cache: str = CACHE) -> dict:
         return json.load(f)
 
 
+def demo_lm_paths() -> dict:
+    """The keyboard demo's TRAINED 2x256 LM (cached under .cache/demo; trained on first use).
+
+    Same keys as :func:`seed_lm_paths`, plus "artifacts" (litesmith.demo.train.Artifacts)."""
+    from litesmith.demo.train import DEMO_CONFIG, load_or_train
+
+    art = load_or_train(DEMO_CONFIG)
+    cfg = art.config
+    return {"full": str(art.lm_pb), "step": str(art.step_pb), "inputs": art.step_inputs(),
+            "outputs": art.step_outputs(), "pairs": [[i, o] for i, o in art.state_pairs().items()],
+            "sizes": {"vocab": cfg.vocab_size + 2, "emb": cfg.embedding, "hid": cfg.hidden, "layers": cfg.layers},
+            "artifacts": art}
+
+
 def cnn_paths(archs: Sequence[str], cache: str = CACHE) -> dict[str, dict]:
     """{arch: {"pb", "inputs", "outputs"}} of the zoo's Keras CNNs, built on first use."""
     folder = os.path.join(cache, "cnns")

@@ -1,6 +1,6 @@
 """The seed's LM as one step: litesmith's route vs the hand-split graph through TF's converter.
 
-    .venv/bin/python benchmarks/single_step_lm.py [--json out.json] [--no-quant]
+    .venv/bin/python benchmarks/single_step_lm.py [--source seed|demo] [--json out.json] [--no-quant]
 
 litesmith: the trainer's full LM (seed_lm_v1.pb: dynamic_rnn over [BATCH, None]) ->
 `strip-batch,unroll-rnn,fold-constants` -> .tflite (state pairs in its metadata); also the
@@ -10,6 +10,13 @@ Reports op count, size and LiteRT per-step latency (1 thread, alternating rounds
 medians; floor <= 1.0). Quantized: litesmith dynamic/int8 vs TF's converter with
 Optimize.DEFAULT (dynamic range) and with a representative dataset (int8): size, latency
 and top-1 / top-5 agreement with the float model over the same token sequences.
+
+``--source demo``: the keyboard demo's TRAINED 2x256 LM instead (random weights make
+agreement meaningless). litesmith compiles the full LM as the demo does (int8 calibrated on
+training windows, percentile 99.99); TF's converter quantizes the hand-split step graph
+(dynamic: Optimize.DEFAULT; int8: plus a representative dataset of the same training
+windows threaded through the step graph in TensorFlow). Agreement is measured over
+held-out text (state threaded) against the float step graph run in TensorFlow itself.
 """
 from __future__ import annotations
 
@@ -143,12 +150,185 @@ def tf_representative(step_tflite, pairs, npz, vocab, seqs=16, steps=12, seed=7)
     np.savez(npz, **{k: np.stack(v) for k, v in samples.items()})
 
 
+def alternating_latency(models, pairs, rounds, per_round=50):
+    """Median per-step ms of each model: 1 thread, alternating rounds, each threading its own state."""
+    import time
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    steps = {}
+    for name, path in models.items():
+        interp = Interpreter(model_path=path, num_threads=1)
+        interp.allocate_tensors()
+        steps[name] = step_fn(interp, pairs[name])
+        for _ in range(5):
+            steps[name](3)  # warm-up
+    times = {n: [] for n in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                step(3)
+                times[name].append((time.perf_counter() - t0) * 1e3)
+    return {n: float(np.median(t)) for n, t in times.items()}
+
+
+# -- --source demo: the trained LM, agreement on held-out text against TensorFlow itself ----------
+
+# Runs the float hand-split step graph in TensorFlow (its own process; litesmith never imports TF):
+# the reference top-5 over held-out tokens, and TF's representative dataset (training windows
+# threaded through the step graph: each sample is a token plus the state TF fed it).
+_TF_STEP_ORACLE = """
+import json, os, sys
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+import numpy as np
+import tensorflow as tf
+a = json.loads(sys.argv[1])
+gd = tf.compat.v1.GraphDef()
+gd.ParseFromString(open(a["pb"], "rb").read())
+g = tf.Graph()
+with g.as_default():
+    tf.import_graph_def(gd, name="")
+cfg = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1, inter_op_parallelism_threads=1)
+sess = tf.compat.v1.Session(graph=g, config=cfg)
+run = sess.make_callable([g.get_tensor_by_name(n + ":0") for n in a["outputs"]],
+                         [g.get_tensor_by_name(n + ":0") for n in a["inputs"]])
+zero = [np.zeros([1, a["hid"]], np.float32) for _ in a["inputs"][1:]]
+data = np.load(a["tokens"])
+state, top5 = list(zero), []
+for tok in data["heldout"]:
+    out = run(np.array([tok], np.int32), *state)
+    state = out[1:]
+    top5.append(np.argsort(-out[0].reshape(-1), kind="stable")[:5])
+np.save(a["ref"], np.stack(top5))
+samples = {n: [] for n in a["inputs"]}
+for seq in data["calibration"]:
+    state = list(zero)
+    for tok in seq:
+        feed = [np.array([tok], np.int32)] + state
+        for n, v in zip(a["inputs"], feed):
+            samples[n].append(v)
+        state = run(*feed)[1:]
+np.savez(a["calib"], **{n: np.stack(v) for n, v in samples.items()})
+"""
+
+
+def tf_oracle(info, heldout, calibration, folder):
+    """Top-5 of TF's float step graph over ``heldout`` ([N, 5], state threaded); writes TF's
+    representative dataset (``calibration`` [seqs, steps] threaded in TF) next to tf_int8.tflite."""
+    import subprocess
+
+    tokens, ref = os.path.join(folder, "tokens.npz"), os.path.join(folder, "tf_reference_top5.npy")
+    np.savez(tokens, heldout=heldout, calibration=calibration)
+    args = {"pb": info["step"], "inputs": info["inputs"], "outputs": info["outputs"], "hid": info["sizes"]["hid"],
+            "tokens": tokens, "ref": ref, "calib": os.path.join(folder, "tf_int8.tflite.calib.npz")}
+    subprocess.run([c.PYTHON, "-c", _TF_STEP_ORACLE, json.dumps(args)], check=True)
+    return np.load(ref)
+
+
+def compile_ours_demo(info, folder):
+    """{name: path}: the full LM compiled exactly as the demo does (float, dynamic, int8 with its
+    training-window calibration at percentile 99.99), and the hand-split step graph (float)."""
+    import litesmith
+    from litesmith.demo.compile import compile_full_lm, compile_step_graph
+
+    art, paths = info["artifacts"], {}
+    for mode, name in ((None, "litesmith float (full LM)"), ("dynamic", "litesmith dynamic"),
+                       ("int8", "litesmith int8")):
+        out = os.path.join(folder, f"ours_{mode or 'float'}.tflite")
+        try:
+            litesmith.save(compile_full_lm(art, quantize=mode), out)
+            paths[name] = out
+        except Exception as e:  # noqa: BLE001 - recorded in the report, the benchmark goes on
+            print(f"{name} failed: {type(e).__name__}: {e}", file=sys.stderr)
+    out = os.path.join(folder, "ours_step.tflite")
+    litesmith.save(compile_step_graph(art), out)
+    paths["litesmith float (hand-split step)"] = out
+    return paths
+
+
+def heldout_top5(path, pairs, tokens):
+    """[N, 5] top-5 of a .tflite step model over ``tokens`` with its state threaded (LiteRT, 1 thread)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=path, num_threads=1)
+    interp.allocate_tensors()
+    step = step_fn(interp, pairs)
+    return np.stack([np.argsort(-step(int(t)), kind="stable")[:5] for t in tokens])
+
+
+def main_demo(args):
+    from litesmith.demo.compile import calibration_sequences as demo_calibration
+    from litesmith.demo.corpus import load_corpus
+
+    info = c.demo_lm_paths()
+    folder = os.path.join(c.CACHE, "single_step_demo")
+    os.makedirs(folder, exist_ok=True)
+    art, hid = info["artifacts"], info["sizes"]["hid"]
+    heldout = load_corpus(art.config.vocab_size).ids("heldout")[: args.steps].astype(np.int32)
+    calibration = next(iter(demo_calibration(art).values()))  # the windows litesmith calibrates on
+    reference = tf_oracle(info, heldout, calibration, folder)
+
+    shapes = {n: [1] if k == 0 else [1, hid] for k, n in enumerate(info["inputs"])}
+    models = {}
+    for mode in (None, "dynamic", "int8"):
+        out = os.path.join(folder, f"tf_{mode or 'float'}.tflite")
+        name = f"TF converter {mode or 'float'}"
+        try:
+            c.measure_process(c.tf_convert_argv(info["step"], info["inputs"], info["outputs"], out, shapes, mode))
+            models[name] = out
+        except RuntimeError as e:
+            print(f"{name} failed: {e}", file=sys.stderr)
+    models.update(compile_ours_demo(info, folder))
+    pairs = {name: pairs_of(path, info["pairs"]) for name, path in models.items()}
+    latency = alternating_latency(models, pairs, args.rounds)
+
+    ref = "TF converter float"
+    rows = []
+    for name, path in models.items():
+        ops, hist = c.op_count(path)
+        top5 = heldout_top5(path, pairs[name], heldout)
+        overlap = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(top5, reference)])
+        rows.append({"model": name, "ops": ops, "op_histogram": hist, "bytes": os.path.getsize(path),
+                     "median_ms": latency[name], "top1": float(np.mean(top5[:, 0] == reference[:, 0])),
+                     "top5_overlap": float(overlap), "tf_top1_in_top5": float(np.mean(
+                         [r in t for r, t in zip(reference[:, 0], top5)]))})
+    print(f"demo LM (trained) {art.config.layers}x{hid}, vocab {info['sizes']['vocab']}; {len(heldout)} held-out "
+          f"steps, state threaded; LiteRT 1 thread, {args.rounds} alternating rounds x 50 steps; {c.machine_line()}")
+    print("| model | ops | size KiB | per-step ms (median) | latency / TF float | top-1 = TF float | "
+          "top-5 overlap | TF top-1 in top-5 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['ops']} | {r['bytes'] / 1024:.0f} | {r['median_ms']:.4f} | "
+              f"{r['median_ms'] / latency[ref]:.3f} | {r['top1']:.3f} | {r['top5_overlap']:.3f} | "
+              f"{r['tf_top1_in_top5']:.3f} |")
+    by = {r["model"]: r for r in rows}
+    for mode, ours in (("float", "litesmith float (full LM)"), ("dynamic", "litesmith dynamic"),
+                       ("int8", "litesmith int8")):
+        theirs = by.get(f"TF converter {mode}")
+        if ours in by and theirs:
+            o = by[ours]
+            print(f"floors {mode}: size {o['bytes'] - theirs['bytes']:+d} bytes vs TF's (<= 0), "
+                  f"latency {o['median_ms'] / theirs['median_ms']:.3f} of TF's (<= 1.0), "
+                  f"top-1 {o['top1']:.3f} vs TF's {theirs['top1']:.3f} (>=)")
+    for r in rows:
+        print(f"  {r['model']}: {r['op_histogram']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"source": "demo", "rows": rows, "steps": len(heldout), "rounds": args.rounds}, f, indent=1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--no-quant", action="store_true", help="float models only")
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--source", choices=("seed", "demo"), default="seed",
+                        help="seed: random-weight seed LM; demo: the keyboard demo's trained LM")
+    parser.add_argument("--steps", type=int, default=600, help="held-out steps for agreement (demo)")
     args = parser.parse_args(argv)
+    if args.source == "demo":
+        return main_demo(args)
 
     info = c.seed_lm_paths()
     folder = os.path.join(c.CACHE, "single_step")
@@ -188,24 +368,7 @@ def main(argv=None):
                 print(f"TF converter {mode} failed: {e}", file=sys.stderr)
         models.update(quant)
 
-    import time
-
-    from ai_edge_litert.interpreter import Interpreter
-
-    # one alternating run over every model; steps feed the same token and thread their own state
-    steps = {}
-    for name, path in models.items():
-        interp = Interpreter(model_path=path, num_threads=1)
-        interp.allocate_tensors()
-        steps[name] = step_fn(interp, pairs[name])
-    times = {n: [] for n in steps}
-    for _ in range(args.rounds):
-        for name, step in steps.items():
-            for _ in range(50):
-                t0 = time.perf_counter()
-                step(3)
-                times[name].append((time.perf_counter() - t0) * 1e3)
-    latency = {n: float(np.median(t)) for n, t in times.items()}
+    latency = alternating_latency(models, pairs, args.rounds)
 
     ref = "TF converter (hand-split step)"
     rows = []

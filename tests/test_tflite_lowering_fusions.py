@@ -234,3 +234,18 @@ def test_reduce_then_reshape_is_keep_dims(litert_interpreter):
 def test_unsupported_dtype_is_reported():
     (issue,) = compile_error({"x": (DType.FLOAT64, (2, 3))}, lambda b, x: b.op("core.relu", [x])).issues
     assert issue.kind == "unsupported-dtype" and "f64" in issue.reason
+
+
+def test_vector_matmul_bias_is_one_fully_connected(litert_interpreter):
+    """A single-step model's rank-1 state: expand_dims -> matmul -> squeeze -> + bias becomes one
+    FULLY_CONNECTED with keep_num_dims (no RESHAPE, the bias folded in)."""
+    def build(b, v):
+        row = b.op("core.expand_dims", [v], {"axis": 0})
+        y = b.op("core.squeeze", [b.op("core.matmul", [row, c(b, RNG.normal(size=(6, 5)))])], {"axes": [0]})
+        return b.op("core.add", [y, c(b, RNG.normal(size=5))])
+
+    report, ops, g = check(litert_interpreter, {"v": (F32, (6,))}, build, tol=1e-5)
+    assert ops == ["FULLY_CONNECTED"]
+    (fc,) = [n for n in g if n.op == "tfl.fully_connected"]
+    assert fc.attrs["keep_num_dims"] and fc.output.shape == (5,)
+    assert report["fused"]["vector-fully-connected"] == 1 and report["fused"]["fold-bias-add"] == 1

@@ -387,6 +387,27 @@ def fold_reshape(node, rw):
     return False
 
 
+@pattern("tfl.reshape", name="vector-fully-connected")
+def vector_fully_connected(node, rw):
+    """reshape([1,N] -> [N]) of FC(reshape([K] -> [1,K])) -> FC(x, keep_num_dims): a single-step
+    model's rank-1 state feeds FULLY_CONNECTED directly (then its bias add can fold in)."""
+    fc = _producer(node.inputs[0], ("tfl.fully_connected",))
+    if fc is None or not _single_use(node.inputs[0]) or fc.attrs.get("keep_num_dims"):
+        return False
+    lift = _producer(fc.inputs[0], ("tfl.reshape",))
+    if lift is None or not _single_use(fc.inputs[0]):
+        return False
+    x = lift.inputs[0]
+    if x.shape is None or len(x.shape) != 1 or fc.inputs[0].shape != (1,) + tuple(x.shape):
+        return False
+    if fc.output.shape is None or node.output.shape != tuple(fc.output.shape[1:]) or fc.output.shape[0] != 1:
+        return False
+    new = rw.builder(before=fc).op("tfl.fully_connected", [x] + fc.inputs[1:], {**fc.attrs, "keep_num_dims": True},
+                                  output_types=[node.output.type])
+    rw.replace_node(node, [new])
+    return True
+
+
 REDUCERS = ("tfl.sum", "tfl.mean", "tfl.reduce_max", "tfl.reduce_min", "tfl.reduce_prod", "tfl.reduce_any", "tfl.reduce_all")
 
 
@@ -437,7 +458,7 @@ FUSION_PATTERNS = [
     fuse_relu, fuse_relu6, fuse_relu_n1_to_1, clamp_min, clamp_max,
     hard_swish_mul, hard_swish_div, fold_pad_conv, fold_pad_depthwise,
     fold_input_scale_conv, fold_input_scale_depthwise, fold_input_scale_fc,
-    fold_reshape, reshape_to_keep_dims, fold_transpose,
+    fold_reshape, reshape_to_keep_dims, fold_transpose, vector_fully_connected,
 ]
 
 
