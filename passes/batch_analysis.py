@@ -170,9 +170,11 @@ class AxisAnalysis:
         if op in _REDUCE_AXES:
             rank = node.inputs[0].rank
             axes = [_norm(a, rank) for a in node.attrs["axes"]] or list(range(rank))
-            if first.axis in axes:
-                return [self.mixing(node, "reduces")]
             keep = node.attrs.get("keepdims")
+            if first.axis in axes:
+                if self.size == 1:  # one element: its max, sum, mean... is the element itself
+                    return [AxisInfo(first.axis, first.merged) if keep else None]
+                return [self.mixing(node, "reduces", f"{self.what} size {self.size}; " if self.size else "")]
             return [AxisInfo(first.axis if keep else first.axis - sum(a < first.axis for a in axes), first.merged)]
         if op in _ONE_AXIS:
             if _norm(node.attrs["axis"], node.inputs[0].rank) == first.axis:
@@ -297,6 +299,9 @@ class AxisAnalysis:
             if -1 in target[:j] or int(np.prod(target[:j], dtype=np.int64)) != pre:
                 continue
             tail = target[j + 1:]
+            extra = len(tail) - (len(shape) - first.axis - 1)
+            if extra > 0 and all(t == 1 for t in tail[:extra]):
+                tail = tail[extra:]  # unit dims added right after the axis ([B] -> [B, 1])
             if -1 in tail or len(tail) > len(shape) - first.axis - 1:
                 continue
             if list(shape[len(shape) - len(tail):] if tail else []) != tail:
@@ -463,8 +468,12 @@ def _rewrite(node: Node, ins: Sequence[Optional[AxisInfo]], an: AxisAnalysis) ->
     x = node.inputs[0]
     rank = x.rank  # the rank before stripping
     if op in _REDUCE_AXES:
-        axes = [_norm(k, rank) for k in at["axes"]]
-        at["axes"] = [k - (k > a) for k in axes]
+        axes = [_norm(k, rank) for k in at["axes"]] or list(range(rank))
+        rest = [k - (k > a) for k in axes if k != a]
+        if not rest:  # it only reduced over the (size-1) axis: the value itself
+            _replace_by_identity(node)
+            return
+        at["axes"] = rest
     elif op in _ONE_AXIS:
         n = _norm(at["axis"], rank)
         if not (at["axis"] < 0 and n > a):

@@ -68,6 +68,7 @@ class UnrollRnn(Pass):
                     strip_axis(graph, AxisAnalysis(graph, {value: axis}, 1, "time"))
             FoldConstants().run(graph, PassContext())
             DeadCodeElimination().run(graph, PassContext())
+        dropped = _drop_sequence_lengths(graph, {id(v) for v, _ in sequences} | {id(graph.input_by_name(p["input"])) for p in pairs})
         for p in pairs:  # shapes after stripping
             p["shape"] = list(graph.input_by_name(p["input"]).shape)
         old = json.loads(graph.meta.get(STATE_META_KEY, b"[]") or b"[]")
@@ -75,6 +76,8 @@ class UnrollRnn(Pass):
         ctx.report["loops"] = len(loops)
         ctx.report["state"] = pairs
         ctx.report["sequence_inputs"] = [f"{v.name} (time axis {a})" for v, a in sequences]
+        if dropped:
+            ctx.report["sequence_length_inputs_dropped"] = dropped
         return True
 
 
@@ -114,6 +117,79 @@ class _NoInfo:
 
 
 _NO = _NoInfo()
+
+
+# -- sequence_length masking ---------------------------------------------------------------------
+
+_SHAPE_ONLY = ("core.identity", "core.squeeze", "core.reshape", "core.expand_dims")
+
+
+def _drop_sequence_lengths(graph: Graph, skip: set) -> List[str]:
+    """Fold dynamic_rnn's ``time >= sequence_length`` mask to false and drop the lengths input.
+
+    Every step the caller feeds is inside its sequence (padding is not fed), so
+    the selects that copy the old state / zeros through collapse to the cell's
+    values. A length input is an integer graph input whose every use (through
+    shape-only ops) is such a comparison against a constant step index.
+    """
+    dropped = []
+    for value in list(graph.inputs):
+        if id(value) in skip or value.dtype not in (DType.INT32, DType.INT64):
+            continue
+        compares = _mask_compares(value)
+        if not compares:
+            continue
+        for node in compares:
+            out = node.output
+            b = Builder(graph, before=node)
+            replace_value(out, b.const(np.zeros(out.shape, np.bool_)))
+            graph.remove(node)
+        FoldConstants().run(graph, PassContext())  # the condition's reshapes become constants
+        _collapse_const_selects(graph)
+        DeadCodeElimination().run(graph, PassContext())
+        if not value.has_uses():
+            graph.remove_input(value)
+            dropped.append(value.name)
+    return dropped
+
+
+def _mask_compares(value: Value) -> Optional[List[Node]]:
+    """The ``greater_equal(step, length)`` nodes ``value`` feeds, or None if it has any other use."""
+    found: List[Node] = []
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if v.is_graph_output():
+            return None
+        for use in v.uses():
+            n = use.node
+            if n.op in _SHAPE_ONLY and use.index == 0:
+                todo.append(n.output)
+            elif (n.op == "core.greater_equal" and use.index == 1 and n.inputs[0].const_value() is not None
+                  and n.output.shape is not None and None not in n.output.shape):
+                found.append(n)
+            else:
+                return None
+    return found or None
+
+
+def _collapse_const_selects(graph: Graph) -> None:
+    """``select(c, a, b)`` with a constant all-true / all-false condition is ``a`` / ``b`` (same type only)."""
+    changed = True
+    while changed:
+        changed = False
+        for node in list(graph):
+            if node.graph is None or node.op != "core.select":
+                continue
+            cond = node.inputs[0].const_value()
+            if cond is None or cond.size == 0 or not (cond.all() or not cond.any()):
+                continue
+            pick = node.inputs[1] if cond.flat[0] else node.inputs[2]
+            if pick.type != node.output.type:
+                continue
+            replace_value(node.output, pick)
+            graph.remove(node)
+            changed = True
 
 
 # -- inlining -------------------------------------------------------------------------------------

@@ -100,28 +100,39 @@ def test_single_step_model_matches_tf_every_step(case, litert_interpreter):
     assert worst <= 1e-5, f"{model.name}: max abs err {worst}"
 
 
-def test_sequence_length_pinned_batch_keeps_mask(rnn_cells, litert_interpreter, tmp_path_factory):
-    """sequence_length reduces over the batch (max length), so strip-batch refuses it; with
-    strip-batch{mode=pin} the single-step model keeps the mask: feed length 1 for a real step,
-    0 for padding, and LiteRT gives TF's zeros past the end and carries the state through."""
+def test_sequence_length_mask_disappears_in_single_step_model(rnn_cells, litert_interpreter, tmp_path_factory):
+    """A fed step is always inside its sequence: unroll-rnn folds ``time >= sequence_length`` to
+    false, the selects collapse to the cell's values and the lengths input is dropped. Feeding
+    each row's real steps (t < its length) reproduces TF's outputs and final state."""
     model = rnn_cells["sequence_length"]
     path = _convert(model, "strip-batch{mode=pin},unroll-rnn,fold-constants", tmp_path_factory)
     pairs = json.loads(read_tflite(path).meta["litesmith.state"])
     assert [p["shape"] for p in pairs] == [[1, HID]] * 2
     it = _litert(litert_interpreter, path)
-    assert not FORBIDDEN & {op["op_name"] for op in it._get_ops_details()}
+    ops = {op["op_name"] for op in it._get_ops_details()}
+    assert not (FORBIDDEN | {"SELECT", "SELECT_V2", "GREATER_EQUAL"}) & ops
+    assert {d["name"] for d in it.get_input_details()} == {"inputs"} | {p["input"] for p in pairs}
     x, lengths = model.inputs["inputs"], model.inputs["sequence_length"]
     expected = model.expected["output"]
-    rows = [
-        [(x[b, t][None], {"sequence_length": np.array([1 if t < lengths[b] else 0], np.int32)})
-         for t in range(x.shape[1])]
-        for b in range(x.shape[0])
-    ]
-    worst = 0.0
+    rows = [[(x[b, t][None], {}) for t in range(lengths[b])] for b in range(x.shape[0])]
+    worst, last = 0.0, {}
     for b, t, out in _run_steps(it, "inputs", rows, pairs):
         worst = max(worst, float(np.abs(out["output"].reshape(-1) - expected[b, t]).max()))
+        last[b] = out["output"].reshape(-1)
     assert worst <= 1e-5, f"{model.name}: max abs err {worst}"
-    assert lengths.min() < x.shape[1] and not expected[lengths.argmin(), -1].any()  # padding was exercised
+    assert lengths.min() < x.shape[1]  # a row shorter than the sequence was exercised
+    for b in range(x.shape[0]):  # TF's last real output is the row's final h
+        assert np.allclose(last[b], expected[b, lengths[b] - 1], atol=1e-5)
+
+
+def test_sequence_length_batch_reduction_refused_for_batch_of_two(rnn_cells, tmp_path, capsys):
+    """The lengths' max over a batch of 2 mixes rows: plain strip-batch refuses it in one line."""
+    model = rnn_cells["sequence_length"]
+    out = tmp_path / "seq.tflite"
+    assert main(["convert", model.pb_path, "-o", str(out), "--passes", PASSES]) == 2
+    err = capsys.readouterr().err
+    assert "rnn/Max" in err and "batch size 2" in err and "mode=pin" in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_time_major_axis_0_forced_says_use_axis_1(rnn_cells, tmp_path, capsys):

@@ -114,3 +114,22 @@ def test_text_ir_loop_becomes_one_step_with_state():
     for t in range(4):
         h = run(g, {"x": x[t], "state/0": h})["state/0_out"]
     np.testing.assert_allclose(h, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("batch", ["1", "?"])
+def test_strip_batch_reduction_over_a_batch_of_one_is_the_element(batch):
+    """sequence_length's max over the batch (the loop bound): with one example it is that example's value."""
+    g = parse_ir(dedent(f"""
+    graph @main(%x: f32[{batch},3], %n: i32[{batch}]) {{
+      %m = core.reduce_max(%n) {{axes = [0], keepdims = false}} : i32[]
+      %s = core.reduce_sum(%x) {{axes = [0, 1], keepdims = false}} : f32[]
+      %t = core.const() {{value = dense<i32[2]> [-1, 1]}} : i32[2]
+      %c = core.reshape(%n, %t) : i32[{batch},1]
+      return %m, %s, %c
+    }}
+    """))
+    x, n = np.arange(3, dtype=np.float32) - 1.5, np.array(7, np.int32)
+    run_pipeline(g, "strip-batch", verify_each=True)
+    assert [str(v.type) for v in g.inputs] == ["f32[3]", "i32[]"]
+    out = run(g, {"x": x, "n": n})
+    assert out["m"] == 7 and np.isclose(out["s"], x.sum()) and list(out["c"]) == [7]
