@@ -13,7 +13,7 @@ and top-1 / top-5 agreement with the float model over the same token sequences.
 
 ``--source demo``: the keyboard demo's TRAINED 2x256 LM instead (random weights make
 agreement meaningless). litesmith compiles the full LM as the demo does (int8 calibrated on
-training windows, percentile 99.99); TF's converter quantizes the hand-split step graph
+training windows, min/max ranges); TF's converter quantizes the hand-split step graph
 (dynamic: Optimize.DEFAULT; int8: plus a representative dataset of the same training
 windows threaded through the step graph in TensorFlow). Agreement is measured over
 held-out text (state threaded) against the float step graph run in TensorFlow itself.
@@ -228,7 +228,7 @@ def tf_oracle(info, heldout, calibration, folder):
 
 def compile_ours_demo(info, folder):
     """{name: path}: the full LM compiled exactly as the demo does (float, dynamic, int8 with its
-    training-window calibration at percentile 99.99), and the hand-split step graph (float)."""
+    training-window calibration, min/max ranges), and the hand-split step graph (float)."""
     import litesmith
     from litesmith.demo.compile import compile_full_lm, compile_step_graph
 

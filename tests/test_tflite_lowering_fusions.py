@@ -249,3 +249,13 @@ def test_vector_matmul_bias_is_one_fully_connected(litert_interpreter):
     (fc,) = [n for n in g if n.op == "tfl.fully_connected"]
     assert fc.attrs["keep_num_dims"] and fc.output.shape == (5,)
     assert report["fused"]["vector-fully-connected"] == 1 and report["fused"]["fold-bias-add"] == 1
+
+
+def test_fully_connected_flattens_its_own_input(litert_interpreter):
+    """FULLY_CONNECTED(RESHAPE(x -> [1, K])) needs no RESHAPE: the op flattens to [-1, K] itself."""
+    def build(b, v):
+        row = b.op("core.expand_dims", [v], {"axis": 0})
+        return b.op("core.matmul", [row, c(b, RNG.normal(size=(6, 5)))])
+
+    report, ops, g = check(litert_interpreter, {"v": (F32, (6,))}, build, tol=1e-5)
+    assert ops == ["FULLY_CONNECTED"] and report["fused"]["fc-flattens-input"] == 1

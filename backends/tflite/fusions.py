@@ -25,6 +25,7 @@ from typing import Optional
 import numpy as np
 
 from litesmith.ir.graph import Node, Value
+from litesmith.ir.types import is_static
 from litesmith.passes.rewrite import RewriteResult, apply_patterns_greedily, pattern
 
 from .lower_nn import same_padding
@@ -394,17 +395,36 @@ def vector_fully_connected(node, rw):
     fc = _producer(node.inputs[0], ("tfl.fully_connected",))
     if fc is None or not _single_use(node.inputs[0]) or fc.attrs.get("keep_num_dims"):
         return False
-    lift = _producer(fc.inputs[0], ("tfl.reshape",))
-    if lift is None or not _single_use(fc.inputs[0]):
-        return False
-    x = lift.inputs[0]
-    if x.shape is None or len(x.shape) != 1 or fc.inputs[0].shape != (1,) + tuple(x.shape):
+    x = fc.inputs[0]  # [K] itself, or [K] lifted to [1, K] by a reshape
+    lift = _producer(x, ("tfl.reshape",))
+    if lift is not None and _single_use(x) and lift.inputs[0].shape is not None \
+            and len(lift.inputs[0].shape) == 1 and x.shape == (1,) + tuple(lift.inputs[0].shape):
+        x = lift.inputs[0]
+    if x.shape is None or len(x.shape) != 1:
         return False
     if fc.output.shape is None or node.output.shape != tuple(fc.output.shape[1:]) or fc.output.shape[0] != 1:
         return False
     new = rw.builder(before=fc).op("tfl.fully_connected", [x] + fc.inputs[1:], {**fc.attrs, "keep_num_dims": True},
                                   output_types=[node.output.type])
     rw.replace_node(node, [new])
+    return True
+
+
+@pattern("tfl.fully_connected", name="fc-flattens-input")
+def fc_flattens_input(node, rw):
+    """FULLY_CONNECTED(RESHAPE(x -> [rows, K])) without keep_num_dims -> FULLY_CONNECTED(x):
+    the op flattens its input to [-1, K] itself."""
+    if node.attrs.get("keep_num_dims"):
+        return False
+    lift = _producer(node.inputs[0], ("tfl.reshape",))
+    x = lift.inputs[0] if lift is not None else None
+    if x is None or x.shape is None or not x.shape or x.shape[-1] != node.inputs[1].shape[-1]:
+        return False
+    if len(lift.output.shape or ()) != 2 or not is_static(x.shape):
+        return False
+    node.set_input(0, x)
+    rw.notify_changed(node)
+    rw.notify_changed(lift)
     return True
 
 
@@ -458,7 +478,7 @@ FUSION_PATTERNS = [
     fuse_relu, fuse_relu6, fuse_relu_n1_to_1, clamp_min, clamp_max,
     hard_swish_mul, hard_swish_div, fold_pad_conv, fold_pad_depthwise,
     fold_input_scale_conv, fold_input_scale_depthwise, fold_input_scale_fc,
-    fold_reshape, reshape_to_keep_dims, fold_transpose, vector_fully_connected,
+    fold_reshape, reshape_to_keep_dims, fold_transpose, vector_fully_connected, fc_flattens_input,
 ]
 
 

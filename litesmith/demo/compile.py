@@ -42,7 +42,7 @@ def compile_full_lm(artifacts: Artifacts, quantize: Optional[str] = "int8") -> b
     graph = litesmith.load(artifacts.lm_pb)
     calibration = calibration_sequences(artifacts) if quantize == "int8" else None
     return litesmith.compile(graph, passes=FULL_LM_PASSES, quantize=quantize, calibration=calibration,
-                             percentile=99.99 if calibration is not None else None)
+                             percentile=None)  # min/max: on the 2x256 demo LM it beats percentile 99.99 (top-1 0.942 vs 0.907)
 
 
 def calibration_sequences(artifacts: Artifacts, sequences: int = 24, steps: int = 16) -> Dict[str, "object"]:
