@@ -97,3 +97,50 @@ def test_quantize_dequantize_ops_match_litert(litert_interpreter):
         ours = QuantizedInterpreter(g).run(feed)["y"]
         theirs = runner.get_signature_runner("serving_default")(**feed)["y"]
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("keep_dims", [True, False])
+def test_int8_mean_matches_litert(keep_dims, litert_interpreter):
+    """Global average pooling: bit-exact vs LiteRT's reference int8 MEAN, within 1 LSB of the optimized one.
+
+    Without keep_dims (Keras GlobalAveragePooling2D) the quantizer emits MEAN(keep_dims) + RESHAPE."""
+    from ai_edge_litert.interpreter import OpResolverType
+
+    build = _single("tfl.mean", [(2, 7, 7, 16)], {"keep_dims": keep_dims}, [np.array([1, 2], np.int32)])
+    g = quantize_graph(build(), "int8", calibration=_calib(build()), io_dtype="int8", progress=False)
+    means = [n for n in g if n.op == "tfl.mean"]
+    assert len(means) == 1 and means[0].inputs[0].dtype is DType.INT8 and means[0].attrs["keep_dims"]
+    assert g.outputs[0].shape == ((2, 1, 1, 16) if keep_dims else (2, 16))
+    blob = write_tflite(g)
+    ref_runner = litert_interpreter(model_content=blob, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    opt_runner = litert_interpreter(model_content=blob)
+    rng = np.random.default_rng(4)
+    worst_ref = worst_opt = 0
+    for _ in range(5):
+        feed = {"in0": rng.integers(-128, 128, (2, 7, 7, 16)).astype(np.int8)}
+        ours = QuantizedInterpreter(g).run(feed)["y"].astype(np.int32)
+        ref = ref_runner.get_signature_runner("serving_default")(**feed)["y"].astype(np.int32)
+        opt = opt_runner.get_signature_runner("serving_default")(**feed)["y"].astype(np.int32)
+        worst_ref = max(worst_ref, int(np.max(np.abs(ours - ref))))
+        worst_opt = max(worst_opt, int(np.max(np.abs(ours - opt))))
+    assert worst_ref == 0, f"{worst_ref} LSB from LiteRT's reference MEAN"
+    assert worst_opt <= 1, f"{worst_opt} LSB from LiteRT's optimized MEAN"
+
+
+def test_int8_mean_other_axes_stay_float():
+    build = _single("tfl.mean", [(2, 6, 8)], {"keep_dims": False}, [np.array([1], np.int32)])
+    g = quantize_graph(build(), "int8", calibration=_calib(build()), progress=False)
+    (mean,) = [n for n in g if n.op == "tfl.mean"]
+    assert mean.inputs[0].dtype is DType.FLOAT32
+
+
+def test_zero_fc_bias_is_dropped_and_matches_litert(litert_interpreter):
+    """An all-zero FULLY_CONNECTED bias (random-weight Keras heads) is left out, as TF's converter does."""
+    rng = np.random.default_rng(6)
+    build = _single("tfl.fully_connected", [(2, 16)], {}, [rng.standard_normal((8, 16)).astype(np.float32), np.zeros(8, np.float32)])
+    g = quantize_graph(build(), "int8", calibration=_calib(build()), io_dtype="int8", progress=False)
+    (fc,) = [n for n in g if n.op == "tfl.fully_connected"]
+    assert len(fc.inputs) == 2 and fc.inputs[0].dtype is DType.INT8
+    runner = litert_interpreter(model_content=write_tflite(g)).get_signature_runner("serving_default")
+    feed = {"in0": rng.integers(-128, 128, (2, 16)).astype(np.int8)}
+    np.testing.assert_array_equal(QuantizedInterpreter(g).run(feed)["y"], runner(**feed)["y"])

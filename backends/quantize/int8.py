@@ -36,12 +36,15 @@ FIXED_OUTPUT = {
 SAME_SCALE = {"tfl.reshape", "tfl.transpose", "tfl.squeeze", "tfl.expand_dims", "tfl.max_pool_2d",
               "tfl.average_pool_2d", "tfl.gather", "tfl.strided_slice", "tfl.slice", "tfl.pad"}
 CONCAT = "tfl.concatenation"
+# Global average pooling (MEAN over height and width of a 4-D tensor): output params from calibration.
+MEAN = "tfl.mean"
+SPATIAL_AXES = (1, 2)
 # Multi-output data movement: op -> index of the data operand; every output shares its params.
 SPLITS = {"tfl.split": 1, "tfl.split_v": 0}
 # Tables read by index: a constant float table is quantized per tensor (an embedding shrinks 4x).
 TABLE_OPS = {"tfl.gather"}
 QUANTIZED_ACTIVATIONS = {"NONE", "RELU", "RELU6", "RELU_N1_TO_1"}
-INT8_OPS = set(WEIGHTED) | ARITHMETIC | set(FIXED_OUTPUT) | SAME_SCALE | {CONCAT} | set(SPLITS)
+INT8_OPS = set(WEIGHTED) | ARITHMETIC | set(FIXED_OUTPUT) | SAME_SCALE | {CONCAT, MEAN} | set(SPLITS)
 
 Ranges = Dict[Value, Tuple[float, float]]
 
@@ -139,12 +142,23 @@ class Int8Rewriter:
             bias = node.inputs[2] if len(node.inputs) > 2 else None
             return (self._has_q(x) and not x.is_const() and w.is_const() and w.dtype is DType.FLOAT32
                     and (bias is None or bias.is_const()) and out in self.ranges)
+        if op == MEAN:
+            return self._spatial_mean(node) and out in self.ranges
         if op in ARITHMETIC or op == CONCAT:
             return all(v.dtype is DType.FLOAT32 and self._has_q(v) for v in node.inputs) and out in self.ranges
         x = node.inputs[0]
         if x.dtype is not DType.FLOAT32 or not self._has_q(x) or (x.is_const() and op not in TABLE_OPS):
             return False
         return all(not v.dtype.is_float for v in node.inputs[1:])
+
+    def _spatial_mean(self, node: Node) -> bool:
+        """A MEAN over axes 1, 2 of a 4-D float tensor: the case LiteRT's int8 MEAN kernels handle
+        with a fixed-point multiplier (reference) and an optimized loop; other axes stay float."""
+        x, axes = node.inputs[0], node.inputs[1].const_value()
+        if x.dtype is not DType.FLOAT32 or x.is_const() or not self._has_q(x) or axes is None:
+            return False
+        rank = len(x.shape) if x.shape is not None else 0
+        return rank == 4 and sorted({int(a) % 4 for a in np.asarray(axes).reshape(-1)}) == list(SPATIAL_AXES)
 
     def _float_output(self, v: Value) -> bool:
         """A float model output over many classes: a softmax there stays float, because int8
@@ -159,6 +173,8 @@ class Int8Rewriter:
         b = Builder(self.graph, before=node)
         if node.op in SPLITS:
             return self._rewrite_split(b, node)
+        if node.op == MEAN:
+            return self._rewrite_mean(b, node)
         out = node.outputs[0]
         op = node.op
         if op in WEIGHTED:
@@ -194,17 +210,41 @@ class Int8Rewriter:
             self.q[old] = qv
             self.gone.add(old)
 
+    def _rewrite_mean(self, b: Builder, node: Node) -> None:
+        """MEAN with keep_dims (LiteRT's int8 fast path needs it), then a RESHAPE when the float
+        MEAN dropped the reduced axes (Keras GlobalAveragePooling2D does)."""
+        out = node.outputs[0]
+        x = self._int8_of(node.inputs[0])
+        params = self._params(out)
+        kept_shape = (x.shape[0], 1, 1, x.shape[3])
+        axes = b.const(np.array(SPATIAL_AXES, np.int32), name=(out.name or "mean") + "/axes")
+        keep = b.create(MEAN, [x, axes], {"keep_dims": True}, output_types=[TensorType(DType.INT8, kept_shape, params)],
+                        name=out.name if tuple(out.shape) == kept_shape else (out.name or "mean") + "/keep_dims",
+                        meta=dict(node.meta)).outputs[0]
+        if tuple(out.shape) != kept_shape:
+            shape = b.const(np.array(out.shape, np.int32), name=(out.name or "mean") + "/shape")
+            keep = b.op("tfl.reshape", [keep, shape], output_types=[TensorType(DType.INT8, out.shape, params)], name=out.name)
+        self.q[out] = keep
+        self.gone.add(out)
+
     def _weighted_inputs(self, b: Builder, node: Node):
         x = self._int8_of(node.inputs[0])
         wv = node.inputs[1]
         qw, wqp = per_channel_weights(wv.const_value(), self._weight_axis(node.op, wv))
         w = const_with_quant(b, qw, DType.INT8, wqp, wv.name or node.name + "/weights")
         inputs = [x, w]
-        if len(node.inputs) > 2:
+        if len(node.inputs) > 2 and not self._zero_fc_bias(node):
             bv = node.inputs[2]
             qb, bqp = bias_int32(bv.const_value(), x.quant.scale[0], wqp)
             inputs.append(const_with_quant(b, qb, DType.INT32, bqp, bv.name or node.name + "/bias"))
         return inputs
+
+    @staticmethod
+    def _zero_fc_bias(node: Node) -> bool:
+        """An all-zero FULLY_CONNECTED bias is left out (the operand is optional), as TF's converter
+        does: its int32 values and per-channel scales would cost 16 bytes per output for nothing."""
+        bias = node.inputs[2].const_value()
+        return node.op == "tfl.fully_connected" and bias is not None and not np.any(bias)
 
     @staticmethod
     def _weight_axis(op: str, w: Value):

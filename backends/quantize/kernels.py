@@ -179,6 +179,24 @@ def mul(node: Node, ins):
     return [np.clip(y, lo, hi).astype(node.outputs[0].dtype.np)]
 
 
+@quantized_kernel("tfl.mean")
+def mean(node: Node, ins):
+    """reference_ops::QuantizedMeanOrSum (mean): the zero-point-corrected int32 sum, times the
+    input/output scale multiplier with 1/count folded into it. The quantizer emits int8 MEAN only
+    over height and width of a 4-D tensor (with keep_dims), the case LiteRT also has a fast kernel for."""
+    x = ins[0]
+    xq, qo = _q(node.inputs[0]), _q(node.outputs[0])
+    axes = tuple(sorted({int(a) % x.ndim for a in np.asarray(ins[1]).reshape(-1)}))
+    count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
+    m, s = quantize_multiplier(float(np.float64(np.float32(xq.scale[0])) / np.float64(np.float32(qo.scale[0]))))
+    shift = min(count.bit_length() - 1, 32, 31 + s)
+    m, s = (m << shift) // count, s - shift
+    acc = np.sum(x.astype(np.int64) - xq.zero_point[0], axis=axes, keepdims=bool(node.attrs.get("keep_dims")))
+    y = multiply_by_quantized_multiplier(acc, m, s) + qo.zero_point[0]
+    qmin, qmax = _limits(node.outputs[0])
+    return [np.clip(y, qmin, qmax).astype(node.outputs[0].dtype.np)]
+
+
 def _lookup_table(node: Node, fn) -> np.ndarray:
     """PopulateLookupTable: every int8 input value mapped through ``fn`` in float32."""
     qi, qo = _q(node.inputs[0]), _q(node.outputs[0])

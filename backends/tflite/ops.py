@@ -427,7 +427,8 @@ _REDUCERS = {"mean": np.mean, "sum": np.sum, "reduce_max": np.max, "reduce_min":
              "reduce_prod": np.prod, "reduce_any": np.any, "reduce_all": np.all}
 for _name, _fn in _REDUCERS.items():
     tflop(_name, doc=f"{_name} over the axes given by operand ``axes`` (i32).", operands=["x", "axes"],
-          attrs={"keep_dims": Attr("bool", False)}, options="ReducerOptions", infer=by_evaluation(consts=(1,)), kernel=_reducer(_fn))
+          attrs={"keep_dims": Attr("bool", False)}, options="ReducerOptions", infer=by_evaluation(consts=(1,)), kernel=_reducer(_fn),
+          version=int8_version(2) if _name in ("mean", "reduce_max", "reduce_min") else None)
 
 _ARG_ATTRS = {"output_type": Attr("dtype", DType.INT64)}
 tflop("arg_max", doc="Index of the largest value along axis ``dim`` (scalar i32 operand).", operands=["x", "dim"],
