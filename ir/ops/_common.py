@@ -68,6 +68,15 @@ def same_type(ctx) -> List[TensorType]:
     return [TensorType(t.dtype, t.shape)]
 
 
+def same_type_along_axis(ctx) -> List[TensorType]:
+    """Inference of ops that keep their input's type and work along ``attrs["axis"]`` (softmax,
+    cumsum): the axis must exist when the rank is known."""
+    t = ctx.types[0]
+    if t.shape is not None:
+        norm_axis(ctx, ctx.attrs["axis"], len(t.shape))
+    return same_type(ctx)
+
+
 def ints(values: Sequence) -> List[int]:
     return [int(v) for v in values]
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..dtypes import DType
 from ..registry import Attr, defop
 from ..types import TensorType
-from ._common import broadcast_shapes, const_ints, norm_axis, same_type
+from ._common import broadcast_shapes, const_ints, same_type_along_axis
 
 # -- matmul -------------------------------------------------------------------
 
@@ -280,13 +280,6 @@ defop(
 # -- softmax ------------------------------------------------------------------
 
 
-def _infer_softmax(ctx):
-    t = ctx.types[0]
-    if t.shape is not None:
-        norm_axis(ctx, ctx.attrs["axis"], len(t.shape))
-    return same_type(ctx)
-
-
 def _softmax(x, axis=-1, beta=1.0):
     z = (x - x.max(axis=axis, keepdims=True)) * np.asarray(beta, x.dtype)
     e = np.exp(z)
@@ -303,7 +296,7 @@ defop(
     doc="exp(beta * x) normalized to sum 1 along `axis` (beta is TFLite's; TF's is 1).",
     operands=["x"],
     attrs={"axis": Attr("int", -1), "beta": Attr("float", 1.0, "logit scale")},
-    infer=_infer_softmax,
+    infer=same_type_along_axis,
     kernel=_softmax,
     category="nn",
 )
@@ -313,7 +306,7 @@ defop(
     doc="log(softmax(x)) along `axis`, computed stably.",
     operands=["x"],
     attrs={"axis": Attr("int", -1)},
-    infer=_infer_softmax,
+    infer=same_type_along_axis,
     kernel=_log_softmax,
     category="nn",
 )

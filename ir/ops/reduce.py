@@ -10,7 +10,7 @@ import numpy as np
 from ..dtypes import DType
 from ..registry import Attr, defop
 from ..types import TensorType
-from ._common import const_scalar, norm_axis, np_dtype, same_type
+from ._common import const_scalar, norm_axis, np_dtype, same_type_along_axis
 
 
 def _infer_reduce(ctx):
@@ -158,13 +158,6 @@ defop(
 # -- cumsum / cumprod -------------------------------------------------------------
 
 
-def _infer_cumulative(ctx):
-    x = ctx.types[0]
-    if x.shape is not None:
-        norm_axis(ctx, ctx.attrs["axis"], len(x.shape))
-    return same_type(ctx)
-
-
 def _cumulative(accumulate, identity):
     def kernel(x, axis, exclusive=False, reverse=False):
         if reverse:
@@ -190,7 +183,7 @@ defop(
     doc="Running sum along `axis`, optionally exclusive and/or from the end (TF Cumsum).",
     operands=["x"],
     attrs=dict(_CUM_ATTRS),
-    infer=_infer_cumulative,
+    infer=same_type_along_axis,
     kernel=_cumulative(np.cumsum, 0),
     category="reduce",
 )
@@ -200,7 +193,7 @@ defop(
     doc="Running product along `axis`, optionally exclusive and/or from the end (TF Cumprod).",
     operands=["x"],
     attrs=dict(_CUM_ATTRS),
-    infer=_infer_cumulative,
+    infer=same_type_along_axis,
     kernel=_cumulative(np.cumprod, 1),
     category="reduce",
 )
