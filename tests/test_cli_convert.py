@@ -92,7 +92,7 @@ def test_convert_dynamic_shape_says_which_input(tmp_path, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize("spec", ["x", "x:1xa", ":1x2"])
+@pytest.mark.parametrize("spec", ["x", "x:1xa", ":1x2", "x:0x", "x:1xx2"])
 def test_convert_bad_input_shape_spec(tmp_path, capsys, spec):
     model, _ = write_model(tmp_path)
     _fails(capsys, ["convert", str(model), "-o", str(tmp_path / "m.tflite"), "--input-shape", spec], "--input-shape")

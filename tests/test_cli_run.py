@@ -72,3 +72,23 @@ def test_run_bad_files_exit_2(tmp_path, capsys):
     bad.write_text("not a zip")
     assert main(["run", model(tmp_path), "--inputs", str(bad)]) == 2
     assert "not a readable .npz" in capsys.readouterr().err
+
+
+def test_run_litert_and_reference_agree_with_tf(small_graphs, tmp_path):
+    """The same .tflite on both runtimes, against TensorFlow's own outputs."""
+    model = small_graphs["mlp"]
+    tfl = tmp_path / "mlp.tflite"
+    assert main(["convert", model.pb_path, "-o", str(tfl)]) == 0
+    inputs = npz(tmp_path, **model.inputs)
+    for runtime in ("litert", "reference"):
+        out = tmp_path / f"{runtime}.npz"
+        assert main(["run", str(tfl), "--inputs", inputs, "--runtime", runtime, "-o", str(out)]) == 0
+        with np.load(out) as z:
+            for name, expected in model.expected.items():
+                np.testing.assert_allclose(z[name], expected, rtol=1e-5, atol=1e-5, err_msg=f"{runtime}: {name}")
+
+
+def test_run_litert_needs_a_tflite_file(tmp_path, capsys):
+    assert main(["run", model(tmp_path), "--runtime", "litert"]) == 2
+    err = capsys.readouterr().err
+    assert "--runtime litert runs .tflite files" in err and "litesmith convert" in err and err.count("\n") == 1

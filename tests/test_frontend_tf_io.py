@@ -53,8 +53,13 @@ def test_cut_at_inner_tensor(mlp):
 
 
 def test_unknown_output_name_is_a_user_error(mlp):
-    with pytest.raises(UserError, match="no node named 'prbs'.*did you mean probs"):
+    with pytest.raises(UserError, match="no node named 'prbs' for output.*did you mean probs"):
         load_graphdef(mlp[0], outputs=["prbs"])
+
+
+def test_unknown_input_name_says_input(mlp):
+    with pytest.raises(UserError, match="no node named 'hh' for input 'hh'"):
+        load_graphdef(mlp[0], inputs=["hh"], outputs=["probs"])
 
 
 def _write(tmp_path, gd, name="bad.pb"):

@@ -37,4 +37,12 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["quantize", str(src), "-o", str(tmp_path / "q.tflite"), "--calibration", str(tmp_path / "bad.npz")]) == 2
     assert "lacks model input" in capsys.readouterr().err
     assert main(["quantize", str(tmp_path / "missing.tflite"), "-o", str(tmp_path / "q.tflite"), "--mode", "float16"]) == 2
+    capsys.readouterr()
+    np.save(tmp_path / "one.npy", np.zeros((2, 3), np.float32))
+    (tmp_path / "text.npz").write_text("image: 1 2 3\n")
+    for calib, message in (("one.npy", "not an .npz archive"), ("text.npz", "not an .npz archive"),
+                           ("nowhere.npz", "no such calibration file")):
+        assert main(["quantize", str(src), "-o", str(tmp_path / "q.tflite"), "--calibration", str(tmp_path / calib)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "q.tflite").exists()

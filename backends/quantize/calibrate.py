@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import zipfile
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -39,11 +40,16 @@ def load_calibration(data: CalibrationData) -> Union[Mapping[str, np.ndarray], C
     """A path becomes its arrays; anything else passes through."""
     if isinstance(data, (str, os.PathLike)):
         path = os.fspath(data)
+        hint = "give an .npz (np.savez) with one array per model input, keyed by input name"
+        if not os.path.isfile(path):
+            raise UserError(f"{path}: no such calibration file; {hint}")
+        if not zipfile.is_zipfile(path):  # np.load would take a .npy or try to unpickle text
+            raise UserError(f"{path}: not an .npz archive; {hint}")
         try:
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-        except (OSError, ValueError) as e:
-            raise UserError(f"{path}: cannot read calibration data ({e}); give an .npz with one array per model input") from None
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise UserError(f"{path}: cannot read calibration data ({e}); {hint}") from None
     return data
 
 

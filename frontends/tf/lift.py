@@ -113,10 +113,10 @@ def load_graphdef(path, *, inputs: Optional[Sequence[str]] = None, outputs: Opti
         op = ns.op(name)
         if op in _PLACEHOLDERS or (op == "PlaceholderWithDefault" and wanted and name in wanted):
             _add_input(scope, name, shapes.pop(name, None))
-    for ref in [_ref(ns, n) for n in wanted or ()]:
+    for ref in [_ref(ns, n, "input") for n in wanted or ()]:
         if ref not in scope.values:  # an inner tensor: cut the graph there
             _add_cut_input(lifter, scope, ref, shapes.pop(tensor_name(*split_ref(ref)), None))
-    out_refs = [_ref(ns, o) for o in outputs] if outputs is not None else _default_outputs(scope)
+    out_refs = [_ref(ns, o, "output") for o in outputs] if outputs is not None else _default_outputs(scope)
     graph.outputs = _name_outputs(scope, out_refs)
     if not graph.outputs:
         raise UserError(f"{path}: the graph has no outputs; name them with outputs=[...] (--outputs)")
@@ -126,14 +126,14 @@ def load_graphdef(path, *, inputs: Optional[Sequence[str]] = None, outputs: Opti
     return graph
 
 
-def _ref(ns: Namespace, name: str) -> str:
+def _ref(ns: Namespace, name: str, role: str) -> str:
     node, idx = split_ref(name)
     if node not in ns.nodes:
         import difflib
 
         close = difflib.get_close_matches(node, ns.order, n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UserError(f"{ns.where}: no node named {node!r} for output {name!r}{hint}")
+        raise UserError(f"{ns.where}: no node named {node!r} for {role} {name!r}{hint}")
     return f"{node}:{idx}"
 
 

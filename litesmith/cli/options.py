@@ -22,7 +22,10 @@ def parse_input_shapes(specs) -> Optional[Dict[str, List[Optional[int]]]]:
         if not sep or not name:
             raise UserError(f"--input-shape {spec!r}: expected NAME:DIMS such as input:1x28x28x3")
         out: List[Optional[int]] = []
-        for d in filter(None, dims.lower().split("x")):
+        parts = dims.lower().split("x") if dims else []
+        if "" in parts:
+            raise UserError(f"--input-shape {spec!r}: empty dimension; write dimensions like 1x28x28x3 ('NAME:' for a scalar)")
+        for d in parts:
             if d in ("?", "-1"):
                 out.append(None)
             elif d.isdigit():

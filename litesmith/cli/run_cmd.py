@@ -1,11 +1,14 @@
-"""Execute a model with the reference interpreter on inputs from an .npz file.
+"""Execute a model with the reference interpreter (or LiteRT) on inputs from an .npz file.
 
 The .npz keys are the graph's input names; the outputs are written under
-the graph's output names.
+the graph's output names. ``--runtime litert`` runs a .tflite file in the stock
+LiteRT interpreter instead (needs the ai-edge-litert package), so the two can be
+compared on the same inputs.
 
 example:
   litesmith run model.ir --inputs in.npz -o out.npz
   litesmith run model.pb --inputs in.npz          # prints a summary of each output
+  litesmith run model.tflite --inputs in.npz --runtime litert -o litert.npz
 """
 from __future__ import annotations
 
@@ -22,6 +25,9 @@ def add_arguments(p) -> None:
     p.add_argument("model", metavar="MODEL", help="a .ir, .pb, .pbtxt or .tflite model")
     p.add_argument("--inputs", metavar="IN.npz", help="input arrays keyed by input name (omit if there are no inputs)")
     p.add_argument("-o", "--output", metavar="OUT.npz", help="write outputs here (default: print a summary)")
+    p.add_argument("--runtime", choices=("reference", "litert"), default="reference",
+                   help="reference: litesmith's numpy interpreter (any model); litert: the LiteRT "
+                        "interpreter (.tflite only, needs ai-edge-litert)")
 
 
 def run(args) -> int:
@@ -29,12 +35,20 @@ def run(args) -> int:
     from litesmith.ir.fileio import npz_bytes, write_atomic
     from litesmith.ir.interpreter import InterpreterError, run as run_graph
 
+    if args.runtime == "litert" and not str(args.model).endswith(".tflite"):
+        raise UserError(f"{args.model}: --runtime litert runs .tflite files; convert it first "
+                        f"(litesmith convert {args.model} -o model.tflite)")
     graph = load(args.model)
     feeds = check_feeds(graph, _read_npz(args.inputs) if args.inputs else {}, args.inputs or "(no --inputs)")
-    try:
-        outputs = run_graph(graph, feeds)
-    except InterpreterError as e:
-        raise UserError(f"{args.model}: cannot run: {e}") from None
+    if args.runtime == "litert":
+        from litesmith.cli.litert_runner import run_litert
+
+        outputs = run_litert(args.model, feeds)
+    else:
+        try:
+            outputs = run_graph(graph, feeds)
+        except InterpreterError as e:
+            raise UserError(f"{args.model}: cannot run: {e}") from None
     if args.output:
         write_atomic(args.output, npz_bytes(outputs))
     else:
