@@ -200,6 +200,17 @@ def test_bad_input_is_user_error():
         quantize_graph(cnn(), "int8", calibration={"other": np.zeros((2, 1))}, progress=False)
 
 
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((4,), np.float32), r"shape \[4\], expected \[sequences, steps, 1, 4\]"),
+    (np.zeros((4, 6, 4), np.float32), r"shape \[4, 6, 4\], expected \[sequences, steps, 1, 4\]"),
+    (np.zeros((4, 6, 1, 5), np.float32), r"expected \[sequences, steps, 1, 4\].*whole sequences"),
+    (np.full((4, 6, 1, 4), 1 + 1j), r"dtype complex128, the model input is f32"),
+])
+def test_calibration_arrays_are_checked_against_the_inputs(array, message):
+    with pytest.raises(UserError, match=message):
+        quantize_graph(rnn_cell(), "int8", calibration={"x": array}, progress=False)
+
+
 def rnn_cell() -> Graph:
     """h' = tanh(fc(concat(x, h))): one step, state pair h -> h_out."""
     rng = np.random.default_rng(3)

@@ -64,6 +64,9 @@ def feeds(graph: Graph, data: CalibrationData) -> Tuple[int, Iterator[List[Dict[
         if missing:
             raise UserError(f"calibration data lacks model input(s) {', '.join(missing)} "
                             f"(has: {', '.join(data) or 'nothing'}); key arrays by input name")
+        for v in graph.inputs:
+            if v.name not in state_inputs:
+                _check_array(v, np.asarray(data[v.name]), stateful=bool(pairs))
         counts = {len(np.asarray(data[n])) for n in needed}
         if len(counts) != 1:
             raise UserError(f"calibration arrays differ in sample count ({sorted(counts)}); give each input the same first dimension")
@@ -91,6 +94,20 @@ def feeds(graph: Graph, data: CalibrationData) -> Tuple[int, Iterator[List[Dict[
                 yield [dict(item)]
 
     return len(items), runs_from_items()
+
+
+def _check_array(v: Value, arr: np.ndarray, stateful: bool) -> None:
+    """Calibration arrays are [samples, *input] (stateful models: [sequences, steps, *input])."""
+    shape = v.shape
+    lead = ["sequences", "steps"] if stateful else ["samples"]
+    want = "[" + ", ".join(lead + ["?" if d is None else str(d) for d in (shape or ())]) + "]"
+    layout = f"input {v.name!r} is {v.dtype}{list(shape) if shape is not None else '[...]'}" + (
+        "; the model carries state, so calibration arrays are whole sequences" if stateful else "")
+    if shape is not None and (arr.ndim != len(lead) + len(shape) or any(
+            d is not None and d != s for d, s in zip(shape, arr.shape[len(lead):]))):
+        raise UserError(f"calibration array {v.name!r} has shape {list(arr.shape)}, expected {want} ({layout})")
+    if not np.can_cast(arr.dtype, v.dtype.np, casting="same_kind"):
+        raise UserError(f"calibration array {v.name!r} has dtype {arr.dtype}, the model input is {v.dtype} ({layout})")
 
 
 class RangeObserver:
