@@ -45,6 +45,17 @@ def test_passes_options_and_a_bad_argument(capsys):
     assert rc == 2 and "unrecognized arguments" in capsys.readouterr().err
 
 
+def test_passes_describes_one_pass(capsys):
+    assert main(["passes", "strip-batch"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("strip-batch: Remove the batch axis")
+    assert "mode = 'strip'  # strip: remove the axis; pin: keep it with size 1" in out  # the option's comment
+    assert "docs/passes/strip-batch.md" in out
+    assert main(["passes", "strip-btach"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown pass 'strip-btach'" in err and "strip-batch" in err and err.count("\n") == 1
+
+
 def test_every_verb_has_help_with_an_example(capsys):
     from litesmith.cli import VERBS
 
