@@ -116,6 +116,11 @@ for _op in ["resize_bilinear", "resize_nearest_neighbor"]:
                                                           {"align_corners": _ac, "half_pixel_centers": _hp}))
 case("depth_to_space", {"x": f(1, 2, 3, 8)}, lambda b, x: b.op("tfl.depth_to_space", [x], {"block_size": 2}))
 case("space_to_depth", {"x": f(1, 4, 6, 2)}, lambda b, x: b.op("tfl.space_to_depth", [x], {"block_size": 2}))
+case("space_to_batch_nd", {"x": f(2, 5, 4, 3)},
+     lambda b, x: b.op("tfl.space_to_batch_nd", [x, c(b, [2, 3]), c(b, [[1, 0], [0, 2]])]))
+case("batch_to_space_nd", {"x": f(12, 3, 2, 3)},
+     lambda b, x: b.op("tfl.batch_to_space_nd", [x, c(b, [2, 3]), c(b, [[1, 0], [0, 2]])]))
+case("space_to_batch_nd_rank3", {"x": f(2, 7, 3)}, lambda b, x: b.op("tfl.space_to_batch_nd", [x, c(b, [3]), c(b, [[0, 2]])]))
 
 # -- reductions -------------------------------------------------------------------------------
 for _op in ["mean", "sum", "reduce_max", "reduce_min", "reduce_prod"]:

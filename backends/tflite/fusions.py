@@ -13,6 +13,8 @@ Each is a small rewrite pattern; ``fuse_tflite`` runs them all greedily:
   into the weights (Keras ``Rescaling``/``Normalization`` before the stem conv);
 - reduce + reshape: a reshape to the keep_dims shape becomes keep_dims=true;
 - pads: an explicit zero PAD equal to SAME padding folded into the conv;
+- dilated convs: SPACE_TO_BATCH_ND -> conv -> BATCH_TO_SPACE_ND (TF's form) become one
+  dilated conv;
 - hard-swish: x * relu6(x + 3) / 6 becomes HARD_SWISH;
 - reshape/transpose: no-op ones dropped, chains merged.
 
@@ -370,6 +372,58 @@ fold_pad_conv = pattern("tfl.conv_2d", name="fold-pad")(_fold_pad)
 fold_pad_depthwise = pattern("tfl.depthwise_conv_2d", name="fold-pad")(_fold_pad)
 
 
+# -- dilated convolutions ---------------------------------------------------------------------------
+
+
+def _block_and_pairs(node: Node):
+    """(block [bh, bw], pairs [[a, b], [c, d]]) of a rank-4 SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND
+    with constant operands; else None."""
+    block, pairs = node.inputs[1].const_value(), node.inputs[2].const_value()
+    if node.inputs[0].rank != 4 or block is None or pairs is None or block.size != 2 or pairs.size != 4:
+        return None
+    return [int(b) for b in block.reshape(-1)], pairs.reshape(2, 2).astype(np.int64).tolist()
+
+
+@pattern("tfl.batch_to_space_nd", name="dilated-conv")
+def dilated_conv(node, rw):
+    """BATCH_TO_SPACE_ND(conv(SPACE_TO_BATCH_ND(x))), the conv VALID with stride 1, is one conv on x
+    with dilation = block_shape and padding = paddings - crops (how TF writes a dilated conv): SAME
+    or VALID when it is one of those, else an explicit zero PAD first. Exact: output row r reads
+    padded rows r + crop + k * block, which is the dilated conv's tap k."""
+    conv = _producer(node.inputs[0], ("tfl.conv_2d", "tfl.depthwise_conv_2d"))
+    if conv is None or not _single_use(node.inputs[0]):
+        return False
+    s2b = _producer(conv.inputs[0], ("tfl.space_to_batch_nd",))
+    if s2b is None or not _single_use(conv.inputs[0]):
+        return rw.why_not("conv input is not a single-use SPACE_TO_BATCH_ND")
+    into, out = _block_and_pairs(s2b), _block_and_pairs(node)
+    if into is None or out is None or into[0] != out[0]:
+        return rw.why_not("block shapes differ or are not constant")
+    a = conv.attrs
+    if a.get("padding") != "VALID" or (a.get("stride_h", 1), a.get("stride_w", 1)) != (1, 1) \
+            or (a.get("dilation_h_factor", 1), a.get("dilation_w_factor", 1)) != (1, 1):
+        return rw.why_not("conv between the two is not VALID, stride 1, undilated")
+    block, (pads, crops) = into[0], (into[1], out[1])
+    padding = [(pads[i][0] - crops[i][0], pads[i][1] - crops[i][1]) for i in range(2)]
+    if min(min(p) for p in padding) < 0:
+        return rw.why_not("crops exceed the paddings")
+    x = s2b.inputs[0]
+    kh, kw = conv.inputs[1].shape[1:3]
+    b = rw.builder(before=node)
+    if not any(any(p) for p in padding):
+        mode = "VALID"
+    elif padding == [same_padding(x.shape[1 + i], (kh, kw)[i], 1, block[i]) for i in range(2)]:
+        mode = "SAME"
+    else:
+        mode = "VALID"
+        spec = np.array([[0, 0], *padding, [0, 0]], np.int32)
+        padded = tuple(d + int(p.sum()) for d, p in zip(x.shape, spec))
+        x = b.op("tfl.pad", [x, b.const(spec)], output_types=[x.type.with_shape(padded)])
+    attrs = {**a, "padding": mode, "dilation_h_factor": block[0], "dilation_w_factor": block[1]}
+    rw.replace_node(node, [b.op(conv.op, [x] + conv.inputs[1:], attrs, output_types=[node.output.type])])
+    return True
+
+
 # -- reshape and transpose --------------------------------------------------------------------------
 
 
@@ -476,7 +530,7 @@ def fold_transpose(node, rw):
 FUSION_PATTERNS = [
     fold_bias_add, fold_bias_sub, fold_scale_mul, fold_scale_div,
     fuse_relu, fuse_relu6, fuse_relu_n1_to_1, clamp_min, clamp_max,
-    hard_swish_mul, hard_swish_div, fold_pad_conv, fold_pad_depthwise,
+    hard_swish_mul, hard_swish_div, fold_pad_conv, fold_pad_depthwise, dilated_conv,
     fold_input_scale_conv, fold_input_scale_depthwise, fold_input_scale_fc,
     fold_reshape, reshape_to_keep_dims, fold_transpose, vector_fully_connected, fc_flattens_input,
 ]

@@ -120,6 +120,28 @@ def lower_broadcast_to(node, lw):
     return [lw.op("tfl.broadcast_to", [x, lw.i32(list(node.output.shape))])]
 
 
+@lowers("core.space_to_batch_nd", "core.batch_to_space_nd")
+def lower_space_batch(node, lw):
+    """SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND take [N, 1 or 2 block dims, C]: other trailing dims are
+    merged into (or a size-1 C added as) that one C by RESHAPEs around the op. A dilated conv
+    between the two is fused back into one conv (fusions.py)."""
+    x, block_v, pairs_v = node.inputs
+    block = [int(b) for b in lw.need_const(block_v, "block_shape").reshape(-1)]
+    pairs = lw.need_const(pairs_v, "paddings/crops").reshape(-1, 2)
+    m = len(block)
+    if m not in (1, 2):
+        lw.fail(UNSUPPORTED_ATTR, f"{m} block dims (TFLite has 1 or 2)")
+    op = "tfl.space_to_batch_nd" if node.op == "core.space_to_batch_nd" else "tfl.batch_to_space_nd"
+    operands = [lw.i32(block), lw.i32(pairs)]
+    if x.rank == m + 2:
+        return [lw.op(op, [x] + operands)]
+    channels = int(np.prod(x.shape[1 + m :], dtype=np.int64))
+    out = node.output.shape
+    y = lw.op(op, [lw.reshape(x, tuple(x.shape[: 1 + m]) + (channels,))] + operands, {},
+              [node.output.type.with_shape(tuple(out[: 1 + m]) + (channels,))])
+    return [lw.reshape(y, out)]
+
+
 @lowers("core.pack")
 def lower_pack(node, lw):
     axis = normalize_axis(int(node.attrs.get("axis", 0)), node.output.rank)

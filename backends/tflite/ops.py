@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from litesmith.ir.dtypes import DType
+from litesmith.ir.ops.shape_ops import batch_to_space_nd, space_to_batch_nd
 from litesmith.ir.registry import Attr, InferContext, defop
 from litesmith.ir.types import TensorType, broadcast_shapes, is_static
 
@@ -410,6 +411,24 @@ tflop("depth_to_space", doc="Moves depth blocks into spatial blocks (NHWC, DCR o
       attrs={"block_size": Attr("int")}, options="DepthToSpaceOptions", infer=by_evaluation(), kernel=K.depth_to_space)
 tflop("space_to_depth", doc="Moves spatial blocks into depth (NHWC).", operands=["input"],
       attrs={"block_size": Attr("int")}, options="SpaceToDepthOptions", infer=by_evaluation(), kernel=K.space_to_depth)
+
+
+def _space_batch_version(node):
+    """op_version.cc: 4 for int16, 3 for a rank-3 input, 2 for int8."""
+    x = node.inputs[0]
+    if x.dtype is DType.INT16:
+        return 4
+    if x.rank != 4:
+        return 3
+    return 2 if x.dtype is DType.INT8 else 1
+
+
+tflop("space_to_batch_nd", doc="TF SpaceToBatchND on a rank-3 or rank-4 input; i32 ``block_shape`` [M], ``paddings`` [M, 2].",
+      operands=["input", "block_shape", "paddings"], options="SpaceToBatchNDOptions",
+      infer=by_evaluation(consts=(1, 2)), kernel=space_to_batch_nd, version=_space_batch_version)
+tflop("batch_to_space_nd", doc="TF BatchToSpaceND on a rank-3 or rank-4 input; i32 ``block_shape`` [M], ``crops`` [M, 2].",
+      operands=["input", "block_shape", "crops"], options="BatchToSpaceNDOptions",
+      infer=by_evaluation(consts=(1, 2)), kernel=batch_to_space_nd, version=_space_batch_version)
 
 
 # -- reductions -----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ is not, ``ctx.const_*`` raises and the node stays foreign until relifted.
 """
 from __future__ import annotations
 
+import numpy as np
 from litesmith.ir.dtypes import DType
 
 from .mapper import tf_op
@@ -18,7 +19,8 @@ for _tf, _core, _n in [
     ("Reshape", "core.reshape", 2), ("Transpose", "core.transpose", 2), ("Tile", "core.tile", 2),
     ("Fill", "core.fill", 2), ("Range", "core.range", 3), ("Slice", "core.slice", 3),
     ("BroadcastTo", "core.broadcast_to", 2), ("Rank", "core.rank", 1), ("Pad", "core.pad", 2),
-    ("PadV2", "core.pad", 3),
+    ("PadV2", "core.pad", 3), ("SpaceToBatchND", "core.space_to_batch_nd", 3),
+    ("BatchToSpaceND", "core.batch_to_space_nd", 3),
 ]:
     tf_op(_tf)(_same(_core, _n))
 
@@ -31,6 +33,14 @@ def _shape(ctx, node, inputs):
 @tf_op("ShapeN")
 def _shape_n(ctx, node, inputs):
     return [ctx.op("core.shape", [x], {"dtype": node.attr("out_type", DType.INT32)}) for x in inputs]
+
+
+@tf_op("SpaceToBatch", "BatchToSpace")
+def _space_batch_v1(ctx, node, inputs):
+    """The 2-D ops with a ``block_size`` attribute: the ND ops with block_shape [b, b]."""
+    b = int(node.attr("block_size"))
+    core = "core.space_to_batch_nd" if node.op == "SpaceToBatch" else "core.batch_to_space_nd"
+    return [ctx.op(core, [inputs[0], ctx.const(np.array([b, b], np.int32)), inputs[1]])]
 
 
 @tf_op("MirrorPad")

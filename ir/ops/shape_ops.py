@@ -639,6 +639,128 @@ defop(
     category="shape",
 )
 
+# -- space_to_batch_nd / batch_to_space_nd ------------------------------------------
+# TF writes a dilated convolution as SpaceToBatchND -> conv -> BatchToSpaceND;
+# the TFLite backend fuses the three back into one dilated conv.
+
+
+def _block_pairs(ctx, x: TensorType, pairs_name: str) -> Tuple[Optional[List[int]], Optional[List[Tuple[int, int]]]]:
+    """Constant block_shape (operand 1) and [M, 2] pairs (operand 2), checked as TF checks them; None where not constant."""
+    block, flat = const_ints(ctx, 1), const_ints(ctx, 2)
+    m = len(block) if block is not None else vector_length(ctx.types[1])
+    if block is not None and min(block, default=1) < 1:
+        ctx.fail(f"block_shape must be positive, got {block}")
+    if m is not None and x.shape is not None and len(x.shape) < 1 + m:
+        ctx.fail(f"input rank {len(x.shape)} is less than 1 + {m} block dims")
+    pairs = None
+    if flat is not None:
+        if m is not None and len(flat) != 2 * m:
+            ctx.fail(f"{pairs_name} must have shape [{m}, 2], got {len(flat)} values")
+        if min(flat, default=0) < 0:
+            ctx.fail(f"{pairs_name} must be non-negative, got {flat}")
+        pairs = [(flat[2 * i], flat[2 * i + 1]) for i in range(len(flat) // 2)]
+    return block, pairs
+
+
+def _infer_space_to_batch(ctx):
+    x = ctx.types[0]
+    block, pads = _block_pairs(ctx, x, "paddings")
+    if x.shape is None:
+        return [_t(x.dtype, None)]
+    if block is None:
+        return [_t(x.dtype, _unknown_dims(len(x.shape)))]
+    m, n = len(block), x.shape[0]
+    spatial = []
+    for i, b in enumerate(block):
+        d = x.shape[1 + i]
+        if d is None or pads is None:
+            spatial.append(None)
+            continue
+        padded = d + pads[i][0] + pads[i][1]
+        if padded % b:
+            ctx.fail(f"padded dim {1 + i} has size {padded}, not a multiple of block size {b}")
+        spatial.append(padded // b)
+    batch = None if n is None else n * int(np.prod(block, dtype=np.int64))
+    return [_t(x.dtype, (batch,) + tuple(spatial) + tuple(x.shape[1 + m :]))]
+
+
+def space_to_batch_nd(x, block_shape, paddings):
+    """TF SpaceToBatchND: zero-pad the M spatial dims, then move each block's offset into the batch
+    (result batch index = offset * N + n)."""
+    block = [int(b) for b in np.asarray(block_shape).reshape(-1)]
+    m = len(block)
+    pads = np.asarray(paddings, np.int64).reshape(m, 2).tolist()
+    x = np.pad(x, [(0, 0)] + pads + [(0, 0)] * (x.ndim - 1 - m))
+    n, rest = x.shape[0], list(x.shape[1 + m :])
+    outer = [d // b for d, b in zip(x.shape[1 : 1 + m], block)]
+    y = x.reshape([n] + [v for o, b in zip(outer, block) for v in (o, b)] + rest)
+    perm = [2 + 2 * i for i in range(m)] + [0] + [1 + 2 * i for i in range(m)] + list(range(1 + 2 * m, y.ndim))
+    return y.transpose(perm).reshape([n * int(np.prod(block, dtype=np.int64))] + outer + rest)
+
+
+defop(
+    "core.space_to_batch_nd",
+    doc="""TF SpaceToBatchND: zero-pads the M dims after the batch by paddings
+    [M, 2], then splits each into blocks of block_shape[i] and moves the
+    offsets within a block into the batch: [N, *spatial, *rest] ->
+    [N * prod(block_shape), *(padded / block_shape), *rest].""",
+    operands=["x", "block_shape", "paddings"],
+    infer=_infer_space_to_batch,
+    kernel=space_to_batch_nd,
+    category="shape",
+)
+
+
+def _infer_batch_to_space(ctx):
+    x = ctx.types[0]
+    block, crops = _block_pairs(ctx, x, "crops")
+    if x.shape is None:
+        return [_t(x.dtype, None)]
+    if block is None:
+        return [_t(x.dtype, _unknown_dims(len(x.shape)))]
+    m, n = len(block), x.shape[0]
+    blocks = int(np.prod(block, dtype=np.int64))
+    if n is not None and n % blocks:
+        ctx.fail(f"batch {n} is not a multiple of prod(block_shape) = {blocks}")
+    spatial = []
+    for i, b in enumerate(block):
+        d = x.shape[1 + i]
+        if d is None or crops is None:
+            spatial.append(None)
+            continue
+        size = d * b - crops[i][0] - crops[i][1]
+        if size < 0:
+            ctx.fail(f"crops {list(crops[i])} exceed dim {1 + i} of size {d * b}")
+        spatial.append(size)
+    return [_t(x.dtype, (None if n is None else n // blocks,) + tuple(spatial) + tuple(x.shape[1 + m :]))]
+
+
+def batch_to_space_nd(x, block_shape, crops):
+    """TF BatchToSpaceND, the inverse of ``space_to_batch_nd``: interleave the batch blocks back
+    into the M spatial dims, then crop."""
+    block = [int(b) for b in np.asarray(block_shape).reshape(-1)]
+    m = len(block)
+    crops = np.asarray(crops, np.int64).reshape(m, 2).tolist()
+    n = x.shape[0] // int(np.prod(block, dtype=np.int64))
+    spatial, rest = list(x.shape[1 : 1 + m]), list(x.shape[1 + m :])
+    y = x.reshape(block + [n] + spatial + rest)
+    perm = [m] + [v for i in range(m) for v in (m + 1 + i, i)] + list(range(1 + 2 * m, y.ndim))
+    y = y.transpose(perm).reshape([n] + [d * b for d, b in zip(spatial, block)] + rest)
+    return y[(slice(None),) + tuple(slice(c0, d * b - c1) for (c0, c1), d, b in zip(crops, spatial, block))]
+
+
+defop(
+    "core.batch_to_space_nd",
+    doc="""TF BatchToSpaceND, the inverse of space_to_batch_nd: moves blocks of
+    the batch back into the M dims after it, then crops each by crops
+    [M, 2]: [N * prod(block_shape), *spatial, *rest] ->
+    [N, *(spatial * block_shape - crops), *rest].""",
+    operands=["x", "block_shape", "crops"],
+    infer=_infer_batch_to_space,
+    kernel=batch_to_space_nd,
+    category="shape",
+)
+
 # -- expand_dims / squeeze -----------------------------------------------------
 
 
