@@ -8,7 +8,8 @@ tensors it reads and writes::
     {"kind": "host", "op": "CTCBeamSearchDecoder", "node": "...", "attrs": {...}, "inputs": [...], "outputs": [...]}
 
 Model inputs/outputs are in the listed order. ``run_manifest`` executes the
-steps with LiteRT and numpy host callbacks; any app can do the same.
+steps with LiteRT and numpy host callbacks (built in for the CTC decoders,
+see host_ops.py); any app can do the same.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ import numpy as np
 
 from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
+
+from .host_ops import DEFAULT_HOST_OPS
 
 __all__ = ["MANIFEST_NAME", "write_host_split", "run_manifest"]
 
@@ -76,7 +79,10 @@ def run_manifest(manifest_path: str, feeds: Mapping[str, Any], host_ops: Optiona
 
     ``host_ops`` maps an op name (``CTCBeamSearchDecoder``) or a node name to
     ``fn(*inputs, **attrs)`` returning the step's outputs (a sequence, or one
-    array for a single output). Returns the graph outputs by name.
+    array for a single output). ``CTCGreedyDecoder`` and
+    ``CTCBeamSearchDecoder`` default to the numpy decoders of host_ops.py, so
+    those models need no callback and no TensorFlow; an entry here overrides
+    them. Returns the graph outputs by name.
     """
     from ai_edge_litert.interpreter import Interpreter
 
@@ -98,7 +104,7 @@ def run_manifest(manifest_path: str, feeds: Mapping[str, Any], host_ops: Optiona
         if step["kind"] == "tflite":
             outs = _run_tflite(Interpreter, os.path.join(base, step["model"]), args)
         else:
-            fn = host_ops.get(step["node"]) or host_ops.get(step["op"])
+            fn = host_ops.get(step["node"]) or host_ops.get(step["op"]) or DEFAULT_HOST_OPS.get(step["op"])
             if fn is None:
                 raise UserError(f"{manifest_path}: no host callback for {step['op']} (node {step['node']!r}); "
                                 f"pass host_ops={{{step['op']!r}: fn}}")
