@@ -154,13 +154,18 @@ def test_lm_quantized_runs_in_litert_and_agrees(mode, lm_results, lm_models):
           f"size {sizes[mode]} / {sizes['float']} = {ratio:.3f}")
     assert np.all(np.isfinite(got[mode])) and got[mode].shape == reference.shape
     assert top1 >= 0.95 and top5 >= 0.95, (top1, top5)
+    if mode == "int8":  # saturation-clipped gate ranges, float cell state, hybrid logits: was 0.965 / 0.962
+        assert top1 >= 0.97 and top5 >= 0.965, (top1, top5)
     assert ratio <= {"float16": 0.55, "dynamic": 0.35, "int8": 0.3}[mode]
 
 
-def test_lm_int8_is_integer_except_the_output_softmax(lm_models):
+def test_lm_int8_is_integer_except_cell_state_and_output(lm_models):
+    """Float: the output softmax and, per layer, the cell state's MUL, ADD and TANH
+    (backends/quantize/recurrent.py); the logits FULLY_CONNECTED is hybrid (int8 weights)."""
     report = lm_models["reports"]["int8"]
-    assert report["float_ops"] == {"tfl.softmax": 1}, report["float_ops"]
-    assert report["int8_ops"]["tfl.fully_connected"] >= 3
+    assert report["float_ops"] == {"tfl.add": 2, "tfl.mul": 2, "tfl.softmax": 1, "tfl.tanh": 2}, report["float_ops"]
+    assert report["hybrid_ops"] == {"tfl.fully_connected": 1}
+    assert report["int8_ops"]["tfl.fully_connected"] >= 2
     # the reference integer kernels agree with LiteRT on the calibration text too
     assert report["accuracy"]["outputs"]
 

@@ -41,8 +41,11 @@ def compile_full_lm(artifacts: Artifacts, quantize: Optional[str] = "int8") -> b
 
     graph = litesmith.load(artifacts.lm_pb)
     calibration = calibration_sequences(artifacts) if quantize == "int8" else None
+    # min/max ranges. Since the int8 rules for LSTMs (gate ranges clipped where LOGISTIC/TANH saturate,
+    # float cell state, hybrid logits; docs/quantization.md) few ranges depend on the data: min/max and
+    # percentile 99.99, 24x16 or 128x32 windows all give top-1 0.980-0.981 over 2000 held-out steps.
     return litesmith.compile(graph, passes=FULL_LM_PASSES, quantize=quantize, calibration=calibration,
-                             percentile=None)  # min/max: on the 2x256 demo LM it beats percentile 99.99 (top-1 0.942 vs 0.907)
+                             percentile=None)
 
 
 def calibration_sequences(artifacts: Artifacts, sequences: int = 24, steps: int = 16) -> Dict[str, "object"]:
