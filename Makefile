@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo docs clean
+.PHONY: install test lint demo docs clean
 
 install: $(STAMP)
 
@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+test: install lint
 	$(BIN)/pytest -q tests
+
+# pyflakes-level checks only (unused imports and names, undefined names, syntax): cheap, no style debates.
+lint: install
+	$(BIN)/ruff check --quiet --select F,E9 --exclude backends/tflite/schema_generated.py .
 
 demo: install
 	$(BIN)/python -m litesmith.demo

@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from litesmith.ir.builder import Builder
+from litesmith.ir.clone import clone_graph
 from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Node, Value
@@ -199,7 +200,7 @@ def _clone_region_into(region: Graph, args: List[Value], builder: Builder, suffi
     """Copy ``region``'s nodes at ``builder``'s insertion point with its arguments bound to ``args``."""
     mapping: Dict[int, Value] = {id(a): v for a, v in zip(region.inputs, args)}
     for node in region:
-        regions = [_clone_graph(r) for r in node.regions]
+        regions = [clone_graph(r) for r in node.regions]
         new = Node(node.op, [mapping[id(v)] for v in node.inputs], dict(node.attrs), [o.type for o in node.outputs],
                    regions=regions, meta=dict(node.meta),
                    output_names=[(o.name + suffix) if o.name else "" for o in node.outputs])
@@ -207,13 +208,6 @@ def _clone_region_into(region: Graph, args: List[Value], builder: Builder, suffi
         for o, n in zip(node.outputs, new.outputs):
             mapping[id(o)] = n
     return [mapping[id(v)] for v in region.outputs]
-
-
-def _clone_graph(g: Graph) -> Graph:
-    out = Graph(g.name)
-    args = [out.add_input(a.type, a.name) for a in g.inputs]
-    out.outputs = _clone_region_into(g, args, Builder(out), "")
-    return out
 
 
 def _is_state(arg: Value, result: Value, init: Value) -> bool:

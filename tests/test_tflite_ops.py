@@ -215,7 +215,7 @@ def test_op_matches_litert(name, litert_interpreter):
 
 def _cond_graph():
     cond = Graph("cond")
-    i0, x0 = cond.add_input(TensorType(DType.INT32, ()), "i"), cond.add_input(TensorType(DType.FLOAT32, (3,)), "x")
+    i0, _ = cond.add_input(TensorType(DType.INT32, ()), "i"), cond.add_input(TensorType(DType.FLOAT32, (3,)), "x")
     cb = Builder(cond)
     cond.outputs = [cb.op("tfl.less", [i0, cb.const(np.int32(4))])]
     body = Graph("body")

@@ -25,7 +25,7 @@ def quantize_graph(graph, mode: str, calibration=None, io_dtype: str = "float32"
     from litesmith.ir.errors import UserError
 
     from .calibrate import calibrate
-    from .rewrite import clone_graph
+    from litesmith.ir.clone import clone_graph
 
     if mode not in MODES:
         raise UserError(f"unknown quantization mode {mode!r}; choose one of {', '.join(MODES)}")

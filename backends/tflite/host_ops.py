@@ -17,7 +17,7 @@ equal-score ties come out as TF's do.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Sequence
+from typing import List, Sequence
 
 import numpy as np
 
