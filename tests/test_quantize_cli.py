@@ -46,3 +46,28 @@ def test_cli_errors(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "q.tflite").exists()
+
+
+def test_cli_integer_only_int8_io(tmp_path, litert_interpreter):
+    """--integer-only --io int8: every tensor LiteRT sees is integer, and it agrees with the float model."""
+    src = tmp_path / "float.tflite"
+    src.write_bytes(write_tflite(cnn()))
+    np.savez(tmp_path / "calib.npz", image=images(12))
+    out = tmp_path / "q.tflite"
+    assert main(["quantize", str(src), "-o", str(out), "--calibration", str(tmp_path / "calib.npz"),
+                 "--integer-only", "--io", "int8", "--quiet"]) == 0
+    interp = litert_interpreter(model_path=str(out))
+    interp.allocate_tensors()
+    assert all(t["dtype"] != np.float32 for t in interp.get_tensor_details() if t["name"] != "")
+    (inp,) = interp.get_input_details()
+    outp = next(d for d in interp.get_output_details() if d["name"] == "probs")
+    (s_in, z_in), (s_out, z_out) = inp["quantization"], outp["quantization"]
+    ref = litert_interpreter(model_content=src.read_bytes()).get_signature_runner("serving_default")
+    agree = 0
+    xs = images(16, seed=5)
+    for x in xs:
+        interp.set_tensor(inp["index"], np.clip(np.round(x / s_in) + z_in, -128, 127).astype(np.int8))
+        interp.invoke()
+        got = (interp.get_tensor(outp["index"]).astype(np.float32) - z_out) * s_out
+        agree += int(np.argmax(got) == np.argmax(ref(image=x)["probs"]))
+    assert agree >= 12, agree

@@ -24,6 +24,7 @@ from litesmith.backends.quantize.saturation import saturation_interval
 from litesmith.backends.tflite import write_tflite
 from litesmith.ir.builder import Builder
 from litesmith.ir.dtypes import DType
+from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph
 from litesmith.ir.types import TensorType
 
@@ -187,3 +188,39 @@ def test_int8_io_model_stays_integer(litert_interpreter):
         interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
     interp.invoke()
     assert {d["dtype"] for d in interp.get_output_details()} == {np.int8}
+
+
+def test_integer_only_drops_the_float_islands(lm_runs, litert_interpreter):
+    """integer_only: the cell state, logits and vocabulary softmax are int8 too (for integer-only
+    hardware); LiteRT runs it and it still tracks the float model, less closely than the default."""
+    runs, _, _ = lm_runs
+    report = {}
+    g = quantize_graph(lstm_lm_step(), "int8", calibration=calibration(), report=report, progress=False,
+                       integer_only=True)
+    assert report["float_ops"] == {} and "hybrid_ops" not in report
+    compute = [n for n in g if n.op not in ("core.const", "tfl.quantize", "tfl.dequantize")]
+    assert all(v.dtype is not DType.FLOAT32 for n in compute for v in n.outputs), [n.op for n in compute]
+    probs, _ = run_steps(litert_interpreter, write_tflite(g), tokens(300, 2))
+    ref = runs["float"][0]
+    r5, g5 = np.argsort(-ref, 1)[:, :5], np.argsort(-probs, 1)[:, :5]
+    top5 = float(np.mean([len(set(a) & set(b)) / 5 for a, b in zip(r5.tolist(), g5.tolist())]))
+    print(f"\ninteger-only LSTM step vs float: top-5 overlap {top5:.3f}")
+    assert top5 >= 0.5, top5
+
+
+def test_integer_only_names_ops_without_an_int8_kernel():
+    def tanh_exp():
+        g = Graph("main")
+        x = g.add_input(TensorType(DType.FLOAT32, (4,)), "x")
+        b = Builder(g)
+        g.outputs = [b.op("tfl.exp", [b.op("tfl.tanh", [x], name="t")], name="y")]
+        return g
+
+    calib = {"x": np.linspace(-2, 2, 32, dtype=F32).reshape(8, 4)}
+    report = {}
+    quantize_graph(tanh_exp(), "int8", calibration=calib, progress=False, report=report)
+    assert report["float_ops"] == {"tfl.exp": 1}  # default: EXP stays float, TANH is int8
+    with pytest.raises(UserError, match=r"integer-only: no int8 kernel for EXP x1; drop --integer-only"):
+        quantize_graph(tanh_exp(), "int8", calibration=calib, progress=False, integer_only=True)
+    with pytest.raises(UserError, match="integer-only needs mode int8"):
+        quantize_graph(lstm_lm_step(), "dynamic", integer_only=True)

@@ -16,12 +16,13 @@ IO_DTYPES = ("float32", "int8")
 
 
 def quantize_graph(graph, mode: str, calibration=None, io_dtype: str = "float32", percentile: Optional[float] = None,
-                   report: Optional[dict] = None, progress: bool = True):
+                   report: Optional[dict] = None, progress: bool = True, integer_only: bool = False):
     """Quantize ``graph`` (tfl ops + constants) in place and return it.
 
     ``calibration``: .npz path, {input name: [samples, *shape]} or a callable
     yielding feed dicts; required for int8. ``report`` gets a JSON-able
-    summary, including the accuracy report when calibration data is given."""
+    summary, including the accuracy report when calibration data is given. ``integer_only``
+    (int8): every op int8, no float kept for accuracy; an op without an int8 kernel is an error."""
     from litesmith.ir.errors import UserError
 
     from .calibrate import calibrate
@@ -31,6 +32,8 @@ def quantize_graph(graph, mode: str, calibration=None, io_dtype: str = "float32"
         raise UserError(f"unknown quantization mode {mode!r}; choose one of {', '.join(MODES)}")
     if io_dtype not in IO_DTYPES:
         raise UserError(f"unknown io dtype {io_dtype!r}; choose float32 or int8")
+    if integer_only and mode != "int8":
+        raise UserError(f"integer-only needs mode int8 (mode {mode} keeps float activations)")
     if io_dtype == "int8" and mode != "int8":
         raise UserError(f"io int8 needs mode int8 (mode {mode} keeps float activations)")
     report = {} if report is None else report
@@ -51,7 +54,7 @@ def quantize_graph(graph, mode: str, calibration=None, io_dtype: str = "float32"
         from .int8 import quantize_int8
 
         ranges = calibrate(graph, calibration, percentile=percentile, progress=progress)
-        quantize_int8(graph, ranges, io_dtype, report)
+        quantize_int8(graph, ranges, io_dtype, report, integer_only=integer_only)
     from .rewrite import remove_dead
 
     remove_dead(graph)

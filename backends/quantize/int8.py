@@ -51,19 +51,27 @@ INT8_OPS = set(WEIGHTED) | ARITHMETIC | set(FIXED_OUTPUT) | SAME_SCALE | {CONCAT
 Ranges = Dict[Value, Tuple[float, float]]
 
 
-def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict) -> Graph:
-    Int8Rewriter(graph, ranges, io_dtype).run(report)
+def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, integer_only: bool = False) -> Graph:
+    """``integer_only``: no float islands for accuracy (LM logits, large output softmax, LSTM cell
+    state), and a UserError naming any op that still has no int8 kernel: for integer-only hardware."""
+    Int8Rewriter(graph, ranges, io_dtype, integer_only).run(report)
+    if integer_only and report.get("float_ops"):
+        from litesmith.ir.errors import UserError
+
+        left = ", ".join(f"{op.removeprefix('tfl.').upper()} x{n}" for op, n in report["float_ops"].items())
+        raise UserError(f"integer-only: no int8 kernel for {left}; drop --integer-only to keep them float")
     return graph
 
 
 class Int8Rewriter:
-    def __init__(self, graph: Graph, ranges: Ranges, io_dtype: str):
+    def __init__(self, graph: Graph, ranges: Ranges, io_dtype: str, integer_only: bool = False):
         self.graph = graph
         self.io_int8 = io_dtype == "int8"
+        self.integer_only = integer_only
         # An LSTM's cell state path stays float (recurrent.py); ranges are clipped where an int8
         # LOGISTIC/TANH saturates (saturation.py). With the hybrid logits (_logits_fc) they lift the
         # demo LM's top-1 vs float from 0.944 to 0.981 over 2000 held-out steps (docs/quantization.md).
-        self.keep_float = accumulator_nodes(graph)
+        self.keep_float = set() if integer_only else accumulator_nodes(graph)
         self.ranges = clip_to_saturation(graph, ranges, self.keep_float)
         self.q: Dict[Value, Value] = {}  # float value -> its int8 twin
         self.gone: Set[Value] = set()  # float values whose producer is replaced (read them via DEQUANTIZE)
@@ -146,7 +154,7 @@ class Int8Rewriter:
                     and all(o.dtype is DType.FLOAT32 for o in node.outputs))
         if op not in INT8_OPS or len(node.outputs) != 1 or node.outputs[0].dtype is not DType.FLOAT32:
             return False
-        if op == "tfl.softmax" and self._float_output(node.outputs[0]):
+        if op == "tfl.softmax" and not self.integer_only and self._float_output(node.outputs[0]):
             return False
         if node.attrs.get("fused_activation_function", "NONE") not in QUANTIZED_ACTIVATIONS:
             return False
@@ -179,7 +187,7 @@ class Int8Rewriter:
         language model). int8 logits (step 0.17 over the demo LM's [-34, 10]) tie and reorder the
         top candidates: with the other two rules, top-1 vs float 0.949 int8 -> 0.981 hybrid over
         2000 held-out steps."""
-        if node.op != "tfl.fully_connected" or node.outputs[0].dtype is not DType.FLOAT32:
+        if self.integer_only or node.op != "tfl.fully_connected" or node.outputs[0].dtype is not DType.FLOAT32:
             return False
         w, uses = node.inputs[1], node.outputs[0].uses()
         return (w.is_const() and w.dtype is DType.FLOAT32 and all(v.is_const() for v in node.inputs[2:])

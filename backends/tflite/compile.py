@@ -62,6 +62,7 @@ def compile_to_tflite(
     calibration=None,
     io_dtype: str = "float32",
     percentile: Optional[float] = None,
+    integer_only: bool = False,
     **writer_options,
 ) -> bytes:
     """Verify, lower and fuse ``graph``, optionally quantize it (``quantize``:
@@ -73,7 +74,7 @@ def compile_to_tflite(
 
         report["quantization"] = {}
         quantize_graph(graph, quantize, calibration=calibration, io_dtype=io_dtype, percentile=percentile,
-                       report=report["quantization"])
+                       report=report["quantization"], integer_only=integer_only)
     from .writer import write_tflite
 
     return write_tflite(graph, **writer_options)

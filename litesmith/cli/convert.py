@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .options import add_io_arguments, load_model
+from .options import add_io_arguments, add_quantize_arguments, load_model
 
 
 def add_arguments(p) -> None:
@@ -27,10 +27,7 @@ def add_arguments(p) -> None:
     p.add_argument("--passes", metavar="PIPELINE", help="passes to run before the default clean-up pipeline")
     p.add_argument("--quantize", choices=("dynamic", "int8", "float16"), metavar="MODE",
                    help="quantize after lowering: dynamic (int8 weights), int8 (full integer; needs --calibration) or float16")
-    p.add_argument("--calibration", metavar="DATA.npz",
-                   help="calibration inputs keyed by input name, [samples, *shape] (sequences for stateful models)")
-    p.add_argument("--io", choices=("float32", "int8"), default="float32", help="model input/output type with --quantize int8")
-    p.add_argument("--percentile", type=float, metavar="P", help="calibrate ranges to this percentile instead of min/max")
+    add_quantize_arguments(p)
     p.add_argument("--report", metavar="REPORT.json",
                    help="write ops before/after, fusions and the legality report here (also on failure)")
 
@@ -46,7 +43,7 @@ def run(args) -> int:
     report = {"model": args.model, "passes": pipeline}
     try:
         blob = compile_to_tflite(graph, report=report, quantize=args.quantize, calibration=args.calibration,
-                                 io_dtype=args.io, percentile=args.percentile)
+                                 io_dtype=args.io, percentile=args.percentile, integer_only=args.integer_only)
     except IllegalOpsError as e:
         report["status"] = "illegal-ops"
         _write_report(args.report, report)

@@ -14,6 +14,18 @@ def add_io_arguments(p) -> None:
                    help="static shape of an input; ? for an unknown dim, NAME: for a scalar (repeatable)")
 
 
+def add_quantize_arguments(p) -> None:
+    """The calibration and int8 options `convert --quantize` and `quantize` share."""
+    p.add_argument("--calibration", metavar="DATA.npz",
+                   help="calibration inputs keyed by input name, [samples, *shape] (stateful models: "
+                        "[sequences, steps, *shape]); required for int8, enables the accuracy report")
+    p.add_argument("--io", choices=("float32", "int8"), default="float32", help="model input/output type (int8 needs int8 mode)")
+    p.add_argument("--percentile", type=float, metavar="P", help="clip activation ranges to the [100-P, P] percentiles (e.g. 99.99)")
+    p.add_argument("--integer-only", action="store_true",
+                   help="int8: every op int8 (no float kept for accuracy: LM logits, large softmax, LSTM cell "
+                        "state); an op without an int8 kernel is an error. For integer-only hardware")
+
+
 def parse_input_shapes(specs) -> Optional[Dict[str, List[Optional[int]]]]:
     """``["x:1x28x28x3", "y:?x4", "s:"]`` -> ``{"x": [1, 28, 28, 3], "y": [None, 4], "s": []}``."""
     shapes: Dict[str, List[Optional[int]]] = {}

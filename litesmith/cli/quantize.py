@@ -16,14 +16,14 @@ import sys
 
 from litesmith.ir.errors import UserError
 
+from .options import add_quantize_arguments
+
 
 def add_arguments(p) -> None:
     p.add_argument("file", metavar="IN.tflite", help="a float .tflite model")
     p.add_argument("-o", "--output", metavar="OUT.tflite", required=True, help="where to write the quantized model")
     p.add_argument("--mode", choices=("dynamic", "int8", "float16"), default="int8", help="quantization mode (default: int8)")
-    p.add_argument("--calibration", metavar="DATA.npz", help="calibration inputs (required for int8; enables the accuracy report)")
-    p.add_argument("--io", choices=("float32", "int8"), default="float32", help="model input/output type (int8 needs --mode int8)")
-    p.add_argument("--percentile", type=float, metavar="P", help="clip activation ranges to the [100-P, P] percentiles (e.g. 99.99)")
+    add_quantize_arguments(p)
     p.add_argument("--report", metavar="REPORT.json", help="write a JSON report (ops converted, accuracy vs the float model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -41,7 +41,7 @@ def run(args) -> int:
         raise UserError(f"{args.file}: no such file") from None
     report: dict = {}
     quantize_graph(graph, args.mode, calibration=args.calibration, io_dtype=args.io, percentile=args.percentile,
-                   report=report, progress=not args.quiet)
+                   report=report, progress=not args.quiet, integer_only=args.integer_only)
     blob = write_tflite(graph)
     write_atomic(args.output, blob)
     report["output_bytes"] = len(blob)
