@@ -45,6 +45,13 @@ CASES = {
     "reshape": _single("tfl.reshape", [(2, 8)], consts=[np.array([4, 4], np.int32)]),
     "concatenation": _single("tfl.concatenation", [(2, 3), (2, 5)], {"axis": 1}),
     "max_pool_2d": _single("tfl.max_pool_2d", [(1, 4, 4, 2)], {"filter_width": 2, "filter_height": 2, "stride_w": 2, "stride_h": 2}),
+    "pad": _single("tfl.pad", [(1, 3, 3, 2)], consts=[np.array([[0, 0], [1, 2], [2, 1], [0, 0]], np.int32)]),
+    "transpose": _single("tfl.transpose", [(2, 3, 4)], consts=[np.array([2, 0, 1], np.int32)]),
+    "slice": _single("tfl.slice", [(3, 5)], consts=[np.array([1, 1], np.int32), np.array([2, 3], np.int32)]),
+    "space_to_batch_nd": _single("tfl.space_to_batch_nd", [(1, 4, 3, 2)],
+                                 consts=[np.array([2, 2], np.int32), np.array([[1, 1], [0, 1]], np.int32)]),
+    "batch_to_space_nd": _single("tfl.batch_to_space_nd", [(4, 3, 2, 2)],
+                                 consts=[np.array([2, 2], np.int32), np.array([[1, 0], [0, 1]], np.int32)]),
 }
 # Bit-exact against BUILTIN_REF; everything is within 1 LSB of the default kernels.
 EXACT = set(CASES)

@@ -36,7 +36,8 @@ FIXED_OUTPUT = {
     "tfl.softmax": QuantParams((f32(1 / 256),), (-128,)),
 }
 SAME_SCALE = {"tfl.reshape", "tfl.transpose", "tfl.squeeze", "tfl.expand_dims", "tfl.max_pool_2d",
-              "tfl.average_pool_2d", "tfl.gather", "tfl.strided_slice", "tfl.slice", "tfl.pad"}
+              "tfl.average_pool_2d", "tfl.gather", "tfl.strided_slice", "tfl.slice", "tfl.pad",
+              "tfl.space_to_batch_nd", "tfl.batch_to_space_nd"}
 CONCAT = "tfl.concatenation"
 # Global average pooling (MEAN over height and width of a 4-D tensor): output params from calibration.
 MEAN = "tfl.mean"

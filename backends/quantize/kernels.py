@@ -274,6 +274,9 @@ def _same_scale(node: Node, ins):
     args = [a.astype(np.float64) if v.quant is not None else a for a, v in zip(ins, node.inputs)]
     if node.op == "tfl.max_pool_2d" or node.op == "tfl.average_pool_2d":
         y = round_away(get_op(node.op).kernel(*args, **attrs))
+    elif node.op in ZERO_PADDING_OPS:  # LiteRT pads integers with the zero point (real 0.0), not with 0
+        zp = node.inputs[0].quant.zero_point[0]
+        y = get_op(node.op).kernel(args[0] - zp, *args[1:], **attrs) + zp
     else:
         y = get_op(node.op).kernel(*args, **attrs)
     out = node.outputs[0]
@@ -281,9 +284,10 @@ def _same_scale(node: Node, ins):
     return [np.clip(np.asarray(y), lo, hi).astype(out.dtype.np)]
 
 
+ZERO_PADDING_OPS = ("tfl.pad", "tfl.space_to_batch_nd")
 SAME_SCALE_OPS = ("tfl.reshape", "tfl.transpose", "tfl.squeeze", "tfl.expand_dims", "tfl.concatenation",
                   "tfl.max_pool_2d", "tfl.average_pool_2d", "tfl.gather", "tfl.strided_slice", "tfl.slice",
-                  "tfl.pad")
+                  "tfl.pad", "tfl.space_to_batch_nd", "tfl.batch_to_space_nd")
 for _op in SAME_SCALE_OPS:
     QUANTIZED_KERNELS[_op] = _same_scale
 
