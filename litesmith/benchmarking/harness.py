@@ -7,6 +7,7 @@ probabilities. The TensorFlow graph is fed under the same names.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -68,30 +69,104 @@ def step_roles(tflite_path: str, state: Sequence[tuple[str, str]] | None = None,
     return StepRoles(token, probs, list(state), {i: shapes[i] for i, _ in state}, shapes.get(token, [1]) or [])
 
 
-def run_side(side: str, model: str, label: str, roles: StepRoles, steps: int, *, seed: int = 0,
-             threads: int = 1, reset_every: int = 20, tf_call: str = "callable", progress: bool = True,
-             workdir: str | None = None) -> dict:
-    """Measure one side in a fresh ``python -m litesmith.benchmarking.child`` process."""
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        spec = {**dataclasses.asdict(roles), "side": side, "model": os.path.abspath(model), "label": label,
-                "steps": steps, "seed": seed, "threads": threads, "reset_every": reset_every, "tf_call": tf_call,
-                "progress": progress,
-                "result": os.path.join(tmp, "result.json")}
-        spec_path = os.path.join(tmp, "spec.json")
-        with open(spec_path, "w", encoding="utf-8") as f:
-            json.dump(spec, f)
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        env.setdefault("CUDA_VISIBLE_DEVICES", "")  # CPU only: no GPU probing noise or memory
-        proc = subprocess.run([sys.executable, "-m", "litesmith.benchmarking.child", spec_path], check=False, env=env)
-        try:
-            with open(spec["result"], encoding="utf-8") as f:
-                result = json.load(f)
-        except (OSError, ValueError):
-            result = {"error": f"the child process died (exit {proc.returncode}) without a result"}
+@dataclasses.dataclass
+class SideJob:
+    """One side to measure: ``side`` is "tf" or "litert"."""
+
+    side: str
+    model: str
+    label: str
+
+
+def _child_env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("CUDA_VISIBLE_DEVICES", "")  # CPU only: no GPU probing noise or memory
+    return env
+
+
+def _spec(job: SideJob, roles: StepRoles, steps: int, result: str, **options) -> dict:
+    return {**dataclasses.asdict(roles), "side": job.side, "model": os.path.abspath(job.model), "label": job.label,
+            "steps": steps, **options, "result": result}
+
+
+def _read_result(job: SideJob, path: str, returncode) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            result = json.load(f)
+    except (OSError, ValueError):
+        result = {"error": f"the child process died (exit {returncode}) without a result"}
     if "error" in result:
-        raise UserError(f"{model}: the {label} side failed: {result['error']}")
+        raise UserError(f"{job.model}: the {job.label} side failed: {result['error']}")
     return result
+
+
+def round_sizes(steps: int, rounds: int) -> list[int]:
+    """``steps`` split into ``rounds`` near-equal chunks (no empty ones)."""
+    rounds = max(1, min(rounds, steps))
+    return [steps // rounds + (1 if r < steps % rounds else 0) for r in range(rounds)]
+
+
+def run_sides(jobs: Sequence[SideJob], roles: StepRoles, steps: int, *, rounds: int = 20, seed: int = 0,
+              threads: int = 1, reset_every: int = 20, tf_call: str = "callable", progress: bool = True,
+              workdir: str | None = None) -> list[dict]:
+    """Measure every side in its own ``python -m litesmith.benchmarking.child`` process, in alternating rounds.
+
+    The children load one after the other, then take turns: each round every side runs its next
+    ``steps / rounds`` steps while the others wait on a pipe (idle), the first side rotating from
+    round to round. Load drift on a shared machine then hits every side alike; each child still
+    has its own memory and libraries. ``rounds=1`` runs each side's steps in one go."""
+    from litesmith.benchmarking.progress import ProgressBar
+
+    options = {"seed": seed, "threads": threads, "reset_every": reset_every, "tf_call": tf_call,
+               "progress": False, "lockstep": True}
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        procs: list[subprocess.Popen] = []
+        results = [os.path.join(tmp, f"result{n}.json") for n in range(len(jobs))]
+
+        def send(n: int, line: str) -> None:
+            try:
+                procs[n].stdin.write(line)
+                procs[n].stdin.flush()
+            except BrokenPipeError:  # the child is gone; expect() reports why
+                pass
+
+        def expect(n: int, word: str) -> None:
+            if procs[n].stdout.readline().strip() != word:  # the child failed: its result says why
+                procs[n].wait()
+                _read_result(jobs[n], results[n], procs[n].returncode)
+                raise UserError(f"{jobs[n].model}: the {jobs[n].label} side stopped answering")
+
+        try:
+            for n, job in enumerate(jobs):  # one at a time, so load times do not overlap
+                spec_path = os.path.join(tmp, f"spec{n}.json")
+                with open(spec_path, "w", encoding="utf-8") as f:
+                    json.dump(_spec(job, roles, steps, results[n], **options), f)
+                procs.append(subprocess.Popen([sys.executable, "-m", "litesmith.benchmarking.child", spec_path],
+                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                              env=_child_env()))
+                expect(n, "ready")
+            bar = ProgressBar(steps * len(jobs), " vs ".join(j.label for j in jobs), enabled=progress)
+            done = 0
+            for r, count in enumerate(round_sizes(steps, rounds)):
+                for n in [(r + i) % len(jobs) for i in range(len(jobs))]:
+                    send(n, f"run {count}\n")
+                    expect(n, "done")
+                    done += count
+                    bar.update(done)
+            bar.close()
+            for n, p in enumerate(procs):
+                send(n, "finish\n")
+                with contextlib.suppress(BrokenPipeError):
+                    p.stdin.close()
+            for p in procs:
+                p.wait()
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        return [_read_result(job, path, p.returncode) for job, path, p in zip(jobs, results, procs)]
 
 
 def top1_agreement(result: dict, reference: dict) -> float:

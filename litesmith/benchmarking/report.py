@@ -31,16 +31,17 @@ def _ratio(value: float, reference: float) -> str:
 
 
 def markdown_table(rows: Sequence[dict]) -> str:
-    """One row per side; ``x/TF`` columns divide by the first row."""
+    """One row per side; ``x/TF`` columns divide by the first row (same run, same thread count)."""
     ref = rows[0]
-    head = ("| side | per-step ms (median) | x/TF | p90 ms | peak memory MiB | x/TF | model size KiB "
+    head = ("| side | threads | per-step ms (median) | x/TF | p90 ms | peak memory MiB | x/TF | model size KiB "
             "| runtime libraries MiB | x/TF | top-1 = TF |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         t = r["per_step_ms"]["median"]
         agreement = r.get("top1_agreement")
         lines.append(
-            f"| {r['label']} | {t:.4f} | {_ratio(t, ref['per_step_ms']['median'])} | {r['per_step_ms']['p90']:.4f} "
+            f"| {r['label']} | {r.get('threads', '-')} | {t:.4f} | {_ratio(t, ref['per_step_ms']['median'])} "
+            f"| {r['per_step_ms']['p90']:.4f} "
             f"| {r['peak_rss_bytes'] / MIB:.1f} | {_ratio(r['peak_rss_bytes'], ref['peak_rss_bytes'])} "
             f"| {r['model_bytes'] / 1024:.0f} | {r['runtime_bytes'] / MIB:.1f} "
             f"| {_ratio(r['runtime_bytes'], ref['runtime_bytes'])} "

@@ -4,8 +4,11 @@ The TensorFlow side runs the original frozen single-step graph (STEP.pb) in a
 TF1 session; each --tflite model runs in the stock LiteRT interpreter. Every side
 is its own process (honest peak memory, its own runtime libraries) and feeds the
 same seeded token sequence one step at a time, threading the state outputs back
-into the state inputs (zeroed every --reset-every steps, like sentences). Both
-runtimes get --threads threads (default 1).
+into the state inputs (zeroed every --reset-every steps, like sentences); LiteRT keeps
+the state in its interpreter's input tensors, TF feeds back what its callable fetched.
+Both runtimes get --threads threads (default 1; the table has a threads column). The
+sides take turns in --rounds alternating rounds (default 20; the others wait idle on a pipe),
+so load drift on a shared machine hits every side alike.
 
 The tensor roles come from the first .tflite: its 'litesmith.state' metadata
 names the state pairs (or give --state IN:OUT), the other input is the token,
@@ -42,6 +45,8 @@ def add_arguments(p) -> None:
     p.add_argument("--token", metavar="NAME", help="the token input (default: the one non-state input)")
     p.add_argument("--probs", metavar="NAME", help="the probability output (default: the first non-state output)")
     p.add_argument("--threads", type=int, default=1, help="threads for both runtimes (default 1)")
+    p.add_argument("--rounds", type=int, default=20, metavar="R",
+                   help="alternating rounds of -n/R steps per side (default 20; 1 = one side after the other)")
     p.add_argument("--reset-every", type=int, default=20, metavar="K",
                    help="zero the state every K steps, like sentences (default 20; 0 = never)")
     p.add_argument("--tf-call", choices=("callable", "run"), default="callable",
@@ -66,6 +71,8 @@ def _pairs(specs):
 def _check_inputs(args) -> None:
     if args.steps < 1:
         raise UserError(f"-n {args.steps}: need at least one step")
+    if args.rounds < 1 or args.threads < 1:
+        raise UserError("--rounds and --threads must be at least 1")
     for path in [args.tf_graph, *args.tflite]:
         if not os.path.isfile(path):
             raise UserError(f"{path}: no such file")
@@ -87,25 +94,29 @@ def _label(path: str, taken: set) -> str:
 
 
 def run(args) -> int:
-    from litesmith.benchmarking.harness import run_side, step_roles, top1_agreement
+    from litesmith.benchmarking.harness import (
+        SideJob,
+        run_sides,
+        step_roles,
+        top1_agreement,
+    )
     from litesmith.benchmarking.report import markdown_table, record, write_outputs
 
     _check_inputs(args)
     roles = step_roles(args.tflite[0], state=_pairs(args.state), token=args.token, probs=args.probs)
-    common = {"seed": args.seed, "threads": args.threads, "reset_every": args.reset_every,
-              "tf_call": args.tf_call, "progress": not args.no_progress}
     tf_label = "TensorFlow " + os.path.splitext(os.path.basename(args.tf_graph))[0]
     if args.tf_call == "run":
         tf_label += " (sess.run)"
-    results = [run_side("tf", args.tf_graph, tf_label, roles, args.steps, **common)]
     taken = {tf_label}
-    for path in args.tflite:
-        results.append(run_side("litert", path, _label(path, taken), roles, args.steps, **common))
+    jobs = [SideJob("tf", args.tf_graph, tf_label)] + [SideJob("litert", path, _label(path, taken))
+                                                       for path in args.tflite]
+    results = run_sides(jobs, roles, args.steps, rounds=args.rounds, seed=args.seed, threads=args.threads,
+                        reset_every=args.reset_every, tf_call=args.tf_call, progress=not args.no_progress)
     for r in results[1:]:
         r["top1_agreement"] = top1_agreement(r, results[0])
     argv = sys.argv[2:] if sys.argv[1:2] == ["bench"] else []
     command = " ".join(["litesmith", "bench", *map(shlex.quote, argv)])
-    rec = record(results, command, steps=args.steps, threads=args.threads, seed=args.seed,
+    rec = record(results, command, steps=args.steps, threads=args.threads, rounds=args.rounds, seed=args.seed,
                  reset_every=args.reset_every, tf_call=args.tf_call,
                  roles={"token": roles.token, "probs": roles.probs, "state": roles.state})
     paths = write_outputs(args.out, "bench", results, rec, f"{args.steps} single steps, {args.threads} thread(s)")
