@@ -21,7 +21,7 @@ from litesmith.ir.dtypes import DType
 from litesmith.ir.graph import Graph, Node, Value
 from litesmith.ir.types import QuantParams, TensorType
 
-from .params import activation_params, bias_int32, f32, per_channel_weights, quantize_array
+from .params import KEEP_SUM_OPS, activation_params, bias_int32, f32, per_channel_weights, quantize_array
 from .recurrent import accumulator_nodes
 from .rewrite import const_with_quant, insert_point, remove_dead
 from .saturation import clip_to_saturation
@@ -275,7 +275,7 @@ class Int8Rewriter:
     def _weighted_inputs(self, b: Builder, node: Node):
         x = self._int8_of(node.inputs[0])
         wv = node.inputs[1]
-        qw, wqp = per_channel_weights(wv.const_value(), self._weight_axis(node.op, wv))
+        qw, wqp = per_channel_weights(wv.const_value(), self._weight_axis(node.op, wv), keep_sums=node.op in KEEP_SUM_OPS)
         w = const_with_quant(b, qw, DType.INT8, wqp, wv.name or node.name + "/weights")
         inputs = [x, w]
         if len(node.inputs) > 2 and not self._zero_fc_bias(node):
