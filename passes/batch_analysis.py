@@ -241,6 +241,10 @@ class AxisAnalysis:
             return [AxisInfo(first.axis + 1, first.merged)]
         if op in ("core.tensor_list_length", "core.rank", "core.shape", "core.size"):
             return [None]  # shape queries see the axis as size 1 once it is gone (see _rewrite)
+        if op in ("core.space_to_batch_nd", "core.batch_to_space_nd"):
+            return [self.mixing(node, "moves spatial blocks into or out of the batch",
+                                "not an exact SpaceToBatchND -> conv -> BatchToSpaceND with constant paddings, "
+                                "which strip-batch folds into one dilated conv; static input shapes may help; or ")]
         if self.allow_mixing:
             return [None] * len(node.outputs)
         raise AxisMixingError(f"{op} node {node.name!r}: no rule for a {self.what} axis through this op; "

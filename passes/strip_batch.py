@@ -6,8 +6,10 @@ batch inputs through the graph (passes/batch_analysis.py), then deletes it:
 inputs and outputs lose the dim, axis attributes, permutations, reshape
 targets, slice masks and zero-state fills are rewritten. Ops that need their
 rank (matmul with a [K] row, conv2d) keep a size-1 axis around them via
-expand_dims/squeeze. An op that mixes batch elements is a UserError naming
-it; ``mode=pin`` keeps the axis with size 1 instead.
+expand_dims/squeeze. TF's dilated convs (SpaceToBatchND -> conv ->
+BatchToSpaceND, which mixes the batch with spatial blocks) are first folded
+into the one dilated conv they stand for. An op that mixes batch elements is
+a UserError naming it; ``mode=pin`` keeps the axis with size 1 instead.
 """
 from __future__ import annotations
 
@@ -19,9 +21,11 @@ from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Value
 
 from .batch_analysis import AxisAnalysis, AxisMixingError, LoopStepsOverAxis, pin_axis, strip_axis
+from .canonical_dilated_conv import dilated_conv
 from .fold_constants import FoldConstants
 from .pass_base import Pass, PassContext
 from .registry import register_pass
+from .rewrite import apply_patterns_greedily, as_pattern
 
 
 @register_pass("strip-batch")
@@ -52,6 +56,7 @@ class StripBatch(Pass):
                 v.set_type(v.type.with_shape(shape))
             size = 1
         FoldConstants().run(graph, PassContext())
+        _fold_dilated_convs(graph)
         seeds = {v: self.axis for v in batch_inputs}
         mode = self.mode
         try:
@@ -97,6 +102,13 @@ class StripBatch(Pass):
             return ranked
         size = dims.most_common(1)[0][0]
         return [v for v in ranked if v.shape[a] == size]
+
+
+def _fold_dilated_convs(graph: Graph) -> None:
+    """TF's SpaceToBatchND -> conv -> BatchToSpaceND mixes the batch with spatial blocks; as the
+    one dilated conv it stands for (exact), the batch axis goes straight through."""
+    if any(n.op == "core.space_to_batch_nd" for n in graph.walk()):
+        apply_patterns_greedily(graph, [as_pattern(dilated_conv, "core.batch_to_space_nd")])
 
 
 def _loop_steps_over_axis_0(graph: Graph, inputs: List[Value]) -> bool:

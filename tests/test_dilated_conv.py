@@ -1,6 +1,7 @@
 """Dilated convolutions end to end. TF writes them as SpaceToBatchND -> conv -> BatchToSpaceND;
-litesmith lifts the three, runs them in the reference interpreter, and the TFLite backend fuses
-them back into ONE dilated (DEPTHWISE_)CONV_2D, as TF's own converter does. Oracles: TensorFlow
+litesmith lifts the three, runs them in the reference interpreter, and canonicalize (or, for
+TFLite input and run-time paddings, the TFLite backend's fusion) folds them back into ONE dilated
+(DEPTHWISE_)CONV_2D, as TF's own converter does. Oracles: TensorFlow
 (live session outputs before freezing) and LiteRT."""
 from __future__ import annotations
 
@@ -120,7 +121,9 @@ def test_dilated_conv_lifts_runs_and_compiles_to_one_conv(name, dilated_models, 
     np.testing.assert_allclose(got, m.want, atol=1e-5, rtol=1e-5)
     conv_op = MODELS[name][3]
     assert tflite_ops == Counter({conv_op: 1}), report["ops_after"]  # bias and activation fused too
-    assert report["fused"]["dilated-conv"] == 1
+    # canonicalize (default pipeline) folds the chain on core ops when its paddings are constants;
+    # the TFLite fusion catches those that fold-constants only made constant afterwards
+    assert report["fused"].get("dilated-conv", 0) == (1 if "dynamic" in name else 0)
     conv = _only_conv(blob)
     assert (conv.attrs["dilation_h_factor"], conv.attrs["dilation_w_factor"]) != (1, 1)
 
