@@ -113,12 +113,59 @@ def _int_list(v) -> List[int]:
     return [int(i) for i in np.asarray(v).reshape(-1)]
 
 
+# -- op versions ----------------------------------------------------------------------------
+# Each op's ``version=`` rule follows TFLite's tools/versioning/op_version.cc (with the
+# per-channel tests of op_signature.cc) for the dtypes litesmith emits; tests/test_op_versions.py
+# compares them with TF's converter on float, dynamic-range and int8 models.
+
+
+def in_dtype(node, i: int = 0) -> Optional[DType]:
+    """The dtype of input ``i`` (None when absent): what op_version.cc keys most rules on."""
+    return node.inputs[i].dtype if i < len(node.inputs) else None
+
+
+def out_dtype(node, i: int = 0) -> Optional[DType]:
+    return node.outputs[i].dtype if i < len(node.outputs) else None
+
+
+def dtype_version(table: Dict[DType, int], operand: int = 0, default: int = 1):
+    """A rule keyed on the dtype of input ``operand``: ``table[dtype]``, else ``default``."""
+    return lambda node: table.get(in_dtype(node, operand), default)
+
+
+def int8_version(version_if_int8: int = 2, int16: Optional[int] = None):
+    """Version 1 for float, ``version_if_int8`` when the first input is int8, ``int16`` when it is int16."""
+    table = {DType.INT8: version_if_int8}
+    if int16 is not None:
+        table[DType.INT16] = int16
+    return dtype_version(table)
+
+
+def is_hybrid(node) -> bool:
+    """Float input, int8 weights (input 1), float output: LiteRT's hybrid kernels quantize the input per call."""
+    return (in_dtype(node, 0) is DType.FLOAT32 and in_dtype(node, 1) is DType.INT8
+            and out_dtype(node) is DType.FLOAT32)
+
+
+def is_per_channel(value, dim: int, more_than_one: bool = False) -> bool:
+    """One scale per index of axis ``dim`` of ``value`` (TF's op_signature.cc test). A runtime that
+    predates the per-channel version of an op reads only the first scale: silently wrong results."""
+    q = value.quant
+    shape = value.shape
+    if q is None or shape is None or not shape or dim >= len(shape) or shape[dim] is None:
+        return False
+    n = len(q.scale)
+    return n == shape[dim] and (n > 1 or not more_than_one)
+
+
+def _needs_rank5_broadcast(node) -> bool:
+    """Inputs of different shapes and one of rank > 4 (op_version.cc's NeedBroadcastForBinaryInputs)."""
+    shapes = [v.shape for v in node.inputs[:2]]
+    ranks = [len(s) for s in shapes if s is not None]
+    return len(node.inputs) >= 2 and shapes[0] != shapes[1] and bool(ranks) and max(ranks) > 4
+
+
 # -- elementwise unary -------------------------------------------------------------------
-
-def int8_version(version_if_int8: int = 2):
-    """Version 1 for float, ``version_if_int8`` when the first input is int8 (op_version.cc)."""
-    return lambda node: version_if_int8 if node.inputs and node.inputs[0].dtype is DType.INT8 else 1
-
 
 _UNARY = {
     "abs": (np.abs, "|x|"),
@@ -149,23 +196,47 @@ _UNARY = {
 _UNARY_OPTIONS = {"abs": "AbsOptions", "neg": "NegOptions", "exp": "ExpOptions", "cos": "CosOptions",
                   "sign": "SignOptions", "hard_swish": "HardSwishOptions", "square": "SquareOptions",
                   "logical_not": "LogicalNotOptions", "zeros_like": "ZerosLikeOptions", "log_softmax": "LogSoftmaxOptions"}
-_UNARY_INT8_VERSION = {"tanh": 2, "logistic": 2}
+
+
+def _abs_version(node):
+    """int32 5; int16 3 when quantized, else 4; int8/uint8 2."""
+    x = node.inputs[0]
+    if x.dtype is DType.INT16:
+        return 3 if x.quant is not None else 4
+    return {DType.INT32: 5, DType.INT8: 2, DType.UINT8: 2}.get(x.dtype, 1)
+
+
+_INT8_2_INT16_3 = {DType.INT8: 2, DType.INT16: 3}
+_UNARY_VERSION = {
+    "abs": _abs_version,
+    "rsqrt": dtype_version(_INT8_2_INT16_3),
+    "relu6": dtype_version(_INT8_2_INT16_3),
+    "relu": dtype_version({DType.INT8: 2, DType.UINT8: 2, DType.INT16: 3}),
+    "tanh": dtype_version(_INT8_2_INT16_3),
+    "logistic": dtype_version(_INT8_2_INT16_3),
+    "exp": dtype_version({DType.INT8: 2, DType.INT16: 2}),
+    "log": dtype_version({DType.INT8: 2, DType.INT16: 2}),
+    "sign": dtype_version({DType.INT32: 2}),
+    "log_softmax": int8_version(2),
+}
 for _name, (_fn, _doc) in _UNARY.items():
     tflop(_name, doc=f"Elementwise {_doc}.", operands=["x"], options=_UNARY_OPTIONS.get(_name), infer=same,
-          kernel=_fn, version=int8_version(_UNARY_INT8_VERSION[_name]) if _name in _UNARY_INT8_VERSION else None)
+          kernel=_fn, version=_UNARY_VERSION.get(_name))
 
 tflop("leaky_relu", doc="x if x >= 0 else alpha * x.", operands=["x"], attrs={"alpha": Attr("float", 0.2)},
-      options="LeakyReluOptions", infer=same,
+      options="LeakyReluOptions", infer=same, version=dtype_version({DType.INT16: 2}),
       kernel=lambda x, alpha: np.where(x >= 0, x, x * np.asarray(alpha, x.dtype)))
 tflop("gelu", doc="Gaussian error linear unit; ``approximate`` uses the tanh form.", operands=["x"],
-      attrs={"approximate": Attr("bool", False)}, options="GeluOptions", infer=same, kernel=K.gelu)
+      attrs={"approximate": Attr("bool", False)}, options="GeluOptions", infer=same, kernel=K.gelu,
+      version=dtype_version({DType.INT8: 2, DType.UINT8: 2}))
 tflop("prelu", doc="x if x >= 0 else alpha * x, alpha a broadcast tensor.", operands=["x", "alpha"],
       infer=elementwise, kernel=lambda x, alpha: np.where(x >= 0, x, x * alpha).astype(x.dtype))
 tflop("softmax", doc="Softmax over the last axis of beta * x.", operands=["x"],
       attrs={"beta": Attr("float", 1.0)}, options="SoftmaxOptions", infer=same, kernel=K.softmax,
-      version=int8_version(2))
+      version=int8_version(2, int16=3))
 tflop("l2_normalization", doc="x / max(||x||, 1e-6) over the last axis.", operands=["x"], attrs={"fused_activation_function": ACT},
-      options="L2NormOptions", infer=same, kernel=K.l2_normalization)
+      options="L2NormOptions", infer=same, kernel=K.l2_normalization,
+      version=lambda node: 2 if out_dtype(node) is DType.INT8 else 1)
 
 
 def _cast_infer(ctx):
@@ -178,9 +249,17 @@ def _cast_kernel(x, *, in_data_type, out_data_type):
     return x.astype(out_data_type.np)
 
 
+def _cast_version(node):
+    """float64/float16 on either side 5, int8 on either side 3."""
+    ends = {in_dtype(node), out_dtype(node)}
+    if ends & {DType.FLOAT64, DType.FLOAT16}:
+        return 5
+    return 3 if DType.INT8 in ends else 1
+
+
 tflop("cast", doc="Converts to ``out_data_type`` (floats to ints truncate toward zero).", operands=["x"],
       attrs={"in_data_type": Attr("dtype", DType.FLOAT32), "out_data_type": Attr("dtype", DType.FLOAT32)},
-      options="CastOptions", infer=_cast_infer, kernel=_cast_kernel)
+      options="CastOptions", infer=_cast_infer, kernel=_cast_kernel, version=_cast_version)
 
 
 # -- elementwise binary --------------------------------------------------------------------
@@ -196,10 +275,56 @@ _BINARY_ACT = {
     "mul": (np.multiply, "MulOptions", {}),
     "div": (K.divide, "DivOptions", {}),
 }
+
+
+def _add_version(node):
+    """int16 unquantized 5, int64 4, int16 without power-of-two scales 3, int8 2."""
+    x = in_dtype(node)
+    if x is DType.INT16 and node.inputs[0].quant is None:
+        return 5
+    if x is DType.INT64:
+        return 4
+    if x is DType.INT16 and out_dtype(node) is DType.INT16 and not node.attrs.get("pot_scale_int16", True):
+        return 3
+    return 2 if x is DType.INT8 else 1
+
+
+def _sub_version(node):
+    """int16 without power-of-two scales 5, int64 4, a broadcast over rank > 4 3, int8 2."""
+    x = in_dtype(node)
+    if x is DType.INT16 and out_dtype(node) is DType.INT16 and not node.attrs.get("pot_scale_int16", True):
+        return 5
+    if x is DType.INT64:
+        return 4
+    if _needs_rank5_broadcast(node):
+        return 3
+    return 2 if x is DType.INT8 else 1
+
+
+def _mul_version(node):
+    """int16 unquantized 7, int64 5, int16 4; 3 when input1_scale * input2_scale / output_scale >= 1
+    (the kernel's rescale multiplier is then >= 1); int8 2."""
+    x = in_dtype(node)
+    quantized = any(v.quant is not None for v in node.inputs[:2])
+    if x is DType.INT16 and not quantized:
+        return 7
+    if x is DType.INT64:
+        return 5
+    if x is DType.INT16:
+        return 4
+    scales = [v.quant.scale[0] if v.quant is not None and v.quant.scale else 0.0
+              for v in (node.inputs[0], node.inputs[1], node.outputs[0])]
+    if all(scales) and scales[0] * scales[1] / scales[2] >= 1.0:
+        return 3
+    return 2 if x is DType.INT8 else 1
+
+
+_BINARY_VERSION = {"add": _add_version, "sub": _sub_version, "mul": _mul_version,
+                   "div": lambda node: 2 if _needs_rank5_broadcast(node) else 1}
 for _name, (_fn, _opts, _extra) in _BINARY_ACT.items():
     tflop(_name, doc=f"Elementwise {_name} with broadcasting and a fused activation.", operands=["x", "y"],
           attrs={"fused_activation_function": ACT, **_extra}, options=_opts, infer=elementwise, kernel=_with_act(_fn),
-          version=int8_version(2) if _name != "div" else None)
+          version=_BINARY_VERSION[_name])
 
 
 def _floor_mod(x, y):
@@ -214,9 +339,26 @@ _BINARY = {
     "floor_div": (lambda x, y: np.floor_divide(x, y), "FloorDivOptions"),
     "floor_mod": (_floor_mod, "FloorModOptions"),
 }
+
+
+def _min_max_version(node):
+    """int16 4, a broadcast over rank > 4 3, int8 2."""
+    if in_dtype(node) is DType.INT16 and out_dtype(node) is DType.INT16:
+        return 4
+    if _needs_rank5_broadcast(node):
+        return 3
+    return 2 if in_dtype(node) is DType.INT8 else 1
+
+
+_BINARY_VERSION.update({
+    "maximum": _min_max_version, "minimum": _min_max_version,
+    "squared_difference": int8_version(2),
+    "floor_div": dtype_version({DType.INT8: 3, DType.INT16: 3, DType.FLOAT32: 2}),
+    "floor_mod": dtype_version({DType.INT8: 2, DType.INT16: 2}),
+})
 for _name, (_fn, _opts) in _BINARY.items():
     tflop(_name, doc=f"Elementwise {_name} with broadcasting.", operands=["x", "y"], options=_opts,
-          infer=elementwise, kernel=lambda x, y, _fn=_fn: _fn(x, y).astype(x.dtype))
+          infer=elementwise, kernel=lambda x, y, _fn=_fn: _fn(x, y).astype(x.dtype), version=_BINARY_VERSION.get(_name))
 
 _COMPARE = {
     "equal": (np.equal, "EqualOptions"), "not_equal": (np.not_equal, "NotEqualOptions"),
@@ -224,9 +366,15 @@ _COMPARE = {
     "greater": (np.greater, "GreaterOptions"), "greater_equal": (np.greater_equal, "GreaterEqualOptions"),
     "logical_and": (np.logical_and, "LogicalAndOptions"), "logical_or": (np.logical_or, "LogicalOrOptions"),
 }
+_COMPARE_VERSION = {
+    "equal": dtype_version({DType.INT16: 4, DType.STRING: 3, DType.INT8: 2}),
+    "not_equal": dtype_version({DType.STRING: 3, DType.INT8: 2}),
+    "less": int8_version(2, int16=3), "greater_equal": int8_version(2, int16=3),
+    "greater": int8_version(2), "less_equal": int8_version(2),
+}
 for _name, (_fn, _opts) in _COMPARE.items():
     tflop(_name, doc=f"Elementwise {_name} with broadcasting; bool result.", operands=["x", "y"], options=_opts,
-          infer=to_bool, kernel=_fn)
+          infer=to_bool, kernel=_fn, version=_COMPARE_VERSION.get(_name))
 
 
 def _select_infer(ctx):
@@ -241,7 +389,8 @@ tflop("select_v2", doc="where(cond, x, y) with broadcasting.", operands=["cond",
       infer=_select_infer, kernel=lambda c, x, y: np.where(c, x, y))
 tflop("select", doc="where(cond, x, y); a rank-1 cond selects rows.", operands=["cond", "x", "y"], options="SelectOptions",
       infer=lambda ctx: [ctx.types[1]],
-      kernel=lambda c, x, y: np.where(c.reshape(c.shape + (1,) * (x.ndim - c.ndim)), x, y))
+      kernel=lambda c, x, y: np.where(c.reshape(c.shape + (1,) * (x.ndim - c.ndim)), x, y),
+      version=lambda node: 3 if any(v.rank == 5 for v in node.inputs) else (2 if in_dtype(node) is DType.INT8 else 1))
 tflop("add_n", doc="Sum of all inputs (same shapes).", operands=["*values"], options="AddNOptions", infer=same,
       kernel=lambda *xs: np.sum(np.stack(xs), axis=0).astype(xs[0].dtype))
 
@@ -272,17 +421,22 @@ def _fc_kernel(x, w, bias=None, *, fused_activation_function, weights_format, ke
 
 
 def _fc_version(node):
-    """Float rules of op_version.cc (quantized rules: int8 -> 4, hybrid -> 3)."""
-    x, w = node.inputs[0].dtype, node.inputs[1].dtype
+    """Hybrid with per-channel weights 12 (checked first), int16 7, no bias 6, keep_num_dims 5,
+    int8 4, hybrid 9 (asymmetric inputs) or 3, shuffled weights 2."""
+    x, w, y = in_dtype(node, 0), in_dtype(node, 1), out_dtype(node)
+    if is_hybrid(node) and is_per_channel(node.inputs[1], 0, more_than_one=True):
+        return 12
+    if x is DType.INT16 and w is DType.INT16 and y is DType.INT16:
+        return 7
     if len(node.inputs) == 2:
         return 6
     if node.attrs.get("keep_num_dims"):
         return 5
-    if x is DType.INT8 and w is DType.INT8:
+    if x is DType.INT8 and w is DType.INT8 and y is DType.INT8:
         return 4
-    if x is DType.FLOAT32 and w is DType.INT8:
+    if is_hybrid(node):
         return 9 if node.attrs.get("asymmetric_quantize_inputs") else 3
-    return 1
+    return 2 if node.attrs.get("weights_format") == "SHUFFLED4x16INT8" else 1
 
 
 tflop("fully_connected", doc="y = x @ weights.T + bias; weights [units, depth]; x flattened to [-1, depth] unless keep_num_dims.",
@@ -316,7 +470,9 @@ def _bmm_infer(ctx):
 tflop("batch_matmul", doc="Batched matmul with broadcast leading dims; adj_x/adj_y transpose the last two axes.",
       operands=["x", "y"], attrs={"adj_x": Attr("bool", False), "adj_y": Attr("bool", False),
                                   "asymmetric_quantize_inputs": Attr("bool", False)},
-      options="BatchMatMulOptions", infer=_bmm_infer, kernel=_bmm_kernel)
+      options="BatchMatMulOptions", infer=_bmm_infer, kernel=_bmm_kernel,
+      version=lambda node: {DType.INT16: 3, DType.INT8: 2}.get(in_dtype(node))
+      or (4 if is_hybrid(node) and node.attrs.get("asymmetric_quantize_inputs") else 1))
 
 
 def _window_infer(channels):
@@ -360,19 +516,40 @@ _CONV_ATTRS = {
 
 
 def _conv_version(node):
-    d = node.attrs
-    if node.inputs[0].dtype is DType.INT8:
+    """Grouped 6, int16 4, int8 3, hybrid 5 with per-channel filters (one scale per output channel), else 2."""
+    x, f, y = in_dtype(node, 0), in_dtype(node, 1), out_dtype(node)
+    xs, fs = node.inputs[0].shape, node.inputs[1].shape
+    if xs is not None and fs is not None and len(xs) == len(fs) == 4 and None not in (xs[3], fs[3]) and xs[3] != fs[3]:
+        return 6
+    if x is DType.INT16 and f is DType.INT16:
+        return 4
+    if x is DType.INT8 and f is DType.INT8 and y is DType.INT8:
         return 3
+    if is_hybrid(node):
+        return 5 if is_per_channel(node.inputs[1], 0) else 2
+    return 1
+
+
+def _depthwise_version(node):
+    """int16 5, hybrid 6 with per-channel filters (one scale per channel of axis 3) else 4, int8 3, dilated 2."""
+    x, f, y = in_dtype(node, 0), in_dtype(node, 1), out_dtype(node)
+    if x is DType.INT16 and f is DType.INT16:
+        return 5
+    if is_hybrid(node):
+        return 6 if is_per_channel(node.inputs[1], 3) else 4
+    if x is DType.INT8 and f is DType.INT8 and y is DType.INT8:
+        return 3
+    d = node.attrs
     return 2 if d.get("dilation_w_factor", 1) != 1 or d.get("dilation_h_factor", 1) != 1 else 1
 
 
 tflop("conv_2d", doc="2-D convolution, NHWC input, filter OHWI [out, h, w, in], optional bias [out].",
       operands=["input", "filter", "?bias"], attrs=dict(_CONV_ATTRS), options="Conv2DOptions",
-      infer=_window_infer(_filter_out_channels), kernel=K.conv_2d, version=int8_version(3))
+      infer=_window_infer(_filter_out_channels), kernel=K.conv_2d, version=_conv_version)
 tflop("depthwise_conv_2d", doc="Depthwise 2-D convolution; filter [1, h, w, in * depth_multiplier].",
       operands=["input", "filter", "?bias"],
       attrs={**_CONV_ATTRS, "depth_multiplier": Attr("int", 1)}, options="DepthwiseConv2DOptions",
-      infer=_window_infer(_dw_out_channels), kernel=K.depthwise_conv_2d, version=_conv_version)
+      infer=_window_infer(_dw_out_channels), kernel=K.depthwise_conv_2d, version=_depthwise_version)
 
 _POOL_ATTRS = {
     "padding": PADDING,
@@ -384,10 +561,10 @@ _POOL_ATTRS = {
 }
 tflop("max_pool_2d", doc="Max pooling over filter_height x filter_width windows (NHWC).", operands=["input"],
       attrs=dict(_POOL_ATTRS), options="Pool2DOptions", infer=_window_infer(lambda ctx: ctx.types[0].shape[3]),
-      kernel=K.max_pool_2d, version=int8_version(2))
+      kernel=K.max_pool_2d, version=int8_version(2, int16=3))
 tflop("average_pool_2d", doc="Average pooling; SAME padding cells are not counted (NHWC).", operands=["input"],
       attrs=dict(_POOL_ATTRS), options="Pool2DOptions", infer=_window_infer(lambda ctx: ctx.types[0].shape[3]),
-      kernel=K.average_pool_2d, version=int8_version(2))
+      kernel=K.average_pool_2d, version=int8_version(2, int16=3))
 
 
 def _resize_infer(ctx):
@@ -399,18 +576,34 @@ def _resize_infer(ctx):
 
 
 _RESIZE_ATTRS = {"align_corners": Attr("bool", False), "half_pixel_centers": Attr("bool", False)}
+
+
+def _resize_version(*flags):
+    """int16 4, any of ``flags`` set 3, int8 2."""
+    def version(node):
+        if in_dtype(node) is DType.INT16:
+            return 4
+        if any(node.attrs.get(f) for f in flags):
+            return 3
+        return 2 if in_dtype(node) is DType.INT8 else 1
+
+    return version
+
+
 tflop("resize_bilinear", doc="Bilinear resize of NHWC images to size [h, w] (i32).", operands=["input", "size"],
       attrs=dict(_RESIZE_ATTRS), options="ResizeBilinearOptions", infer=_resize_infer, kernel=K.resize_bilinear,
-      version=lambda n: 3 if n.attrs.get("half_pixel_centers") else 1)
+      version=_resize_version("half_pixel_centers"))
 tflop("resize_nearest_neighbor", doc="Nearest-neighbour resize of NHWC images to size [h, w] (i32).",
       operands=["input", "size"], attrs=dict(_RESIZE_ATTRS), options="ResizeNearestNeighborOptions",
       infer=_resize_infer, kernel=K.resize_nearest_neighbor,
-      version=lambda n: 3 if n.attrs.get("half_pixel_centers") else 1)
+      version=_resize_version("half_pixel_centers", "align_corners"))
 
 tflop("depth_to_space", doc="Moves depth blocks into spatial blocks (NHWC, DCR order).", operands=["input"],
-      attrs={"block_size": Attr("int")}, options="DepthToSpaceOptions", infer=by_evaluation(), kernel=K.depth_to_space)
+      attrs={"block_size": Attr("int")}, options="DepthToSpaceOptions", infer=by_evaluation(), kernel=K.depth_to_space,
+      version=int8_version(2))
 tflop("space_to_depth", doc="Moves spatial blocks into depth (NHWC).", operands=["input"],
-      attrs={"block_size": Attr("int")}, options="SpaceToDepthOptions", infer=by_evaluation(), kernel=K.space_to_depth)
+      attrs={"block_size": Attr("int")}, options="SpaceToDepthOptions", infer=by_evaluation(), kernel=K.space_to_depth,
+      version=int8_version(2))
 
 
 def _space_batch_version(node):
@@ -444,22 +637,29 @@ def _reducer(fn):
 
 _REDUCERS = {"mean": np.mean, "sum": np.sum, "reduce_max": np.max, "reduce_min": np.min,
              "reduce_prod": np.prod, "reduce_any": np.any, "reduce_all": np.all}
+_REDUCER_VERSION = {"mean": int8_version(2, int16=3), "reduce_max": int8_version(2, int16=3),
+                    "reduce_min": int8_version(2, int16=3), "sum": int8_version(2),
+                    "reduce_prod": dtype_version({DType.INT8: 2, DType.INT16: 2})}
 for _name, _fn in _REDUCERS.items():
     tflop(_name, doc=f"{_name} over the axes given by operand ``axes`` (i32).", operands=["x", "axes"],
           attrs={"keep_dims": Attr("bool", False)}, options="ReducerOptions", infer=by_evaluation(consts=(1,)), kernel=_reducer(_fn),
-          version=int8_version(2) if _name in ("mean", "reduce_max", "reduce_min") else None)
+          version=_REDUCER_VERSION.get(_name))
 
 _ARG_ATTRS = {"output_type": Attr("dtype", DType.INT64)}
 tflop("arg_max", doc="Index of the largest value along axis ``dim`` (scalar i32 operand).", operands=["x", "dim"],
       attrs=dict(_ARG_ATTRS), options="ArgMaxOptions",
       infer=by_evaluation(lambda ctx: [ctx.attrs["output_type"]], consts=(1,)),
-      kernel=lambda x, dim, output_type: np.argmax(x, axis=_int_list(dim)[0]).astype(output_type.np))
+      kernel=lambda x, dim, output_type: np.argmax(x, axis=_int_list(dim)[0]).astype(output_type.np),
+      version=dtype_version({DType.BOOL: 3, DType.INT8: 2}))
 tflop("arg_min", doc="Index of the smallest value along axis ``dim`` (scalar i32 operand).", operands=["x", "dim"],
       attrs=dict(_ARG_ATTRS), options="ArgMinOptions",
       infer=by_evaluation(lambda ctx: [ctx.attrs["output_type"]], consts=(1,)),
-      kernel=lambda x, dim, output_type: np.argmin(x, axis=_int_list(dim)[0]).astype(output_type.np))
+      kernel=lambda x, dim, output_type: np.argmin(x, axis=_int_list(dim)[0]).astype(output_type.np),
+      version=dtype_version({DType.BOOL: 3, DType.INT8: 2}))
 tflop("topk_v2", doc="The k largest values along the last axis (sorted) and their i32 indices.", operands=["x", "k"],
-      options="TopKV2Options", infer=by_evaluation(lambda ctx: [ctx.types[0].dtype, DType.INT32], consts=(1,)), kernel=K.topk_v2)
+      options="TopKV2Options", infer=by_evaluation(lambda ctx: [ctx.types[0].dtype, DType.INT32], consts=(1,)), kernel=K.topk_v2,
+      version=lambda node: 3 if DType.INT16 in (in_dtype(node, 0), in_dtype(node, 1), out_dtype(node, 1))
+      else (2 if in_dtype(node) is DType.INT8 else 1))
 tflop("cumsum", doc="Cumulative sum along axis (scalar i32 operand).", operands=["x", "axis"],
       attrs={"exclusive": Attr("bool", False), "reverse": Attr("bool", False)}, options="CumsumOptions",
       infer=lambda ctx: [ctx.types[0]], kernel=K.cumsum)
@@ -492,8 +692,15 @@ tflop("reshape", doc="Reshape to the 1-D i32 ``shape`` operand (one -1 allowed).
 
 
 def _transpose_version(node):
-    rank = node.inputs[0].rank
-    return 6 if rank is not None and rank > 5 else (5 if rank == 5 else 1)
+    """rank > 5 6, int16 5, rank 5 4, bool 3, int8 2."""
+    rank = node.inputs[0].rank or 0
+    if rank > 5:
+        return 6
+    if in_dtype(node) is DType.INT16:
+        return 5
+    if rank > 4:
+        return 4
+    return {DType.BOOL: 3, DType.INT8: 2}.get(in_dtype(node), 1)
 
 
 tflop("transpose", doc="Permute axes by the ``perm`` operand.", operands=["x", "perm"], options="TransposeOptions",
@@ -519,24 +726,39 @@ def _concat_infer(ctx):
 tflop("concatenation", doc="""Join inputs along ``axis``. LiteRT ignores ``fused_activation_function``
       on float inputs (checked by a test), so the kernel does too: never fuse one here.""", operands=["*values"],
       attrs={"axis": Attr("int"), "fused_activation_function": ACT}, options="ConcatenationOptions",
-      infer=_concat_infer, version=int8_version(2),
+      infer=_concat_infer, version=int8_version(2, int16=3),
       kernel=lambda *xs, axis, fused_activation_function: np.concatenate(xs, axis=axis))
+
+
+def _gather_version(node):
+    """int16 indices 6, batch_dims 5, int16 params 4, bool 3, int8 2."""
+    if in_dtype(node, 1) is DType.INT16:
+        return 6
+    if node.attrs.get("batch_dims"):
+        return 5
+    return {DType.INT16: 4, DType.BOOL: 3, DType.INT8: 2}.get(in_dtype(node), 1)
+
 
 tflop("gather", doc="TF GatherV2: take ``indices`` from ``params`` along axis with batch_dims.",
       operands=["params", "indices"], attrs={"axis": Attr("int", 0), "batch_dims": Attr("int", 0)},
-      options="GatherOptions", infer=by_evaluation(), kernel=K.gather,
-      version=lambda n: 5 if n.attrs.get("batch_dims") else 1)
+      options="GatherOptions", infer=by_evaluation(), kernel=K.gather, version=_gather_version)
 tflop("gather_nd", doc="Gather slices of ``params`` addressed by the last axis of ``indices``.",
-      operands=["params", "indices"], options="GatherNdOptions", infer=by_evaluation(), kernel=K.gather_nd)
+      operands=["params", "indices"], options="GatherNdOptions", infer=by_evaluation(), kernel=K.gather_nd,
+      version=lambda node: 5 if in_dtype(node) is DType.BOOL else 4 if in_dtype(node, 1) is DType.INT16
+      else {DType.INT16: 3, DType.STRING: 2}.get(in_dtype(node), 1))
 
 
 def _ss_version(node):
-    rank = node.inputs[0].rank
+    """offset 8, ellipsis/new-axis masks 6, string 5, rank > 4 4, bool 3, int8 2."""
     if node.attrs.get("offset"):
         return 8
-    if node.attrs.get("ellipsis_mask") or node.attrs.get("new_axis_mask") or (rank is not None and rank > 4):
-        return 4  # a conservative floor: op_version.cc gives 4 for rank > 4
-    return 1
+    if node.attrs.get("ellipsis_mask") or node.attrs.get("new_axis_mask"):
+        return 6
+    if in_dtype(node) is DType.STRING:
+        return 5
+    if (node.inputs[0].rank or 0) > 4:
+        return 4
+    return {DType.BOOL: 3, DType.INT8: 2}.get(in_dtype(node), 1)
 
 
 tflop("strided_slice", doc="TF StridedSlice with all five masks; ``offset`` makes end relative to begin.",
@@ -552,7 +774,9 @@ def _slice_kernel(x, begin, size):
 
 
 tflop("slice", doc="x[begin : begin + size] per axis; size -1 runs to the end.", operands=["x", "begin", "size"],
-      options="SliceOptions", infer=by_evaluation(consts=(1, 2)), kernel=_slice_kernel)
+      options="SliceOptions", infer=by_evaluation(consts=(1, 2)), kernel=_slice_kernel,
+      version=lambda node: 5 if (node.inputs[0].rank or 0) > 4
+      else {DType.INT16: 4, DType.STRING: 3, DType.INT8: 2}.get(in_dtype(node), 1))
 
 
 def _pad_kernel(x, paddings, constant_values=None):
@@ -560,13 +784,21 @@ def _pad_kernel(x, paddings, constant_values=None):
     return np.pad(x, np.asarray(paddings).reshape(-1, 2).tolist(), constant_values=value)
 
 
+def _pad_version(node):
+    """rank > 4 4, int16 3, int8 2."""
+    if (node.inputs[0].rank or 0) > 4:
+        return 4
+    return {DType.INT16: 3, DType.INT8: 2}.get(in_dtype(node), 1)
+
+
 tflop("pad", doc="Zero padding by ``paddings`` [rank, 2].", operands=["x", "paddings"], options="PadOptions",
-      infer=by_evaluation(consts=(1,)), kernel=_pad_kernel)
+      infer=by_evaluation(consts=(1,)), kernel=_pad_kernel, version=_pad_version)
 tflop("padv2", doc="Constant padding by ``paddings`` [rank, 2] with a scalar ``constant_values``.",
-      operands=["x", "paddings", "constant_values"], options="PadV2Options", infer=by_evaluation(consts=(1,)), kernel=_pad_kernel)
+      operands=["x", "paddings", "constant_values"], options="PadV2Options", infer=by_evaluation(consts=(1,)), kernel=_pad_kernel,
+      version=_pad_version)
 tflop("mirror_pad", doc="REFLECT or SYMMETRIC padding by ``paddings`` [rank, 2].", operands=["x", "paddings"],
       attrs={"mode": Attr("str", "REFLECT", "REFLECT or SYMMETRIC")}, options="MirrorPadOptions",
-      infer=by_evaluation(consts=(1,)),
+      infer=by_evaluation(consts=(1,)), version=int8_version(2, int16=3),
       kernel=lambda x, paddings, mode: np.pad(x, np.asarray(paddings).reshape(-1, 2).tolist(), mode=mode.lower()))
 
 
@@ -584,17 +816,20 @@ def _split_v_kernel(x, size_splits, axis, *, num_splits):
 
 tflop("split", doc="Split ``x`` into num_splits equal parts along ``axis``; note TFLite's operand order (axis, x).",
       operands=["axis", "x"], attrs={"num_splits": Attr("int")}, options="SplitOptions",
-      infer=by_evaluation(lambda ctx: [ctx.types[1].dtype] * ctx.attrs["num_splits"], consts=(0,)), kernel=_split_kernel)
+      infer=by_evaluation(lambda ctx: [ctx.types[1].dtype] * ctx.attrs["num_splits"], consts=(0,)), kernel=_split_kernel,
+      version=dtype_version({DType.INT16: 4, DType.INT32: 3, DType.INT8: 2}, operand=1))  # x is input 1
 tflop("split_v", doc="Split ``x`` into pieces of ``size_splits`` (one may be -1) along ``axis``.",
       operands=["x", "size_splits", "axis"], attrs={"num_splits": Attr("int")}, options="SplitVOptions",
-      infer=by_evaluation(lambda ctx: [ctx.types[0].dtype] * ctx.attrs["num_splits"], consts=(1, 2)), kernel=_split_v_kernel)
+      infer=by_evaluation(lambda ctx: [ctx.types[0].dtype] * ctx.attrs["num_splits"], consts=(1, 2)), kernel=_split_v_kernel,
+      version=int8_version(2))
 tflop("pack", doc="Stack inputs along a new ``axis``.", operands=["*values"], attrs={"axis": Attr("int", 0)},
       options="PackOptions", derived=("values_count",), infer=by_evaluation(),
-      kernel=lambda *xs, axis: np.stack(xs, axis=axis))
+      kernel=lambda *xs, axis: np.stack(xs, axis=axis), version=int8_version(2, int16=3))
 tflop("unpack", doc="Unstack ``num`` tensors along ``axis``.", operands=["x"],
       attrs={"num": Attr("int"), "axis": Attr("int", 0)}, options="UnpackOptions",
       infer=by_evaluation(lambda ctx: [ctx.types[0].dtype] * ctx.attrs["num"]),
-      kernel=lambda x, num, axis: tuple(np.moveaxis(x, axis, 0)))
+      kernel=lambda x, num, axis: tuple(np.moveaxis(x, axis, 0)),
+      version=dtype_version({DType.INT8: 2, DType.UINT8: 2, DType.BOOL: 3, DType.INT16: 4}))
 
 
 def _squeeze_kernel(x, *, squeeze_dims):
@@ -602,23 +837,28 @@ def _squeeze_kernel(x, *, squeeze_dims):
 
 
 tflop("squeeze", doc="Drop size-1 axes ``squeeze_dims`` ([] = all of them).", operands=["x"],
-      attrs={"squeeze_dims": Attr("ints", [])}, options="SqueezeOptions", infer=by_evaluation(), kernel=_squeeze_kernel)
+      attrs={"squeeze_dims": Attr("ints", [])}, options="SqueezeOptions", infer=by_evaluation(), kernel=_squeeze_kernel,
+      version=dtype_version({DType.STRING: 2}))
 tflop("expand_dims", doc="Insert a size-1 axis at ``axis`` (scalar i32 operand).", operands=["x", "axis"],
       options="ExpandDimsOptions", infer=by_evaluation(consts=(1,)),
       kernel=lambda x, axis: np.expand_dims(x, _int_list(axis)[0]))
 tflop("tile", doc="Repeat ``x`` by ``multiples``.", operands=["x", "multiples"], options="TileOptions",
-      infer=by_evaluation(consts=(1,)), kernel=lambda x, m: np.tile(x, _int_list(m)))
+      infer=by_evaluation(consts=(1,)), kernel=lambda x, m: np.tile(x, _int_list(m)),
+      version=dtype_version({DType.INT8: 3, DType.STRING: 2}))
 tflop("broadcast_to", doc="Broadcast ``x`` to ``shape``.", operands=["x", "shape"], options="BroadcastToOptions",
       infer=by_evaluation(consts=(1,)), kernel=lambda x, shape: np.broadcast_to(x, _int_list(shape)).copy(),
-      version=lambda node: 2)  # LiteRT registers BROADCAST_TO from version 2
+      version=dtype_version({DType.INT8: 3, DType.INT16: 3}, default=2))  # LiteRT registers BROADCAST_TO from version 2
 tflop("reverse_v2", doc="Reverse along the axes in ``axis`` (1-D i32).", operands=["x", "axis"],
-      options="ReverseV2Options", infer=same, kernel=lambda x, axis: np.flip(x, tuple(_int_list(axis))))
+      options="ReverseV2Options", infer=same, kernel=lambda x, axis: np.flip(x, tuple(_int_list(axis))),
+      version=dtype_version({DType.INT8: 3, DType.BOOL: 2}))
 tflop("fill", doc="A tensor of shape ``dims`` filled with the scalar ``value``.", operands=["dims", "value"],
       options="FillOptions", infer=by_evaluation(lambda ctx: [ctx.types[1].dtype], consts=(0,)),
-      kernel=lambda dims, value: np.full(_int_list(dims), value, dtype=value.dtype))
+      kernel=lambda dims, value: np.full(_int_list(dims), value, dtype=value.dtype),
+      version=dtype_version({DType.FLOAT16: 4, DType.INT8: 3, DType.INT16: 3, DType.BOOL: 2, DType.STRING: 2}, operand=1))
 tflop("range", doc="[start, limit) by delta, the dtype of start.", operands=["start", "limit", "delta"],
       options="RangeOptions", infer=by_evaluation(consts=(0, 1, 2)),
-      kernel=lambda s, l, d: np.arange(s.item(), l.item(), d.item()).astype(s.dtype))
+      kernel=lambda s, l, d: np.arange(s.item(), l.item(), d.item()).astype(s.dtype),
+      version=dtype_version({DType.INT64: 2}))
 tflop("shape", doc="The shape of ``x`` as a 1-D ``out_type`` tensor.", operands=["x"],
       attrs={"out_type": Attr("dtype", DType.INT32)}, options="ShapeOptions",
       infer=lambda ctx: [TensorType(ctx.attrs["out_type"], (ctx.types[0].rank,))],
@@ -672,12 +912,33 @@ def _per_axis(values, axis, x):
     return arr.reshape(shape)
 
 
+def _quantized_axis_per_channel(value) -> bool:
+    q = value.quant
+    return q is not None and is_per_channel(value, q.axis or 0, more_than_one=True)
+
+
+def _quantize_version(node):
+    """Per-channel output 3, int16 output 2; float -> int8 and int8 requantize are version 1."""
+    if _quantized_axis_per_channel(node.outputs[0]):
+        return 3
+    return 2 if out_dtype(node) is DType.INT16 else 1
+
+
+def _dequantize_version(node):
+    """int16/float16 3, per-channel int8 5, int8 2."""
+    x = in_dtype(node)
+    if x in (DType.INT16, DType.FLOAT16):
+        return 3
+    if x is DType.INT8:
+        return 5 if _quantized_axis_per_channel(node.inputs[0]) else 2
+    return 1
+
+
 tflop("quantize", doc="Float (or another quantized type) to the quantized result type's scale/zero point.",
-      operands=["x"], options="QuantizeOptions", infer=None, execute=_exec_quantize,
-      version=lambda node: 2 if node.outputs[0].dtype is DType.INT8 else 1)
+      operands=["x"], options="QuantizeOptions", infer=None, execute=_exec_quantize, version=_quantize_version)
 tflop("dequantize", doc="Quantized (or f16) input to float32.", operands=["x"], options="DequantizeOptions",
       infer=lambda ctx: [TensorType(DType.FLOAT32, ctx.types[0].shape)], execute=_exec_dequantize,
-      version=lambda node: {DType.INT8: 2, DType.FLOAT16: 3}.get(node.inputs[0].dtype, 1))
+      version=_dequantize_version)
 
 
 # -- control flow and custom ops --------------------------------------------------------------
