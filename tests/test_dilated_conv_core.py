@@ -318,9 +318,8 @@ def test_strip_batch_through_a_dilated_depthwise_conv(models, litert_interpreter
     assert [str(v.type) for v in graph.inputs] == ["f32[13,14,4]"]
     _no_space_batch(graph)
     ops = _per_row(litert_interpreter, graph, m)
-    # relu6 fuses into the bias ADD; the ADD stays after the squeeze's RESHAPE, as for an
-    # undilated conv after strip-batch
-    assert ops == Counter({"DEPTHWISE_CONV_2D": 1, "RESHAPE": 2, "ADD": 1}), ops
+    # the bias ADD (relu6 fused in) moves before the squeeze's RESHAPE and folds into the conv
+    assert ops == Counter({"DEPTHWISE_CONV_2D": 1, "RESHAPE": 2}), ops
 
 
 def test_keyboard_tcn_strips_batch_and_runs_one_conv_per_layer(models, litert_interpreter):

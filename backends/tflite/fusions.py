@@ -8,6 +8,9 @@ Each is a small rewrite pattern; ``fuse_tflite`` runs them all greedily:
   frontend lowers FusedBatchNorm to exactly that mul + add);
 - activations: RELU, RELU6, RELU_N1_TO_1 fused into the single-use producer
   (TANH is not: LiteRT's float kernels ignore a fused TANH, see docs);
+- across a squeeze: a bias ADD/SUB or an activation behind a RESHAPE that only
+  drops/adds unit dims of a conv/FC output moves before it, then folds in
+  (Keras Conv1D: ExpandDims -> Conv2D -> Squeeze -> BiasAdd -> relu);
 - clamps: MAXIMUM/MINIMUM by 0/6/-1/1 become RELU, RELU6, RELU_N1_TO_1;
 - input scales: MUL/DIV of a conv/FC input by a per-channel constant folded
   into the weights (Keras ``Rescaling``/``Normalization`` before the stem conv);
@@ -184,6 +187,66 @@ def _fold_input_scale(node, rw):
 fold_input_scale_conv = pattern("tfl.conv_2d", name="fold-input-scale")(_fold_input_scale)
 fold_input_scale_depthwise = pattern("tfl.depthwise_conv_2d", name="fold-input-scale")(_fold_input_scale)
 fold_input_scale_fc = pattern("tfl.fully_connected", name="fold-input-scale")(_fold_input_scale)
+
+
+# -- across a squeeze ----------------------------------------------------------------------------
+
+
+def _unit_dims_reshape_of_weighted(x: Value) -> Optional[Node]:
+    """The RESHAPE producing ``x`` if it only drops/adds unit dims of a fusable conv/FC output,
+    keeping the channel axis last (so per-channel stays per-channel); else None."""
+    reshape = _producer(x, ("tfl.reshape",))
+    if reshape is None or not _single_use(x) or _fusable_weighted(reshape.inputs[0]) is None:
+        return None
+    src, dst = reshape.inputs[0].shape, x.shape
+    if not src or not dst or not is_static(src) or not is_static(dst) or src[-1] != dst[-1]:
+        return None
+    if [d for d in src if d != 1] != [d for d in dst if d != 1]:
+        return None
+    return reshape
+
+
+def _move_before_reshape(node: Node, rw, reshape: Node, operands) -> None:
+    """node(reshape(y), ...) -> reshape(node(y, ...)): exact for an elementwise op whose other
+    operands only vary along the (unmoved) channel axis."""
+    y = reshape.inputs[0]
+    b = rw.builder(before=node)
+    moved = b.op(node.op, operands, dict(node.attrs), output_types=[node.output.type.with_shape(y.shape)])
+    rw.replace_node(node, [b.op("tfl.reshape", [moved] + reshape.inputs[1:], output_types=[node.output.type])])
+
+
+def _bias_across_reshape(node, rw):
+    x, c, ci = _const_operand(node)
+    if x is None or (node.op == "tfl.sub" and ci != 1) or node.output.shape != x.shape or not x.dtype.is_float:
+        return False
+    reshape = _unit_dims_reshape_of_weighted(x)
+    if reshape is None:
+        return rw.why_not("operand is not a unit-dims RESHAPE of a single-use conv/FC")
+    vec = _channel_vector(c, node.output)
+    if vec is None:
+        return rw.why_not("constant is not per-channel")
+    const = rw.builder(before=node).const(np.ascontiguousarray(vec.astype(c.dtype)))
+    operands = [reshape.inputs[0], const] if ci == 1 else [const, reshape.inputs[0]]
+    _move_before_reshape(node, rw, reshape, operands)
+    return True
+
+
+bias_add_across_reshape = pattern("tfl.add", name="bias-across-reshape")(_bias_across_reshape)
+bias_sub_across_reshape = pattern("tfl.sub", name="bias-across-reshape")(_bias_across_reshape)
+
+
+def _activation_across_reshape(node, rw):
+    (x,) = node.inputs
+    reshape = _unit_dims_reshape_of_weighted(x) if x.dtype.is_float else None
+    if reshape is None:
+        return rw.why_not("input is not a unit-dims RESHAPE of a single-use conv/FC")
+    _move_before_reshape(node, rw, reshape, [reshape.inputs[0]])
+    return True
+
+
+relu_across_reshape = pattern("tfl.relu", name="activation-across-reshape")(_activation_across_reshape)
+relu6_across_reshape = pattern("tfl.relu6", name="activation-across-reshape")(_activation_across_reshape)
+relu_n1_to_1_across_reshape = pattern("tfl.relu_n1_to_1", name="activation-across-reshape")(_activation_across_reshape)
 
 
 # -- activations ----------------------------------------------------------------------------------
@@ -530,6 +593,8 @@ def fold_transpose(node, rw):
 FUSION_PATTERNS = [
     fold_bias_add, fold_bias_sub, fold_scale_mul, fold_scale_div,
     fuse_relu, fuse_relu6, fuse_relu_n1_to_1, clamp_min, clamp_max,
+    bias_add_across_reshape, bias_sub_across_reshape,
+    relu_across_reshape, relu6_across_reshape, relu_n1_to_1_across_reshape,
     hard_swish_mul, hard_swish_div, fold_pad_conv, fold_pad_depthwise, dilated_conv,
     fold_input_scale_conv, fold_input_scale_depthwise, fold_input_scale_fc,
     fold_reshape, reshape_to_keep_dims, fold_transpose, vector_fully_connected, fc_flattens_input,

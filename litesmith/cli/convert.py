@@ -1,7 +1,7 @@
 """Compile a model to a .tflite file the stock LiteRT interpreter runs.
 
 Loads MODEL (.pb, .pbtxt, .tflite or .ir), runs --passes and then the default
-clean-up pipeline (canonicalize,fold-constants,dce), lowers to TFLite ops and
+clean-up pipeline (canonicalize,fold-constants,canonicalize,dce), lowers to TFLite ops and
 writes OUT atomically. If some ops cannot be lowered, nothing is written: the
 exit code is 2, stderr says which ops, and --report holds the full legality
 report (JSON) with a hint per node.
