@@ -5,7 +5,6 @@ Builder graphs against the reference interpreter in LiteRT; frozen Keras models 
 with the op counts of TF's own converter on the same frozen graph."""
 from __future__ import annotations
 
-from collections import Counter
 
 import numpy as np
 import pytest
