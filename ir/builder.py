@@ -43,6 +43,10 @@ def normalize_attrs(op: str, attrs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     missing = [k for k, a in opdef.attrs.items() if a.required and k not in attrs]
     if missing:
         raise IRError(f"{op}: missing attribute(s) {', '.join(missing)}")
+    for key, value in attrs.items():
+        problem = opdef.attrs[key].problem(value)
+        if problem:
+            raise IRError(f"{op}: attribute {key!r} {problem}")
     return opdef.attrs_with_defaults(attrs)
 
 

@@ -12,7 +12,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .types import TensorType
+from .dtypes import DType
+from .types import ElidedTensor, TensorType
 
 REQUIRED = object()  # sentinel: attribute has no default
 
@@ -33,6 +34,40 @@ class Attr:
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
+
+    def problem(self, value: Any) -> Optional[str]:
+        """Why ``value`` is not of this attribute's kind (None if it is): a bad file must
+        not reach inference or a kernel as a list where an int belongs."""
+        if value is None and self.default is None or self.kind == "any":
+            return None
+        if _KIND_CHECKS[self.kind](value):
+            return None
+        text = repr(value)
+        return f"must be {_KIND_NAMES[self.kind]}, got {type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer))
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating))
+
+
+def _all(check):
+    return lambda v: isinstance(v, (list, tuple, np.ndarray)) and all(check(x) for x in v)
+
+
+_KIND_CHECKS = {
+    "int": _is_int, "float": _is_number, "bool": lambda v: isinstance(v, (bool, np.bool_)) or (_is_int(v) and v in (0, 1)),
+    "str": lambda v: isinstance(v, str), "ints": _all(_is_int), "floats": _all(_is_number),
+    "strs": _all(lambda x: isinstance(x, str)), "dtype": lambda v: isinstance(v, DType),
+    "shape": lambda v: v is None or _all(lambda d: d is None or (_is_int(d) and d >= 0))(v),
+    "tensor": lambda v: isinstance(v, (np.ndarray, ElidedTensor)),
+}
+_KIND_NAMES = {"int": "an int", "float": "a number", "bool": "a bool", "str": "a string", "ints": "a list of ints",
+               "floats": "a list of numbers", "strs": "a list of strings", "dtype": "an element type",
+               "shape": "a shape", "tensor": "a tensor"}
 
 
 @dataclass(frozen=True)

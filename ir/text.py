@@ -38,7 +38,7 @@ from typing import Dict
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, VerifyError
 from .fileio import write_atomic, write_npz
 from .graph import Graph
 from .text_parse import parse_ir
@@ -83,4 +83,11 @@ def load_ir(path) -> Graph:
                 constants = {k: z[k] for k in z.files}
         except (OSError, ValueError) as e:
             raise UserError(f"cannot read constants file {side}: {e}") from None
-    return parse_ir(text, filename=path, constants=constants)
+    graph = parse_ir(text, filename=path, constants=constants)
+    from .verify import verify  # (verify imports this module)
+
+    try:  # passes assume a valid graph: a file that parses but breaks an IR rule stops here
+        verify(graph)
+    except VerifyError as e:
+        raise VerifyError(f"{path}: {e}") from None
+    return graph

@@ -31,6 +31,8 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _NAME_BODY = re.compile(r"[A-Za-z0-9_.$-]+")
+# Deepest nesting of brackets, braces, list types and regions: deeper text is refused, not a RecursionError.
+MAX_NESTING = 100
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 
 
@@ -144,6 +146,7 @@ class _Parser:
         self.toks = self.lexer.tokens()
         self.i = 0
         self.constants = constants
+        self.depth = 0
 
     # -- token helpers -------------------------------------------------------
     @property
@@ -181,6 +184,16 @@ class _Parser:
 
     def expect_ident(self, word: str) -> _Tok:
         return self.expect("ident", f"'{word}'", word)
+
+    def nested(self, parse, *args):
+        """``parse(*args)`` one nesting level deeper; ParseError past ``MAX_NESTING``."""
+        if self.depth >= MAX_NESTING:
+            raise self.error(f"nesting deeper than {MAX_NESTING} levels")
+        self.depth += 1
+        try:
+            return parse(*args)
+        finally:
+            self.depth -= 1
 
     # -- entry ---------------------------------------------------------------
     def parse_file(self) -> Graph:
@@ -263,7 +276,7 @@ class _Parser:
         if self.accept("("):
             while True:
                 label = self.expect("^", "a region like ^body(...)")
-                regions.append(self.parse_region_body(label.value))
+                regions.append(self.nested(self.parse_region_body, label.value))
                 if self.accept(")"):
                     break
                 self.expect(",", "',' or ')' after a region")
@@ -308,7 +321,7 @@ class _Parser:
         if tok.text == "list":
             self.next()
             self.expect("<", "'<'")
-            element = self.parse_type()
+            element = self.nested(self.parse_type)
             self.expect(">", "'>'")
             return TensorType.list_of(element)
         dtype = self.parse_dtype()
@@ -399,12 +412,12 @@ class _Parser:
             if self.accept("]"):
                 return items
             while True:
-                items.append(self.parse_attr_value(key))
+                items.append(self.nested(self.parse_attr_value, key))
                 if self.accept("]"):
                     return items
                 self.expect(",", "',' or ']'")
         if tok.kind == "{":
-            return self.parse_attr_dict(None)
+            return self.nested(self.parse_attr_dict, None)
         if tok.kind == "ident":
             word = tok.text
             if word in ("true", "false"):
@@ -478,7 +491,7 @@ class _Parser:
             if self.accept("]"):
                 return
             while True:
-                self.parse_literal(out, dtype)
+                self.nested(self.parse_literal, out, dtype)
                 if self.accept("]"):
                     return
                 self.expect(",", "',' or ']'")

@@ -15,11 +15,12 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 
 from litesmith.ir.dtypes import DType
-from litesmith.ir.errors import UserError
+from litesmith.ir.errors import UserError, VerifyError
 from litesmith.ir.builder import normalize_attrs
 from litesmith.ir.graph import Graph, IRError, Node, Value
 from litesmith.ir.registry import get_op
 from litesmith.ir.types import QuantParams, TensorType
+from litesmith.ir.verify import verify
 
 from . import ops as _ops  # noqa: F401  (declares the tfl dialect and fills OPCODES)
 from . import schema_generated as schema
@@ -50,12 +51,12 @@ def read_tflite(path_or_bytes: Union[str, os.PathLike, bytes, bytearray]) -> Gra
         raise UserError(f"{origin}: corrupt or truncated TFLite model ({type(e).__name__}: {e})") from None
     if not model.subgraphs:
         raise UserError(f"{origin}: TFLite model has no subgraphs")
-    try:
-        return _Lifter(model, data, origin).lift()
-    except UserError:
-        raise
-    except (IndexError, ValueError, KeyError, TypeError) as e:
-        raise UserError(f"{origin}: corrupt TFLite model ({type(e).__name__}: {e})") from None
+    graph = _Lifter(model, data, origin).lift()
+    try:  # passes assume a valid graph: tensors whose types contradict their operators stop here
+        verify(graph)
+    except VerifyError as e:
+        raise VerifyError(f"{origin}: {e}") from None
+    return graph
 
 
 class _Lifter:
@@ -63,6 +64,7 @@ class _Lifter:
         self.model = model
         self.data = data
         self.origin = origin
+        self._active: set = set()  # subgraphs being lifted: one met again is a cycle of WHILE/IF bodies
 
     def lift(self) -> Graph:
         graph = self.subgraph(0)
@@ -81,17 +83,34 @@ class _Lifter:
 
     def subgraph(self, index: int) -> Graph:
         if not 0 <= index < len(self.model.subgraphs):
-            raise UserError(f"{self.origin}: subgraph index {index} out of range")
+            raise UserError(f"{self.origin}: subgraph index {index} out of range "
+                            f"(the model has {len(self.model.subgraphs)} subgraphs)")
+        if index in self._active:
+            raise UserError(f"{self.origin}: subgraph {index} is a WHILE/IF body of itself; the model is corrupt")
+        self._active.add(index)
+        try:
+            return self._subgraph(index)
+        finally:
+            self._active.discard(index)
+
+    def _subgraph(self, index: int) -> Graph:
         sub = self.model.subgraphs[index]
         graph = Graph(_text(sub.name) or f"subgraph_{index}")
         tensors = sub.tensors or []
         values: Dict[int, Value] = {}
-        for t in _ints(sub.inputs):
-            values[t] = graph.add_input(self.tensor_type(tensors[t]), _text(tensors[t].name))
 
-        def value(t: int) -> Value:
+        def tensor(t: int, what: str):
+            if not 0 <= t < len(tensors):
+                raise UserError(f"{self.origin}: subgraph {index} {what} is tensor {t}, but the subgraph has "
+                                f"{len(tensors)} tensors; the model is corrupt")
+            return tensors[t]
+
+        for t in _ints(sub.inputs):
+            values[t] = graph.add_input(self.tensor_type(tensor(t, "input")), _text(tensors[t].name))
+
+        def value(t: int, what: str) -> Value:
             if t not in values:
-                arr = self.constant(tensors[t])
+                arr = self.constant(tensor(t, what))
                 if arr is None:
                     raise UserError(f"{self.origin}: subgraph {index} reads tensor {t} ({_text(tensors[t].name)!r}) "
                                     "before any operator writes it")
@@ -108,14 +127,16 @@ class _Lifter:
             return node.outputs[0]
 
         for k, op in enumerate(sub.operators or []):
-            ins = [value(t) for t in _present(op.inputs)]
+            ins = [value(t, f"operator {k} input") for t in _present(op.inputs)]
             outs = _ints(op.outputs)
+            for t in outs:
+                tensor(t, f"operator {k} output")
             node = self.operator(op, ins, [self.tensor_type(tensors[t]) for t in outs],
                                  [_text(tensors[t].name) for t in outs], index, k, const)
             graph.append(node)
             for t, v in zip(_ints(op.outputs), node.outputs):
                 values[t] = v
-        graph.outputs = [value(t) for t in _ints(sub.outputs)]
+        graph.outputs = [value(t, "output") for t in _ints(sub.outputs)]
         return graph
 
     # -- operators -----------------------------------------------------------------------------------
@@ -146,7 +167,7 @@ class _Lifter:
                                     "which litesmith does not support")
             if builtin == "RESHAPE" and len(inputs) == 1 and options.get("new_shape") is not None:
                 inputs = inputs + [const(np.asarray(options["new_shape"], np.int32), f"{names[0]}/shape")]
-            if len(op.inputs) != len(inputs) and get_op(name).check_arity(len(inputs)):
+            if len(_ints(op.inputs)) != len(inputs) and get_op(name).check_arity(len(inputs)):
                 raise UserError(f"{self.origin}: {builtin} operator {k} has an absent input litesmith cannot represent")
             try:
                 attrs = normalize_attrs(name, attrs)
@@ -207,8 +228,12 @@ class _Lifter:
         ty = self.tensor_type(t)
         shape = [1 if d is None else d for d in ty.shape]
         if ty.dtype is DType.STRING:
-            return _decode_strings(raw).reshape(shape)
-        arr = np.frombuffer(raw, dtype=ty.dtype.np.newbyteorder("<"))
+            arr = _decode_strings(raw, f"{self.origin}: string constant {_text(t.name)!r}")
+        elif len(raw) % ty.dtype.itemsize:
+            raise UserError(f"{self.origin}: constant {_text(t.name)!r} has {len(raw)} bytes of data, "
+                            f"not a whole number of {ty.dtype} values; the model is corrupt")
+        else:
+            arr = np.frombuffer(raw, dtype=ty.dtype.np.newbyteorder("<"))
         if arr.size != int(np.prod(shape)):
             raise UserError(f"{self.origin}: constant {_text(t.name)!r} holds {arr.size} values for shape {shape}")
         return arr.astype(ty.dtype.np).reshape(shape)
@@ -253,10 +278,18 @@ def _rename(values: List[Value], tensor_indices, maps) -> None:
 def _text(s) -> str:
     if s is None:
         return ""
-    return s.decode() if isinstance(s, (bytes, bytearray)) else str(s)
+    return s.decode("utf-8", "replace") if isinstance(s, (bytes, bytearray)) else str(s)
 
 
-def _decode_strings(raw: bytes) -> np.ndarray:
-    count = int(np.frombuffer(raw[:4], "<i4")[0])
-    offsets = np.frombuffer(raw[4 : 4 + 4 * (count + 1)], "<i4")
-    return np.array([raw[offsets[i] : offsets[i + 1]].decode() for i in range(count)], dtype=object)
+def _decode_strings(raw: bytes, where: str) -> np.ndarray:
+    """TFLite's string buffer: count, count + 1 offsets, then the UTF-8 bytes."""
+    count = int(np.frombuffer(raw[:4], "<i4")[0]) if len(raw) >= 4 else -1
+    if count < 0 or len(raw) < 4 * (count + 2):
+        raise UserError(f"{where}: malformed string buffer ({len(raw)} bytes); the model is corrupt")
+    offsets = [int(o) for o in np.frombuffer(raw[4 : 4 * (count + 2)], "<i4")]
+    if any(not 4 * (count + 2) <= a <= b <= len(raw) for a, b in zip(offsets, offsets[1:])):
+        raise UserError(f"{where}: string offsets point outside the buffer; the model is corrupt")
+    try:
+        return np.array([raw[offsets[i] : offsets[i + 1]].decode() for i in range(count)], dtype=object)
+    except UnicodeDecodeError:
+        raise UserError(f"{where}: a string is not UTF-8; the model is corrupt") from None

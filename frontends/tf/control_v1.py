@@ -41,7 +41,10 @@ def _node_of(ns, ref: str) -> str:
 
 def _frame_of_exit(ns, exit_name: str) -> str:
     switch = _node_of(ns, ns.inputs(exit_name)[0][0])
-    merge = _node_of(ns, ns.inputs(switch)[0][0])
+    merge = _node_of(ns, ns.inputs(switch)[0][0]) if ns.op(switch) in _SWITCH else None
+    if merge is None or ns.op(merge) not in _MERGE:
+        raise UserError(f"{ns.at(exit_name)}: this Exit is not fed by a loop's Switch and Merge; "
+                        "the loop structure is malformed")
     for ref in ns.inputs(merge)[0]:
         n = _node_of(ns, ref)
         if ns.op(n) in _ENTER:

@@ -42,7 +42,8 @@ def lift_call(scope, name: str) -> List[Any]:
         return _lift_while(scope, name, tf, inputs)
     if tf.op in ("If", "StatelessIf"):
         return _lift_if(scope, name, tf, inputs)
-    fname = tf.attrs["f"]["func"] if tf.op in ("PartitionedCall", "StatefulPartitionedCall") else tf.op
+    fname = _function(scope, name, tf.attrs.get("f")) if tf.op in ("PartitionedCall", "StatefulPartitionedCall") \
+        else tf.op
     return inline_function(scope, name, fname, inputs)
 
 

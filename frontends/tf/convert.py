@@ -53,11 +53,15 @@ def to_tf_dtype(dtype: DType) -> int:
     return _IR_TO_TF[dtype]
 
 
-def shape_of(proto) -> Optional[tuple]:
-    """A ``TensorShapeProto`` as an IR shape (None = unknown rank, None dims = unknown)."""
+def shape_of(proto, where: str) -> Optional[tuple]:
+    """A ``TensorShapeProto`` as an IR shape (None = unknown rank, -1 dims = unknown)."""
     if proto.unknown_rank:
         return None
-    return tuple(d.size if d.size >= 0 else None for d in proto.dim)
+    dims = [d.size for d in proto.dim]
+    if any(d < -1 for d in dims):
+        raise UserError(f"{where}: shape {dims} has a dimension below -1 (only -1, unknown, may be negative); "
+                        "the file is corrupt")
+    return tuple(d if d >= 0 else None for d in dims)
 
 
 def tensor_to_numpy(t, where: str) -> np.ndarray:
@@ -150,7 +154,7 @@ def attr_value(a, where: str) -> Any:
     if kind == "type":
         return _dtype_attr(a.type, where)
     if kind == "shape":
-        return shape_of(a.shape)
+        return shape_of(a.shape, where)
     if kind == "tensor":
         return tensor_to_numpy(a.tensor, where)
     if kind == "func":
@@ -164,7 +168,7 @@ def attr_value(a, where: str) -> Any:
             if field == "type":
                 return [_dtype_attr(x, where) for x in items]
             if field == "shape":
-                return [shape_of(x) for x in items]
+                return [shape_of(x, where) for x in items]
             if field == "tensor":
                 return [tensor_to_numpy(x, where) for x in items]
             if field == "func":

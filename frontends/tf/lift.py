@@ -83,6 +83,7 @@ class Lifter:
         self.main = Namespace(graphdef.node, path, library=self.library)
         self.shapes_overridden = shapes_overridden
         self._functions: Dict[str, Namespace] = {}
+        self.active: set = set()  # (namespace id, node) pairs being lifted: a node met again is a cycle
 
     def function_namespace(self, fname: str) -> Namespace:
         ns = self._functions.get(fname)
@@ -141,9 +142,12 @@ def _add_input(scope: Scope, name: str, shape_override) -> None:
     tf = scope.ns.tf_node(name)
     where = scope.ns.at(name)
     dt = tf.attrs.get("dtype")
-    if not isinstance(dt, DType):
+    if not isinstance(dt, DType) or dt is DType.VARIANT:
         raise UserError(f"{where}: placeholder of dtype {dt or '(none)'} is not supported as a graph input")
-    shape = tf.attrs.get("shape") if shape_override is None else make_shape(
+    shape = tf.attrs.get("shape")
+    if shape is not None and not isinstance(shape, tuple):
+        raise UserError(f"{where}: placeholder attribute 'shape' must be a shape, got {shape!r}")
+    shape = shape if shape_override is None else make_shape(
         [None if d in (None, -1) else d for d in shape_override])
     v = scope.graph.add_input(TensorType(dt, shape), name)
     scope.bind(name, [v])

@@ -1,10 +1,14 @@
 """The table of TF op -> core op mappings, one small function per TF op.
 
-    @tf_op("Relu")
+    @tf_op("Relu", inputs=1)
     def _(ctx, node, inputs):
         return [ctx.op("core.relu", inputs[:1])]
 
-A mapping gets the node (name, op, converted attrs) and its data inputs as IR
+``inputs`` is the number of data inputs TF's op takes (an int, or ``(least,
+None)`` for variadic ops): a node fed another number is a corrupt file and is
+refused before its mapping runs, so mappings may index their inputs freely.
+Attributes are read through ``TfNode.attr_int`` and friends, which refuse a
+missing or wrongly typed attribute with a ``BadAttr`` naming it. A mapping gets the node (name, op, converted attrs) and its data inputs as IR
 values and returns the output values, or None to keep the node as a foreign
 ``tf.<Op>`` node (for instance when an axis input is not constant yet).
 ``relift`` runs the same table on a foreign node later, once passes have
@@ -13,28 +17,55 @@ folded its axis inputs to constants.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from litesmith.ir.builder import Builder, as_array
 from litesmith.ir.dtypes import DType
+from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Node, Value
 
 MapFn = Callable[["MapContext", "TfNode", List[Value]], Optional[List[Value]]]
 MAPPERS: Dict[str, MapFn] = {}
+Arity = Union[int, Tuple[int, Optional[int]]]
+# TF op -> (least, most or None) data inputs: the mapped ops' (from ``tf_op``) and the control-flow ops'.
+ARITY: Dict[str, Tuple[int, Optional[int]]] = {
+    "Enter": (1, 1), "RefEnter": (1, 1), "Exit": (1, 1), "RefExit": (1, 1), "NextIteration": (1, 1),
+    "RefNextIteration": (1, 1), "LoopCond": (1, 1), "Switch": (2, 2), "RefSwitch": (2, 2),
+    "Merge": (1, None), "RefMerge": (1, None), "Const": (0, 0), "Placeholder": (0, 0), "PlaceholderV2": (0, 0),
+}
 
 
-def tf_op(*names: str):
-    """Register the decorated function as the mapping of the TF ops ``names``."""
+def tf_op(*names: str, inputs: Arity):
+    """Register the decorated function as the mapping of the TF ops ``names``, which take ``inputs`` data inputs."""
+    arity = (inputs, inputs) if isinstance(inputs, int) else tuple(inputs)
 
     def wrap(fn: MapFn) -> MapFn:
         for n in names:
             if n in MAPPERS:
                 raise ValueError(f"TF op {n} mapped twice")
             MAPPERS[n] = fn
+            ARITY[n] = arity
         return fn
 
     return wrap
+
+
+def arity_problem(op: str, n: int) -> Optional[str]:
+    """Why ``n`` data inputs are wrong for TF op ``op`` (None if they are right or the op is unknown)."""
+    least, most = ARITY.get(op, (0, None))
+    if least <= n and (most is None or n <= most):
+        return None
+    want = str(least) if least == most else f"at least {least}" if most is None else f"{least} to {most}"
+    return f"has {n} data input(s), {op} takes {want}"
+
+
+class BadAttr(UserError):
+    """A TF attribute that is missing or of the wrong kind (the caller adds the node's name)."""
+
+
+_REQUIRED = object()
+_KINDS = {"an int": (int,), "a float": (int, float), "a string": (str,)}
 
 
 @dataclass
@@ -48,6 +79,41 @@ class TfNode:
     def attr(self, key: str, default: Any = None) -> Any:
         v = self.attrs.get(key)
         return default if v is None else v
+
+    def _typed(self, key: str, default: Any, kind: str) -> Any:
+        v = self.attrs.get(key)
+        if v is None:
+            if default is _REQUIRED:
+                raise BadAttr(f"attribute {key!r} is missing; {self.op} needs it")
+            return default
+        if isinstance(v, bool) or not isinstance(v, _KINDS[kind]):
+            raise BadAttr(f"attribute {key!r} must be {kind}, got {_describe(v)}")
+        return v
+
+    def attr_int(self, key: str, default: Any = _REQUIRED) -> int:
+        return int(self._typed(key, default, "an int"))
+
+    def attr_float(self, key: str, default: Any = _REQUIRED) -> float:
+        return float(self._typed(key, default, "a float"))
+
+    def attr_str(self, key: str, default: Any = _REQUIRED) -> str:
+        return str(self._typed(key, default, "a string"))
+
+    def attr_ints(self, key: str, default: Any = _REQUIRED) -> List[int]:
+        """A list-of-ints attribute (an empty list reads as ``[]`` whatever its declared kind)."""
+        v = self.attrs.get(key)
+        if v is None and default is not _REQUIRED:
+            return list(default)
+        if v is None:
+            raise BadAttr(f"attribute {key!r} is missing; {self.op} needs it")
+        if not isinstance(v, list) or any(isinstance(x, bool) or not isinstance(x, int) for x in v):
+            raise BadAttr(f"attribute {key!r} must be a list of ints, got {_describe(v)}")
+        return list(v)
+
+
+def _describe(v: Any) -> str:
+    text = repr(v)
+    return f"{type(v).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
 class NotConstant(Exception):
@@ -89,7 +155,7 @@ def map_node(builder: Builder, node: TfNode, inputs: List[Value]) -> Optional[Li
     Nodes a declining mapping already created are removed again, so a foreign
     node never leaves half a lowering behind."""
     fn = MAPPERS.get(node.op)
-    if fn is None:
+    if fn is None or arity_problem(node.op, len(inputs)):
         return None
     graph = builder.graph
     before = {id(n) for n in graph.nodes}

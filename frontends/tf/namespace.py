@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple
 from litesmith.ir.errors import UserError
 
 from .convert import node_attrs
-from .mapper import TfNode
+from .mapper import TfNode, arity_problem
 
 # Output argument names of multi-output TF ops, so "node:arg:i" resolves to a flat index.
 _OUTPUT_ARGS = {
@@ -69,7 +69,8 @@ class Namespace:
         return t
 
     def op(self, name: str) -> str:
-        return self.nodes[name].op
+        """The op type of node ``name``; ``_Arg`` for a function argument (as TF instantiates them)."""
+        return "_Arg" if name in self.args and name not in self.nodes else self.nodes[name].op
 
     def inputs(self, name: str) -> Tuple[List[str], List[str]]:
         """(data refs as "node:i", control-dependency node names) of node ``name``."""
@@ -81,6 +82,9 @@ class Namespace:
                     control.append(self._check(name, ref[1:]))
                 else:
                     data.append(self.normalize(name, ref))
+            problem = arity_problem(self.nodes[name].op, len(data))
+            if problem:
+                raise UserError(f"{self.at(name)} {problem}; the file is corrupt or was edited by hand")
             got = self._inputs[name] = (data, control)
         return got
 

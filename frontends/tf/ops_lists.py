@@ -35,7 +35,7 @@ def _element_shape(ctx, v):
     return tuple(None if int(d) < 0 else int(d) for d in c)
 
 
-@tf_op("TensorListReserve", "EmptyTensorList")
+@tf_op("TensorListReserve", "EmptyTensorList", inputs=2)
 def _reserve(ctx, node, inputs):
     dtype = node.attr("element_dtype")
     num = inputs[1]
@@ -45,30 +45,30 @@ def _reserve(ctx, node, inputs):
                    {"element_dtype": dtype, "element_shape": _element_shape(ctx, inputs[0])})]
 
 
-@tf_op("TensorListFromTensor")
+@tf_op("TensorListFromTensor", inputs=2)
 def _from_tensor(ctx, node, inputs):
     x = inputs[0]
     shape = x.shape[1:] if x.shape is not None else _element_shape(ctx, inputs[1])
     return [ctx.op("core.tensor_list_from_tensor", [x], {"element_shape": shape})]
 
 
-@tf_op("TensorListGetItem")
+@tf_op("TensorListGetItem", inputs=3)
 def _get_item(ctx, node, inputs):
     return [ctx.op("core.tensor_list_get_item", inputs[:2], {"element_dtype": node.attr("element_dtype")})]
 
 
-@tf_op("TensorListSetItem")
+@tf_op("TensorListSetItem", inputs=3)
 def _set_item(ctx, node, inputs):
     return [ctx.op("core.tensor_list_set_item", inputs[:3])]
 
 
-@tf_op("TensorListStack")
+@tf_op("TensorListStack", inputs=2)
 def _stack(ctx, node, inputs):
     return [ctx.op("core.tensor_list_stack", inputs[:1], {"element_dtype": node.attr("element_dtype"),
-                                                          "num_elements": int(node.attr("num_elements", -1))})]
+                                                          "num_elements": node.attr_int("num_elements", -1)})]
 
 
-@tf_op("TensorListLength")
+@tf_op("TensorListLength", inputs=1)
 def _length(ctx, node, inputs):
     return [ctx.op("core.tensor_list_length", inputs[:1])]
 
@@ -76,7 +76,7 @@ def _length(ctx, node, inputs):
 # -- TF1 TensorArray ------------------------------------------------------------------
 
 
-@tf_op("TensorArrayV3")
+@tf_op("TensorArrayV3", inputs=1)
 def _tensor_array(ctx, node, inputs):
     dtype = node.attr("dtype")
     shape = node.attrs.get("element_shape")
@@ -96,7 +96,7 @@ def _is_full_range(v, length_of=None) -> bool:
     return False
 
 
-@tf_op("TensorArrayScatterV3")
+@tf_op("TensorArrayScatterV3", inputs=4)
 def _scatter(ctx, node, inputs):
     _, indices, value, _flow = inputs[:4]
     if not _is_full_range(indices, value):
@@ -105,19 +105,19 @@ def _scatter(ctx, node, inputs):
     return [ctx.op("core.tensor_list_from_tensor", [value], {"element_shape": shape})]
 
 
-@tf_op("TensorArrayWriteV3")
+@tf_op("TensorArrayWriteV3", inputs=4)
 def _write(ctx, node, inputs):
     _, index, value, flow = inputs[:4]
     return [ctx.op("core.tensor_list_set_item", [flow, index, value])]
 
 
-@tf_op("TensorArrayReadV3")
+@tf_op("TensorArrayReadV3", inputs=3)
 def _read(ctx, node, inputs):
     _, index, flow = inputs[:3]
     return [ctx.op("core.tensor_list_get_item", [flow, index], {"element_dtype": node.attr("dtype")})]
 
 
-@tf_op("TensorArrayGatherV3")
+@tf_op("TensorArrayGatherV3", inputs=3)
 def _gather(ctx, node, inputs):
     _, indices, flow = inputs[:3]
     stacked = ctx.op("core.tensor_list_stack", [flow], {"element_dtype": node.attr("dtype")})
@@ -126,11 +126,11 @@ def _gather(ctx, node, inputs):
     return [ctx.op("core.gather", [stacked, indices])]
 
 
-@tf_op("TensorArraySizeV3")
+@tf_op("TensorArraySizeV3", inputs=2)
 def _size(ctx, node, inputs):
     return [ctx.op("core.tensor_list_length", [inputs[1]])]
 
 
-@tf_op("TensorArrayCloseV3")
+@tf_op("TensorArrayCloseV3", inputs=1)
 def _close(ctx, node, inputs):
     return []

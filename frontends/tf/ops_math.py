@@ -33,22 +33,22 @@ def _binary(core_op):
 
 
 for _tf, _core in _UNARY.items():
-    tf_op(_tf)(_unary(_core))
+    tf_op(_tf, inputs=1)(_unary(_core))
 for _tf, _core in _BINARY.items():
-    tf_op(_tf)(_binary(_core))
+    tf_op(_tf, inputs=2)(_binary(_core))
 
 
-@tf_op("LeakyRelu")
+@tf_op("LeakyRelu", inputs=1)
 def _leaky_relu(ctx, node, inputs):
-    return [ctx.op("core.leaky_relu", inputs[:1], {"alpha": float(node.attr("alpha", 0.2))})]
+    return [ctx.op("core.leaky_relu", inputs[:1], {"alpha": node.attr_float("alpha", 0.2)})]
 
 
-@tf_op("Gelu")
+@tf_op("Gelu", inputs=1)
 def _gelu(ctx, node, inputs):
     return [ctx.op("core.gelu", inputs[:1], {"approximate": bool(node.attr("approximate", False))})]
 
 
-@tf_op("AddN")
+@tf_op("AddN", inputs=(1, None))
 def _add_n(ctx, node, inputs):
     acc = inputs[0]
     for v in inputs[1:]:
@@ -56,7 +56,7 @@ def _add_n(ctx, node, inputs):
     return [acc]
 
 
-@tf_op("Cast")
+@tf_op("Cast", inputs=1)
 def _cast(ctx, node, inputs):
     dst = node.attr("DstT")
     if not isinstance(dst, DType):
@@ -66,12 +66,12 @@ def _cast(ctx, node, inputs):
     return [ctx.op("core.cast", inputs[:1], {"dtype": dst})]
 
 
-@tf_op("SelectV2")
+@tf_op("SelectV2", inputs=3)
 def _select_v2(ctx, node, inputs):
     return [ctx.op("core.select", inputs[:3])]
 
 
-@tf_op("Select")
+@tf_op("Select", inputs=3)
 def _select(ctx, node, inputs):
     """TF1 Select: a vector condition picks whole rows of higher-rank x/y."""
     cond, x, y = inputs[:3]
@@ -88,27 +88,27 @@ def _like(ctx, x, fill):
     return ctx.op("core.fill", [shape, value])
 
 
-@tf_op("ZerosLike")
+@tf_op("ZerosLike", inputs=1)
 def _zeros_like(ctx, node, inputs):
     return [_like(ctx, inputs[0], 0)]
 
 
-@tf_op("OnesLike")
+@tf_op("OnesLike", inputs=1)
 def _ones_like(ctx, node, inputs):
     return [_like(ctx, inputs[0], 1)]
 
 
 @tf_op("Identity", "StopGradient", "Snapshot", "PreventGradient", "EnsureShape", "CheckNumerics",
-       "PlaceholderWithDefault")
+       "PlaceholderWithDefault", inputs=1)
 def _identity(ctx, node, inputs):
     return [inputs[0]]
 
 
-@tf_op("IdentityN")
+@tf_op("IdentityN", inputs=(1, None))
 def _identity_n(ctx, node, inputs):
     return list(inputs)
 
 
-@tf_op("NoOp")
+@tf_op("NoOp", inputs=0)
 def _no_op(ctx, node, inputs):
     return []

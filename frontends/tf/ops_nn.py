@@ -13,7 +13,7 @@ _TO_NCHW = np.array([0, 3, 1, 2], np.int32)
 
 
 def _is_nchw(node) -> bool:
-    return str(node.attr("data_format", "NHWC")).upper() in ("NCHW", "NCDHW")
+    return node.attr_str("data_format", "NHWC").upper() in ("NCHW", "NCDHW")
 
 
 def _spatial(values, nchw: bool):
@@ -33,11 +33,11 @@ def _nhwc_out(ctx, y, nchw):
 def _conv(core_op):
     def fn(ctx, node, inputs):
         nchw = _is_nchw(node)
-        padding = str(node.attr("padding", "VALID")).upper()
-        attrs = {"strides": _spatial(node.attr("strides"), nchw), "dilations": _spatial(node.attr("dilations"), nchw),
+        padding = node.attr_str("padding", "VALID").upper()
+        attrs = {"strides": _spatial(node.attr_ints("strides", [1, 1, 1, 1]), nchw), "dilations": _spatial(node.attr_ints("dilations", [1, 1, 1, 1]), nchw),
                  "padding": padding}
         if padding == "EXPLICIT":
-            pads = list(node.attr("explicit_paddings", []))
+            pads = node.attr_ints("explicit_paddings", [])
             if len(pads) != 8:
                 return None
             h, w = (4, 6) if nchw else (2, 4)
@@ -48,15 +48,15 @@ def _conv(core_op):
     return fn
 
 
-tf_op("Conv2D")(_conv("core.conv2d"))
-tf_op("DepthwiseConv2dNative")(_conv("core.depthwise_conv2d"))
+tf_op("Conv2D", inputs=2)(_conv("core.conv2d"))
+tf_op("DepthwiseConv2dNative", inputs=2)(_conv("core.depthwise_conv2d"))
 
 
 def _pool(core_op):
     def fn(ctx, node, inputs):
         nchw = _is_nchw(node)
-        attrs = {"ksize": _spatial(node.attr("ksize"), nchw), "strides": _spatial(node.attr("strides"), nchw),
-                 "padding": str(node.attr("padding", "VALID")).upper()}
+        attrs = {"ksize": _spatial(node.attr_ints("ksize", [1, 1, 1, 1]), nchw), "strides": _spatial(node.attr_ints("strides", [1, 1, 1, 1]), nchw),
+                 "padding": node.attr_str("padding", "VALID").upper()}
         if attrs["padding"] not in ("SAME", "VALID"):
             return None
         x = _nhwc_in(ctx, inputs[0], nchw)
@@ -65,8 +65,8 @@ def _pool(core_op):
     return fn
 
 
-tf_op("MaxPool")(_pool("core.max_pool"))
-tf_op("AvgPool")(_pool("core.avg_pool"))
+tf_op("MaxPool", inputs=1)(_pool("core.max_pool"))
+tf_op("AvgPool", inputs=1)(_pool("core.avg_pool"))
 
 
 def _channel_shape(node, x):
@@ -76,7 +76,7 @@ def _channel_shape(node, x):
     return None
 
 
-@tf_op("BiasAdd", "BiasAddV1")
+@tf_op("BiasAdd", "BiasAddV1", inputs=2)
 def _bias_add(ctx, node, inputs):
     x, bias = inputs[:2]
     shape = _channel_shape(node, x)
@@ -87,13 +87,15 @@ def _bias_add(ctx, node, inputs):
     return [ctx.op("core.add", [x, bias])]
 
 
-@tf_op("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
+@tf_op("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", inputs=5)
 def _fused_batch_norm(ctx, node, inputs):
     """Inference batch norm folded into ``x * m + a`` (constants when the statistics are)."""
     if node.attr("is_training", True):
         return None
     x, scale, offset, mean, var = inputs[:5]
-    eps = float(node.attr("epsilon", 1e-3))
+    if not all(v.dtype.is_float for v in inputs[:5]):
+        return None  # not a batch norm TF can run either: keep it foreign
+    eps = node.attr_float("epsilon", 1e-3)
     consts = [v.const_value() for v in (scale, offset, mean, var)]
     shape = _channel_shape(node, x)
     if _is_nchw(node) and shape is None:
@@ -117,13 +119,13 @@ def _fused_batch_norm(ctx, node, inputs):
     return [y, mean, var] + [mean, var, mean][: extra - 2]
 
 
-@tf_op("MatMul")
+@tf_op("MatMul", inputs=2)
 def _matmul(ctx, node, inputs):
     return [ctx.op("core.matmul", inputs[:2], {"transpose_a": bool(node.attr("transpose_a", False)),
                                                "transpose_b": bool(node.attr("transpose_b", False))})]
 
 
-@tf_op("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
+@tf_op("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", inputs=2)
 def _batch_matmul(ctx, node, inputs):
     out = ctx.op("core.matmul", inputs[:2], {"transpose_a": bool(node.attr("adj_x", False)),
                                              "transpose_b": bool(node.attr("adj_y", False))})
@@ -133,12 +135,12 @@ def _batch_matmul(ctx, node, inputs):
     return [out]
 
 
-@tf_op("Softmax")
+@tf_op("Softmax", inputs=1)
 def _softmax(ctx, node, inputs):
     return [ctx.op("core.softmax", inputs[:1])]
 
 
-@tf_op("LogSoftmax")
+@tf_op("LogSoftmax", inputs=1)
 def _log_softmax(ctx, node, inputs):
     return [ctx.op("core.log_softmax", inputs[:1])]
 
@@ -151,5 +153,5 @@ def _resize(core_op):
     return fn
 
 
-tf_op("ResizeBilinear")(_resize("core.resize_bilinear"))
-tf_op("ResizeNearestNeighbor")(_resize("core.resize_nearest"))
+tf_op("ResizeBilinear", inputs=2)(_resize("core.resize_bilinear"))
+tf_op("ResizeNearestNeighbor", inputs=2)(_resize("core.resize_nearest"))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+import numpy as np
+
 from litesmith.ir.builder import Builder
 from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
@@ -20,12 +22,16 @@ from litesmith.ir.registry import InferError
 from litesmith.ir.types import TensorType, refine_shape, shapes_compatible
 
 from .convert import UnsupportedDType
-from .mapper import TfNode, map_node
+from .mapper import BadAttr, TfNode, map_node
 from .namespace import Namespace, split_ref, tensor_name
 from .ops_lists import TensorArrayHandle
 
 _LOOP_OPS = {"Enter", "RefEnter", "Switch", "RefSwitch", "NextIteration", "RefNextIteration", "LoopCond"}
 _CALL_OPS = {"While", "StatelessWhile", "If", "StatelessIf", "PartitionedCall", "StatefulPartitionedCall"}
+# TF1 TensorArray ops (input 0 is the handle) and the ops that pass a handle through unchanged.
+_HANDLE_OPS = {"TensorArrayScatterV3", "TensorArrayWriteV3", "TensorArrayReadV3", "TensorArrayGatherV3",
+               "TensorArraySizeV3", "TensorArrayCloseV3"}
+_PASS_OPS = {"Identity", "IdentityN", "StopGradient", "Snapshot"}
 # Attributes that name a foreign node's output dtype(s), most specific first.
 _DTYPE_ATTRS = ("Tout", "output_types", "out_type", "DstT", "dtype", "output_type", "element_dtype", "T")
 
@@ -52,6 +58,8 @@ class Scope:
         if got is not None:
             return got
         name, idx = split_ref(ref)
+        if name in self.ns.args and name not in self.ns.nodes:
+            raise UserError(f"{self.ns.where}: function argument {name!r} has one output, the body reads {ref!r}")
         if name not in self.lifted:
             if self._is_branch_switch(name):
                 return self._bind_switch(name, idx)
@@ -149,11 +157,18 @@ class Scope:
         from . import control_v1, control_v2
 
         op = self.ns.op(name)
+        key = (id(self.ns), name)
+        if key in self.lifter.active:  # reached again through a loop, branch or call it is part of
+            raise UserError(f"{self.ns.at(name)} ({op}) depends on itself through control flow or a function call; "
+                            "the graph is malformed")
+        self.lifter.active.add(key)
         self.builder.meta = {"source": name}
         try:
             if op == "Const":
-                tf = self.ns.tf_node(name)
-                self.bind(name, [self.builder.op("core.const", [], {"value": tf.attrs["value"]})])
+                value = self.ns.tf_node(name).attrs.get("value")
+                if not isinstance(value, np.ndarray):
+                    raise UserError(f"{self.ns.at(name)} (Const) has no tensor attribute 'value'; the file is corrupt")
+                self.bind(name, [self.builder.op("core.const", [], {"value": value})])
             elif op in ("Placeholder", "PlaceholderV2"):
                 raise UserError(f"{self.ns.at(name)} is a Placeholder but not a graph input; "
                                 "add it to the inputs or cut the graph below it")
@@ -168,12 +183,19 @@ class Scope:
                 self.bind(name, control_v2.lift_call(self, name))
             else:
                 self._lift_plain(name)
-        except (InferError, IRError) as e:
+        except (InferError, IRError, BadAttr) as e:
             raise UserError(f"{self.ns.at(name)} ({op}): {e}") from None
+        finally:
+            self.lifter.active.discard(key)
 
     def _lift_plain(self, name: str) -> None:
         tf = self.ns.tf_node(name)
         inputs = [self.resolve(r) for r in self.ns.inputs(name)[0]]
+        for pos, v in enumerate(inputs):
+            wants_handle = pos == 0 and tf.op in _HANDLE_OPS
+            if isinstance(v, TensorArrayHandle) != wants_handle and not (wants_handle is False and tf.op in _PASS_OPS):
+                what = "a TensorArray handle" if wants_handle else "a tensor"
+                raise UserError(f"{self.ns.at(name)} ({tf.op}) input {pos} must be {what}; the graph is malformed")
         outs = map_node(self.builder, tf, inputs)
         if outs is None:
             outs = self._foreign(name, tf, inputs)
@@ -187,7 +209,7 @@ class Scope:
         if not isinstance(shapes, list):
             return
         for v, s in zip(outs, shapes):
-            if isinstance(v, Value) and not v.type.is_list and s is not None and v.producer is not None \
+            if isinstance(v, Value) and not v.type.is_list and isinstance(s, tuple) and v.producer is not None \
                     and v.producer.graph is self.graph and shapes_compatible(v.shape, s):
                 v.set_type(v.type.with_shape(refine_shape(v.shape, s)))
 
@@ -203,6 +225,7 @@ class Scope:
         for i in range(count):
             dtype = self._foreign_dtype(name, tf, i)
             shape = shapes[i] if isinstance(shapes, list) and i < len(shapes) else None
+            shape = shape if isinstance(shape, tuple) else None
             types.append(TensorType.list_of(TensorType(DType.FLOAT32, None)) if dtype is DType.VARIANT
                          else TensorType(dtype, shape))
         node = self.builder.create(f"tf.{tf.op}", inputs, dict(tf.attrs), output_types=types)

@@ -56,6 +56,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     verb = next((a for a in argv if not a.startswith("-")), None)
+    args = None
     try:
         parser = build_parser(only=verb if verb in VERBS else None)
         args = parser.parse_args(argv)
@@ -64,7 +65,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         return int(args._module.run(args) or 0)
     except UserError as e:
-        print(f"litesmith: error: {_one_line(str(e))}", file=sys.stderr)
+        print(f"litesmith: error: {_with_file(args, _one_line(str(e)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("litesmith: interrupted", file=sys.stderr)
@@ -75,6 +76,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         traceback.print_exc()
         print("litesmith: internal error (a bug in litesmith; please report it with the traceback above)", file=sys.stderr)
         return 1
+
+
+def _with_file(args, msg: str) -> str:
+    """Prefix the model file to a message that names none of the files given (a verifier or
+    pass error names only the graph), so the one line says which file is bad."""
+    path = getattr(args, "model", None) or getattr(args, "file", None)
+    files = [v for v in vars(args).values() if isinstance(v, str) and ("." in v or "/" in v)]
+    if not isinstance(path, str) or any(f in msg for f in files):
+        return msg
+    return f"{path}: {msg}"
 
 
 def _one_line(msg: str) -> str:
