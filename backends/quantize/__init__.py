@@ -51,10 +51,12 @@ def quantize_graph(graph, mode: str, calibration=None, io_dtype: str = "float32"
         if calibration is None:
             raise UserError("int8 quantization needs calibration data (--calibration DATA.npz): "
                             "one array per model input, shaped [samples, *input_shape]")
+        from .gptq import InputMoments
         from .int8 import quantize_int8
 
-        ranges = calibrate(graph, calibration, percentile=percentile, progress=progress)
-        quantize_int8(graph, ranges, io_dtype, report, integer_only=integer_only)
+        moments = InputMoments(graph)
+        ranges = calibrate(graph, calibration, percentile=percentile, progress=progress, also=moments)
+        quantize_int8(graph, ranges, io_dtype, report, integer_only=integer_only, moments=moments.second_moments())
     from .rewrite import remove_dead
 
     remove_dead(graph)

@@ -154,15 +154,17 @@ class RangeObserver:
 
 
 def calibrate(graph: Graph, data: CalibrationData, percentile: Optional[float] = None,
-              progress: bool = True, stream=None) -> Dict[Value, Tuple[float, float]]:
-    """Value -> (min, max) over the calibration data (percentile P clips to [100-P, P])."""
+              progress: bool = True, stream=None, also=None) -> Dict[Value, Tuple[float, float]]:
+    """Value -> (min, max) over the calibration data (percentile P clips to [100-P, P]).
+    ``also``: another observer (``record(value, array)``, ``__call__(node, outputs)``) fed the same
+    run, e.g. gptq.InputMoments."""
     if percentile is not None and not 50.0 < float(percentile) <= 100.0:
         raise UserError(f"percentile {percentile} is out of range; give a number in (50, 100], e.g. 99.99")
     count, runs = feeds(graph, data)
     if count == 0:
         raise UserError("calibration data holds no samples; give at least one")
     obs = RangeObserver(keep_samples=percentile is not None)
-    interp = Interpreter(graph, observer=obs)
+    interp = Interpreter(graph, observer=obs if also is None else _Both(obs, also))
     pairs = state_pairs(graph)
     bar = ProgressBar(count, "calibrating", stream if stream is not None else sys.stderr, enabled=progress)
     for run in runs:
@@ -172,6 +174,8 @@ def calibrate(graph: Graph, data: CalibrationData, percentile: Optional[float] =
             for v in graph.inputs:
                 if v.name in feed:
                     obs.record(v, feed[v.name])
+                    if also is not None:
+                        also.record(v, feed[v.name])
             try:
                 out = interp.run(feed)
             except Exception as e:  # the data does not fit the model: say which input
@@ -181,6 +185,15 @@ def calibrate(graph: Graph, data: CalibrationData, percentile: Optional[float] =
         bar.step()
     bar.close()
     return obs.ranges(percentile)
+
+
+class _Both:
+    def __init__(self, first, second):
+        self.first, self.second = first, second
+
+    def __call__(self, node, outs) -> None:
+        self.first(node, outs)
+        self.second(node, outs)
 
 
 class ProgressBar:

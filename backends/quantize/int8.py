@@ -12,7 +12,7 @@ Model inputs/outputs stay float (QUANTIZE/DEQUANTIZE at the edges) unless
 """
 from __future__ import annotations
 
-from typing import Dict, Set, Tuple
+from typing import Dict, Optional, Set, Tuple
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from litesmith.ir.dtypes import DType
 from litesmith.ir.graph import Graph, Node, Value
 from litesmith.ir.types import QuantParams, TensorType
 
+from . import gptq
 from .params import KEEP_SUM_OPS, activation_params, bias_int32, f32, per_channel_weights, quantize_array
 from .recurrent import accumulator_nodes
 from .rewrite import const_with_quant, insert_point, remove_dead
@@ -52,10 +53,13 @@ INT8_OPS = set(WEIGHTED) | ARITHMETIC | set(FIXED_OUTPUT) | SAME_SCALE | {CONCAT
 Ranges = Dict[Value, Tuple[float, float]]
 
 
-def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, integer_only: bool = False) -> Graph:
+def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, integer_only: bool = False,
+                  moments: Optional[Dict[Node, np.ndarray]] = None) -> Graph:
     """``integer_only``: no float islands for accuracy (LM logits, large output softmax, LSTM cell
-    state), and a UserError naming any op that still has no int8 kernel: for integer-only hardware."""
-    Int8Rewriter(graph, ranges, io_dtype, integer_only).run(report)
+    state), and a UserError naming any op that still has no int8 kernel: for integer-only hardware.
+    ``moments``: weighted node -> E[x x^T] of its input from calibration; those weights are rounded
+    by GPTQ (gptq.py) instead of to nearest."""
+    Int8Rewriter(graph, ranges, io_dtype, integer_only, moments).run(report)
     if integer_only and report.get("float_ops"):
         from litesmith.ir.errors import UserError
 
@@ -65,8 +69,10 @@ def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, int
 
 
 class Int8Rewriter:
-    def __init__(self, graph: Graph, ranges: Ranges, io_dtype: str, integer_only: bool = False):
+    def __init__(self, graph: Graph, ranges: Ranges, io_dtype: str, integer_only: bool = False,
+                 moments: Optional[Dict[Node, np.ndarray]] = None):
         self.graph = graph
+        self.moments = moments or {}
         self.io_int8 = io_dtype == "int8"
         self.integer_only = integer_only
         # An LSTM's cell state path stays float (recurrent.py); ranges are clipped where an int8
@@ -276,6 +282,9 @@ class Int8Rewriter:
         x = self._int8_of(node.inputs[0])
         wv = node.inputs[1]
         qw, wqp = per_channel_weights(wv.const_value(), self._weight_axis(node.op, wv), keep_sums=node.op in KEEP_SUM_OPS)
+        if node in self.moments:  # rounded for the least output error on the calibration data
+            rounded = gptq.quantize_weights(node.op, wv.const_value(), wqp.scale, self.moments[node])
+            qw = qw if rounded is None else rounded
         w = const_with_quant(b, qw, DType.INT8, wqp, wv.name or node.name + "/weights")
         inputs = [x, w]
         if len(node.inputs) > 2 and not self._zero_fc_bias(node):
