@@ -13,6 +13,7 @@ import pytest
 from litesmith.frontends.tf import load_graphdef
 from litesmith.ir import run, verify
 from test_tflite_lowering import F32, I32, c, check
+from tf_models import freeze_one_input
 
 import litesmith
 
@@ -68,19 +69,8 @@ MODELS = {
 
 
 def _freeze(tf, out_dir, name, build, shape, concrete):
-    g = tf.Graph()
-    with g.as_default():
-        tf.compat.v1.set_random_seed(1)
-        x = tf.compat.v1.placeholder(tf.float32, shape, name="x")
-        y = tf.identity(build(tf, x), name="y")
-        feed = RNG.uniform(-1, 1, concrete or shape).astype(np.float32)
-        with tf.compat.v1.Session(graph=g) as sess:
-            sess.run(tf.compat.v1.global_variables_initializer())
-            want = sess.run(y, {x: feed})
-            gd = tf.compat.v1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), ["y"])
-    pb = str(out_dir / f"{name}.pb")
-    with open(pb, "wb") as f:
-        f.write(gd.SerializeToString())
+    feed = RNG.uniform(-1, 1, concrete or shape).astype(np.float32)
+    pb, want = freeze_one_input(tf, out_dir, name, build, shape, feed, seed=1)
     return Frozen(name, pb, shape, feed, want)
 
 

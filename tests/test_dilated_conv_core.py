@@ -11,6 +11,7 @@ from textwrap import dedent
 import numpy as np
 import pytest
 from ir_check import check
+from tf_models import freeze_one_input
 
 import litesmith
 from litesmith.frontends.tf import load_graphdef
@@ -239,22 +240,11 @@ MODELS = {
 
 
 def _freeze(tf, out_dir, name, build, shape, dtype, concrete, convs):
-    g = tf.Graph()
-    with g.as_default():
-        tf.compat.v1.set_random_seed(3)
-        x = tf.compat.v1.placeholder(getattr(tf, dtype), shape, name="x")
-        y = tf.identity(build(tf, x), name="y")
-        if dtype == "int32":
-            feed = RNG.integers(0, 20, concrete or shape).astype(np.int32)
-        else:
-            feed = RNG.uniform(-1, 1, concrete or shape).astype(np.float32)
-        with tf.compat.v1.Session(graph=g) as sess:
-            sess.run(tf.compat.v1.global_variables_initializer())
-            want = sess.run(y, {x: feed})
-            gd = tf.compat.v1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), ["y"])
-    pb = str(out_dir / f"{name}.pb")
-    with open(pb, "wb") as f:
-        f.write(gd.SerializeToString())
+    if dtype == "int32":
+        feed = RNG.integers(0, 20, concrete or shape).astype(np.int32)
+    else:
+        feed = RNG.uniform(-1, 1, concrete or shape).astype(np.float32)
+    pb, want = freeze_one_input(tf, out_dir, name, build, shape, feed, seed=3, dtype=dtype)
     return Frozen(pb, feed, want, convs)
 
 

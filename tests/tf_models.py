@@ -36,6 +36,7 @@ __all__ = [
     "build_rnn_cells",
     "build_seed_lm",
     "build_small_graphs",
+    "freeze_one_input",
     "graphdef_op_types",
     "keras_cnns",
     "keras_efficientnet_b0",
@@ -170,6 +171,24 @@ def _randomize_variables(tf, sess, rng, scale=0.3):
     for var in sorted(tf.compat.v1.global_variables(), key=lambda v: v.name):
         shape = var.shape.as_list()
         var.load(rng.normal(0.0, scale, size=shape).astype(var.dtype.as_numpy_dtype), sess)
+
+
+def freeze_one_input(tf, out_dir, name, build, shape, feed, seed, dtype="float32"):
+    """y = build(tf, x) on one placeholder ``x`` (variables seeded), run by TF on ``feed`` and frozen
+    to ``out_dir/name.pb``: (pb path, TF's y)."""
+    g = tf.Graph()
+    with g.as_default():
+        tf.compat.v1.set_random_seed(seed)
+        x = tf.compat.v1.placeholder(getattr(tf, dtype), shape, name="x")
+        y = tf.identity(build(tf, x), name="y")
+        with tf.compat.v1.Session(graph=g) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            want = sess.run(y, {x: feed})
+            gd = _freeze_session(tf, sess, ["y"])
+    pb = os.path.join(str(out_dir), f"{name}.pb")
+    with open(pb, "wb") as f:
+        f.write(gd.SerializeToString())
+    return pb, want
 
 
 def _freeze_session(tf, sess, output_names):
