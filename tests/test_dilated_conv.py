@@ -13,6 +13,7 @@ import pytest
 from litesmith.frontends.tf import load_graphdef
 from litesmith.ir import run, verify
 from test_tflite_lowering import F32, I32, c, check
+from test_dilated_conv_core import _litert
 from tf_models import freeze_one_input
 
 import litesmith
@@ -84,15 +85,6 @@ def dilated_models(tf, tmp_path_factory):
 def _load(m: Frozen):
     shapes = {"x": list(m.feed.shape)} if None in m.shape else None
     return load_graphdef(m.pb, input_shapes=shapes) if shapes else load_graphdef(m.pb)
-
-
-def _litert(litert, blob, feed):
-    interp = litert(model_content=blob)
-    interp.allocate_tensors()
-    interp.set_tensor(interp.get_input_details()[0]["index"], feed)
-    interp.invoke()
-    ops = Counter(d["op_name"] for d in interp._get_ops_details() if d["op_name"] != "DELEGATE")
-    return interp.get_tensor(interp.get_output_details()[0]["index"]), ops
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -11,6 +11,7 @@ from textwrap import dedent
 import numpy as np
 import pytest
 from ir_check import check
+from test_cnn_convert import run_litert
 from tf_models import freeze_one_input
 
 import litesmith
@@ -255,12 +256,9 @@ def models(tf, tmp_path_factory):
 
 
 def _litert(litert, blob, feed):
-    interp = litert(model_content=blob)
-    interp.allocate_tensors()
-    interp.set_tensor(interp.get_input_details()[0]["index"], feed)
-    interp.invoke()
-    ops = Counter(d["op_name"] for d in interp._get_ops_details() if d["op_name"] != "DELEGATE")
-    return interp.get_tensor(interp.get_output_details()[0]["index"]), ops
+    """(output y, op counts) of a one-input model in LiteRT."""
+    outs, ops = run_litert(litert, blob, {"x": feed})
+    return outs["y"], ops
 
 
 def _convs(ops: Counter) -> int:
