@@ -12,6 +12,7 @@ from litesmith.backends.tflite import write_tflite
 from litesmith.ir.builder import Builder
 from litesmith.ir.dtypes import DType
 from litesmith.ir.graph import Graph
+from litesmith.ir.ops.nn import window_patches
 from litesmith.ir.types import TensorType
 
 
@@ -161,7 +162,7 @@ def test_gptq_patches_are_what_litert_convolves(litert_interpreter):
                 g = single_conv(op, stride, padding)
                 w = next(n for n in g if n.op == op).inputs[1].const_value()
                 want = _litert(litert_interpreter, write_tflite(g), x)[0]
-                p = gptq.patches(x, 3, 3, stride, stride, padding)[0]  # [OH, OW, 3, 3, C]
+                p = window_patches(x, (3, 3), (stride, stride), (1, 1), padding, ())[0]  # [OH, OW, 3, 3, C]
                 if op == "tfl.conv_2d":
                     got = np.einsum("yxhwc,ohwc->yxo", p, w)
                 else:

@@ -23,6 +23,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from litesmith.ir.graph import Graph, Node, Value
+from litesmith.ir.ops.nn import window_patches
 
 OPS = frozenset({"tfl.conv_2d", "tfl.depthwise_conv_2d"})
 POSITIONS_PER_SAMPLE = 2048  # input patches drawn per calibration sample and layer
@@ -31,22 +32,6 @@ DAMPING = 0.01  # of H's mean diagonal, added to its diagonal (H is singular whe
 # rounding costs O(rows * row^2); 3x3x512 with 512 rows takes a few seconds, longer rows round to nearest.
 MAX_ROW = 4608
 BLOCK = 128  # columns rounded between two updates of the remaining weights (the same result, faster)
-
-
-def patches(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, padding: str) -> np.ndarray:
-    """[N, H, W, C] -> [N, OH, OW, kh, kw, C], TFLite's SAME/VALID padding (dilation 1), zero padded."""
-    n, h, w, c = x.shape
-    if padding == "SAME":
-        oh, ow = -(-h // sh), -(-w // sw)
-        ph, pw = max((oh - 1) * sh + kh - h, 0), max((ow - 1) * sw + kw - w, 0)
-        x = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
-    else:
-        oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
-    out = np.empty((n, oh, ow, kh, kw, c), x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            out[:, :, :, i, j, :] = x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw, :]
-    return out
 
 
 class InputMoments:
@@ -81,7 +66,8 @@ class InputMoments:
         if x.ndim != 4 or x.shape[3] != w.shape[3]:
             return None
         a = node.attrs
-        p = patches(x, w.shape[1], w.shape[2], a.get("stride_h", 1), a.get("stride_w", 1), a.get("padding", "SAME"))
+        strides = (a.get("stride_h", 1), a.get("stride_w", 1))
+        p = window_patches(x, w.shape[1:3], strides, (1, 1), a.get("padding", "SAME"), ())
         p = p.reshape(-1, w.shape[1] * w.shape[2], x.shape[3])  # [positions, taps, channels]
         if p.shape[0] > POSITIONS_PER_SAMPLE:
             p = p[self.rng.choice(p.shape[0], POSITIONS_PER_SAMPLE, replace=False)]

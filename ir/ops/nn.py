@@ -124,8 +124,9 @@ def _taps(x: np.ndarray, ksize, strides, dilations, padding, explicit, pad_value
             yield i, j, x[:, y0 : y0 + (oh - 1) * sh + 1 : sh, x0 : x0 + (ow - 1) * sw + 1 : sw, :]
 
 
-def _patches(x: np.ndarray, ksize, strides, dilations, padding, explicit) -> np.ndarray:
-    """Windows of NHWC ``x`` as [N, OH, OW, KH, KW, C] (im2col)."""
+def window_patches(x: np.ndarray, ksize, strides, dilations, padding, explicit) -> np.ndarray:
+    """Windows of NHWC ``x`` as [N, OH, OW, KH, KW, C] (im2col), padded as TF pads (also what
+    GPTQ measures a convolution's inputs with, backends/quantize/gptq.py)."""
     views = [v for _, _, v in _taps(x, ksize, strides, dilations, padding, explicit)]
     p = np.stack(views, axis=3)
     return p.reshape(p.shape[:3] + tuple(ksize) + p.shape[4:])
@@ -167,7 +168,7 @@ def _infer_conv(depthwise: bool):
 
 def _conv2d(x, filter, strides=(1, 1), dilations=(1, 1), padding="VALID", explicit_paddings=()):
     kh, kw, cin, cout = filter.shape
-    p = _patches(x, (kh, kw), strides, dilations, padding, explicit_paddings)
+    p = window_patches(x, (kh, kw), strides, dilations, padding, explicit_paddings)
     groups = x.shape[3] // cin
     if groups == 1:
         n, oh, ow = p.shape[:3]
