@@ -65,3 +65,14 @@ def test_every_verb_has_help_with_an_example(capsys):
         except SystemExit as e:
             assert e.code == 0
         assert "example" in capsys.readouterr().out, verb
+
+
+def test_error_prefix_needs_parsed_args():
+    """A UserError raised before the arguments are parsed keeps its message (no file to name)."""
+    from argparse import Namespace
+
+    from litesmith.cli import _with_file
+
+    assert _with_file(None, "bad plugin") == "bad plugin"
+    assert _with_file(Namespace(model="m.ir"), "graph main: bad") == "m.ir: graph main: bad"
+    assert _with_file(Namespace(model="m.ir"), "m.ir:3:1: bad") == "m.ir:3:1: bad"

@@ -82,8 +82,10 @@ def _with_file(args, msg: str) -> str:
     """Prefix the model file to a message that names none of the files given (a verifier or
     pass error names only the graph), so the one line says which file is bad."""
     path = getattr(args, "model", None) or getattr(args, "file", None)
+    if not isinstance(path, str):  # also: no args yet (the error came while building the parser)
+        return msg
     files = [v for v in vars(args).values() if isinstance(v, str) and ("." in v or "/" in v)]
-    if not isinstance(path, str) or any(f in msg for f in files):
+    if any(f in msg for f in files):
         return msg
     return f"{path}: {msg}"
 
