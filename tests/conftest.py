@@ -39,3 +39,10 @@ try:
 except ImportError as e:  # pragma: no cover - only while tf_models.py is being written
     if "tf_models" not in str(e):
         raise
+
+
+def pytest_configure(config):
+    """LITESMITH_RECORD_TFLITE=FILE records every written .tflite's hash (see output_record.py)."""
+    from output_record import register
+
+    register(config)
