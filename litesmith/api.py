@@ -66,15 +66,17 @@ def optimize(graph: Graph, passes: str = DEFAULT_PIPELINE, **options) -> Graph:
 def compile(graph: Graph, passes: Optional[str] = None, **options) -> bytes:
     """Run ``passes`` (then the default clean-up pipeline), lower to TFLite, return the flatbuffer.
 
-    Works on a copy (constants shared, not duplicated): ``graph`` is left as it was, so
-    one loaded graph compiles in several modes and a failed compile changes nothing."""
+    One pass-manager run covers it all (``compile_to_tflite``: the clean-up, ``lower-tflite``,
+    ``fuse-tflite``, ``dce`` and a quantization pass); ``options`` go to ``compile_to_tflite``
+    (``quantize``, ``calibration``, ``manager_options``...). Works on a copy (constants shared,
+    not duplicated): ``graph`` is left as it was, so one loaded graph compiles in several modes
+    and a failed compile changes nothing."""
     from litesmith.backends.tflite import compile_to_tflite
     from litesmith.ir.clone import clone_graph
 
     work = clone_graph(graph)
     pipeline = ",".join(p for p in (passes, DEFAULT_PIPELINE) if p)
-    optimize(work, pipeline)
-    return compile_to_tflite(work, **options)
+    return compile_to_tflite(work, passes=pipeline, **options)
 
 
 def save(data: Union[bytes, Graph], path: Union[str, os.PathLike]) -> None:

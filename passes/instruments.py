@@ -7,13 +7,13 @@ the pass, the passes before it and the reproducer file.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Mapping, Optional, TextIO
+from typing import Any, Dict, List, Mapping, Optional, TextIO
 
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph
-from litesmith.ir.interpreter import InterpreterError, run
+from litesmith.ir.interpreter import Interpreter, InterpreterError
 
-from .numerics import adapt_feeds, compare_outputs, random_feeds
+from .numerics import adapt_feeds, compare_outputs, deviation, random_feeds
 from .pass_base import Pass
 
 __all__ = [
@@ -77,17 +77,17 @@ class PrintIRInstrument(Instrument):
     def __init__(self, out: TextIO, only_after_change: bool = False):
         self.out = out
         self.only_after_change = only_after_change
-        self._before: Optional[str] = None
+        self._before: List[str] = []  # a stack: sub-passes run inside their pass
 
     def before_pass(self, p, index, graph):
         if self.only_after_change:
-            self._before = _print_ir(graph)
+            self._before.append(_print_ir(graph))
 
     def after_pass(self, p, index, graph, record):
         text = _print_ir(graph)
-        if self.only_after_change and text == self._before:
+        if self.only_after_change and text == self._before.pop():
             return
-        self.out.write(f"// -----// IR after {record.pipeline_text} (#{index + 1}) //----- //\n{text}")
+        self.out.write(f"// -----// IR after {record.title()} //----- //\n{text}")
         self.out.flush()
 
 
@@ -118,7 +118,8 @@ class DumpInstrument(Instrument):
         self._save(graph, f"{0:0{self.width}d}-input.ir")
 
     def after_pass(self, p, index, graph, record):
-        self._save(graph, f"{index + 1:0{self.width}d}-{p.name}.ir")
+        top, dot, sub = record.number.partition(".")  # a sub-pass: 03.1-fold-constants.ir
+        self._save(graph, f"{int(top):0{self.width}d}{dot}{sub}-{p.name}.ir")
 
     def _save(self, graph, filename):
         from litesmith.ir.text import save_ir
@@ -127,7 +128,13 @@ class DumpInstrument(Instrument):
 
 
 class NumericsInstrument(Instrument):
-    """Run the reference interpreter before the pipeline and after each pass; compare outputs."""
+    """Run the reference interpreter before the pipeline and after each pass; compare outputs.
+
+    After an ``approximate`` pass (quantization) the outputs are expected to move:
+    its largest deviation is written to ``out`` and its outputs become the reference
+    for the passes after it. Sub-passes of an approximate pass are not checked (the
+    graph is half rewritten). A pass's ``interpreter`` runs the graphs from then on.
+    """
 
     def __init__(self, feeds: Optional[Mapping[str, Any]], rtol: float, atol: float, out: TextIO):
         self.feeds = dict(feeds) if feeds is not None else None
@@ -135,33 +142,53 @@ class NumericsInstrument(Instrument):
         self.out = out
         self.expected: Dict[str, Any] = {}
         self.active = True
+        self.interpreter = Interpreter
+        self._running: List[Pass] = []  # the passes running now: a pass, then its sub-passes
 
     def before_pipeline(self, graph, passes):
         if self.feeds is None:
             self.feeds = random_feeds(graph)
         try:
-            self.expected = run(graph, self.feeds)
+            self.expected = self.interpreter(graph).run(self.feeds)
         except InterpreterError as e:
             raise UserError(
                 f"check-numerics: the reference interpreter cannot run the input graph ({e}); "
                 "give feeds it can run, or turn the numerics check off"
             ) from None
 
+    def before_pass(self, p, index, graph):
+        self._running.append(p)
+
     def after_pass(self, p, index, graph, record):
-        if not self.active:
+        self._running.pop()
+        if not self.active or any(q.approximate for q in self._running):
             return
+        if p.interpreter is not None:
+            self.interpreter = p.interpreter
         feeds = adapt_feeds(graph, self.feeds)
         if feeds is None:
             self.active = False
             self.out.write(
-                f"check-numerics: pass {p.name} changed the graph inputs "
+                f"check-numerics: pass {record.title()} changed the graph inputs "
                 f"({', '.join(v.name for v in graph.inputs)}); numerics are not checked after it\n"
             )
             return
         try:
-            got = run(graph, feeds)
+            got = self.interpreter(graph).run(feeds)
         except InterpreterError as e:
             raise InstrumentFailure(f"the reference interpreter cannot run the graph after the pass: {e}") from e
+        if p.approximate:
+            self.out.write(f"check-numerics: {record.title()} approximates by design: {deviation(self.expected, got)}; "
+                           "later passes are compared with its outputs\n")
+            self.expected = got
+            return
         problem = compare_outputs(self.expected, got, rtol=self.rtol, atol=self.atol)
         if problem:
-            raise NumericsMismatch(f"numerics changed: {problem}")
+            raise NumericsMismatch(f"numerics changed: {problem}{_applied(record)}")
+
+
+def _applied(record) -> str:
+    """The rewrites a pass reports as ``applied`` (pattern -> count), to name a broken pattern."""
+    applied = record.report.get("applied") if isinstance(record.report, dict) else None
+    names = [f"{k} x{v}" for k, v in applied.items() if k != "dead"] if isinstance(applied, Mapping) else []
+    return "; the pass applied " + ", ".join(names) if names else ""

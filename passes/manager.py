@@ -49,6 +49,7 @@ class PipelineError(Exception):
         self.index = index
         self.passes_before = list(passes_before)
         self.reproducer = reproducer
+        self.run_report: Optional["PassRunReport"] = None  # the records up to the failing pass (its report too)
 
 
 class PassUserError(PipelineError, UserError):
@@ -79,6 +80,19 @@ class PassRecord:
     report: Dict[str, Any] = field(default_factory=dict)
     pipeline_text: str = ""
     skipped: bool = False
+    number: str = ""  # "3": the third pass; "3.1": the first pass of a sub-pipeline it ran
+    label: str = ""  # pipeline_text, prefixed by the enclosing passes' ("unroll-rnn/fold-constants")
+    children: List["PassRecord"] = field(default_factory=list)  # its sub-pipelines' passes
+
+    def title(self) -> str:
+        return f"{self.label or self.pipeline_text} (#{self.number})"
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = {"name": self.name, "options": self.options, "changed": self.changed, "seconds": self.seconds,
+               "report": self.report}
+        if self.children:
+            out["passes"] = [c.to_dict() for c in self.children]
+        return out
 
 
 @dataclass
@@ -108,20 +122,20 @@ class PassRunReport:
     def format_timing(self) -> str:
         total = sum(r.seconds for r in self.passes) or 1e-12
         lines = ["===-- pass execution timing --===", f"  {'seconds':>9}  {'share':>6}  pass"]
-        for i, r in enumerate(self.passes, 1):
+
+        def add(r: PassRecord, depth: int) -> None:
             note = " (skipped)" if r.skipped else ("" if r.changed else " (no change)")
-            lines.append(f"  {r.seconds:9.4f}  {100 * r.seconds / total:5.1f}%  {i}. {r.pipeline_text}{note}")
+            lines.append(f"  {r.seconds:9.4f}  {100 * r.seconds / total:5.1f}%  {'  ' * depth}{r.number}. {r.pipeline_text}{note}")
+            for c in r.children:
+                add(c, depth + 1)
+
+        for r in self.passes:
+            add(r, 0)
         lines.append(f"  {self.seconds:9.4f}  100.0%  total (instruments included)")
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> Dict[str, Any]:
-        return {
-            "seconds": self.seconds,
-            "passes": [
-                {"name": r.name, "options": r.options, "changed": r.changed, "seconds": r.seconds, "report": r.report}
-                for r in self.passes
-            ],
-        }
+        return {"seconds": self.seconds, "passes": [r.to_dict() for r in self.passes]}
 
 
 # -- the manager ----------------------------------------------------------------------------
@@ -146,8 +160,11 @@ class PassManager:
         reproducer_dir: Optional[str] = None,
         out: Optional[TextIO] = None,
         instruments: Sequence[Instrument] = (),
+        resources: Optional[Mapping[str, Any]] = None,
     ):
         self.passes: List[Pass] = [_instantiate(p) for p in passes]
+        # Objects a pipeline string cannot carry (calibration data...), handed to every pass as ctx.resources.
+        self.resources: Dict[str, Any] = dict(resources or {})
         self.out = out if out is not None else sys.stderr
         self.reproducer_dir = os.fspath(reproducer_dir) if reproducer_dir is not None else None
         self.options: Dict[str, Any] = dict(
@@ -192,33 +209,74 @@ class PassManager:
         for inst in instruments:
             inst.before_pipeline(graph, self.passes)
         for index, p in enumerate(self.passes):
-            record = PassRecord(p.name, p.options(), pipeline_text=p.pipeline_text())
+            record = PassRecord(p.name, p.options(), pipeline_text=p.pipeline_text(), number=str(index + 1))
+            record.label = record.pipeline_text
             report.passes.append(record)
             if not all(inst.should_run(p, index, graph) for inst in instruments):
                 record.skipped = True
                 continue
             for inst in instruments:
                 inst.before_pass(p, index, graph)
-            ctx = PassContext(report=record.report, options=dict(self.options))
+            ctx = self._context(record, graph, instruments, index)
             t0 = time.perf_counter()
             try:
                 record.changed = bool(p.run(graph, ctx))
+            except InstrumentFailure as e:  # raised by an instrument after one of its sub-passes
+                record.seconds = time.perf_counter() - t0
+                raise self._failure(e, index, snapshot, "broke the graph", report) from e
             except Exception as e:
                 record.seconds = time.perf_counter() - t0
-                raise self._failure(e, index, snapshot, "failed") from e
+                raise self._failure(e, index, snapshot, "failed", report) from e
             record.seconds = time.perf_counter() - t0
             try:
                 for inst in instruments:
                     inst.after_pass(p, index, graph, record)
             except InstrumentFailure as e:
-                raise self._failure(e, index, snapshot, "broke the graph") from e
+                raise self._failure(e, index, snapshot, "broke the graph", report) from e
         report.seconds = time.perf_counter() - start
         for inst in instruments:
             inst.after_pipeline(graph, report)
         return report
 
+    # -- sub-pipelines (PassContext.run_pipeline) -------------------------------------------
+    def _context(self, record: PassRecord, graph: Graph, instruments: List[Instrument], index: int) -> PassContext:
+        def sub_runner(pipeline: str, target: Graph, ctx: PassContext) -> PassRunReport:
+            return self._run_sub_pipeline(pipeline, target, record, graph, instruments, index)
+
+        return PassContext(report=record.report, options=dict(self.options), resources=self.resources,
+                           children=record.children, sub_runner=sub_runner)
+
+    def _run_sub_pipeline(self, pipeline: str, target: Graph, parent: PassRecord, graph: Graph,
+                          instruments: List[Instrument], index: int) -> PassRunReport:
+        """Run ``pipeline`` inside the pass of ``parent``: records nest under it, and when it runs
+        on the pipeline's own graph the instruments see each sub-pass (``should_run`` is not
+        asked: the enclosing pass relies on its sub-passes). Another graph (a clone) runs plain."""
+        passes = [_instantiate((name, opts)) for name, opts in parse_pipeline(pipeline)]
+        hooks = instruments if target is graph else []
+        sub = PassRunReport()
+        start = time.perf_counter()
+        for p in passes:
+            k = len(parent.children) + 1  # numbered on from the pass's earlier sub-pipelines
+            record = PassRecord(p.name, p.options(), pipeline_text=p.pipeline_text(), number=f"{parent.number}.{k}")
+            record.label = f"{parent.label}/{record.pipeline_text}"
+            parent.children.append(record)
+            sub.passes.append(record)
+            for inst in hooks:
+                inst.before_pass(p, index, target)
+            ctx = self._context(record, graph, hooks, index)
+            t0 = time.perf_counter()
+            record.changed = bool(p.run(target, ctx))
+            record.seconds = time.perf_counter() - t0
+            try:
+                for inst in hooks:
+                    inst.after_pass(p, index, target, record)
+            except InstrumentFailure as e:
+                raise type(e)(f"after its sub-pass {record.title()}: {e}") from e
+        sub.seconds = time.perf_counter() - start
+        return sub
+
     # -- failures and reproducers ------------------------------------------------------------
-    def _failure(self, exc: Exception, index: int, snapshot, what: str) -> PipelineError:
+    def _failure(self, exc: Exception, index: int, snapshot, what: str, report: PassRunReport) -> PipelineError:
         p = self.passes[index]
         before = [q.pipeline_text() for q in self.passes[:index]]
         path = None
@@ -241,7 +299,9 @@ class PassManager:
             cls = PassUserError
         else:
             cls = PassCrashError
-        return cls(msg, p.name, index, before, path)
+        error = cls(msg, p.name, index, before, path)
+        error.run_report = report
+        return error
 
     @staticmethod
     def _snapshot(graph: Graph) -> Optional[Tuple[str, Dict[str, Any]]]:

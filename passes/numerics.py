@@ -13,7 +13,7 @@ from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph
 from litesmith.ir.types import TensorType
 
-__all__ = ["random_feeds", "random_array", "adapt_feeds", "compare_outputs"]
+__all__ = ["random_feeds", "random_array", "adapt_feeds", "compare_outputs", "deviation"]
 
 
 def random_array(t: TensorType, rng: np.random.Generator, name: str = "") -> np.ndarray:
@@ -94,6 +94,22 @@ def compare_outputs(
                 f"first at index {list(idx)}: expected {want[idx]!r}, got {have[idx]!r}"
             )
     return None
+
+
+def deviation(expected: Mapping[str, np.ndarray], got: Mapping[str, np.ndarray]) -> str:
+    """One line: per float output, the largest absolute difference and the largest expected magnitude."""
+    parts = []
+    for name, want in expected.items():
+        have = got.get(name)
+        if not isinstance(want, np.ndarray) or not isinstance(have, np.ndarray) or want.dtype.kind != "f":
+            continue
+        if have.dtype.kind != "f" or have.size != want.size:
+            parts.append(f"output {name!r} is now {have.dtype}{list(have.shape)}")
+            continue
+        err = np.abs(have.astype(np.float64).reshape(want.shape) - want)
+        top = float(np.max(np.abs(want))) if want.size else 0.0
+        parts.append(f"output {name!r} max abs error {float(np.max(err)) if err.size else 0.0:.3g} (|expected| <= {top:.3g})")
+    return "; ".join(parts) or "no float outputs to compare"
 
 
 def _squeezed(shape) -> tuple:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Mapping
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional
 
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph
@@ -37,17 +37,47 @@ class PassContext:
 
     ``report``: a dict the pass may fill (what it folded, removed...); it ends
     up in the manager's ``PassRunReport``. ``options``: the manager's options
-    (verify_each, ...), for passes that want to adapt to them.
+    (verify_each, ...), for passes that want to adapt to them. ``resources``:
+    objects a pipeline string cannot carry, handed in by whoever runs the
+    pipeline (``PassManager(..., resources={"calibration": data})``); each pass
+    documents the keys it reads. ``children``: the records of the sub-pipelines
+    the pass ran with ``run_pipeline``.
     """
 
     report: Dict[str, Any] = field(default_factory=dict)
     options: Dict[str, Any] = field(default_factory=dict)
+    resources: Dict[str, Any] = field(default_factory=dict)
+    children: List[Any] = field(default_factory=list)
+    # Set by the pass manager: runs a sub-pipeline under the enclosing run's instruments.
+    sub_runner: Optional[Callable[[str, Graph, "PassContext"], Any]] = field(default=None, repr=False)
+
+    def run_pipeline(self, pipeline: str, graph: Graph):
+        """Run ``pipeline`` (e.g. ``"fold-constants,dce"``) on ``graph`` as part of this pass.
+
+        Use it instead of calling another pass's ``run`` by hand: under a pass
+        manager the instruments (verify, print, numerics, timing) see each
+        sub-pass, and the records are kept in ``children`` (and in the
+        enclosing ``PassRecord``). Returns the sub-run's ``PassRunReport``.
+        """
+        if self.sub_runner is not None:
+            return self.sub_runner(pipeline, graph, self)
+        from .manager import PassManager
+
+        report = PassManager.parse(pipeline, resources=self.resources).run(graph)
+        self.children.extend(report.passes)
+        return report
 
 
 class Pass:
     """Base class of all passes; subclasses are dataclasses (fields = options)."""
 
     name: ClassVar[str] = ""
+    # A pass that changes outputs by design (quantization rounds them) sets ``approximate``:
+    # the numerics check then measures its error instead of failing, and compares later
+    # passes with its result. ``interpreter``: the ``Interpreter`` subclass that executes the
+    # graphs it produces (quantized kernels), used by numerics checks from then on.
+    approximate: ClassVar[bool] = False
+    interpreter: ClassVar[Optional[type]] = None
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         """Transform ``graph`` in place; return whether it changed."""

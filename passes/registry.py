@@ -4,7 +4,10 @@ Built-in passes are rows of ``BUILTIN_PASSES`` (name -> module path); a module
 is imported only when its pass is asked for, so ``litesmith passes`` stays fast:
 it reads one-line help from the module source without importing it.
 Third-party passes come from the ``litesmith.passes`` entry-point group
-(``my-pass = "my_pkg.passes:MyPass"``), so research code needs no fork.
+(``my-pass = "my_pkg.passes:MyPass"``), so research code needs no fork. The
+backends contribute theirs the same way (pyproject.toml: ``lower-tflite``,
+``fuse-tflite``, ``quantize-*``), so this module names no backend; their help
+is read from source too, and ``litesmith passes`` lists them as built in.
 
 To add a built-in pass: write ``passes/<module>.py`` with a ``@register_pass``
 class and add its row below.
@@ -102,20 +105,17 @@ def known_names() -> List[str]:
 
 
 def list_passes() -> List[PassInfo]:
-    """Every known pass with its one-line help, sorted by name; imports no built-in pass module."""
+    """Every known pass with its one-line help, sorted by name; imports no pass module that is a .py file."""
     out = []
     for name in known_names():
         if name in BUILTIN_PASSES:
             out.append(PassInfo(name, _builtin_summary(name), "builtin"))
-        elif name in _REGISTERED:
-            out.append(PassInfo(name, _REGISTERED[name].summary(), "registered"))
-        else:
+        elif name in _entry_points():
             ep = _entry_points()[name]
-            try:
-                summary = get_pass(name).summary()
-            except UserError as e:
-                summary = f"(cannot load: {e})"
-            out.append(PassInfo(name, summary, ep.value))
+            origin = "builtin" if _ships_with_litesmith(ep) else ep.value
+            out.append(PassInfo(name, _entry_point_summary(name), origin))
+        else:
+            out.append(PassInfo(name, _REGISTERED[name].summary(), "registered"))
     return out
 
 
@@ -123,6 +123,7 @@ def clear_caches() -> None:
     """Forget discovered entry points (tests that change sys.path call this)."""
     _entry_points.cache_clear()
     _builtin_summary.cache_clear()
+    _entry_point_summary.cache_clear()
     for name in _FROM_ENTRY_POINTS:
         _REGISTERED.pop(name, None)
     _FROM_ENTRY_POINTS.clear()
@@ -138,6 +139,25 @@ def _entry_points() -> Dict[str, "importlib.metadata.EntryPoint"]:
     return found
 
 
+def _ships_with_litesmith(ep) -> bool:
+    """An entry point of litesmith's own distribution (the backends' passes)."""
+    dist = getattr(ep, "dist", None)
+    return dist is not None and dist.name == "litesmith"
+
+
+@functools.lru_cache(maxsize=None)
+def _entry_point_summary(name: str) -> str:
+    """The docstring's first line of an entry point's class, read from source (else by loading it)."""
+    module, _, attr = _entry_points()[name].value.partition(":")
+    summary = _summary_from_source(module, name, class_name=attr.strip()) if attr else None
+    if summary is None:
+        try:
+            summary = get_pass(name).summary()
+        except UserError as e:
+            summary = f"(cannot load: {e})"
+    return summary
+
+
 @functools.lru_cache(maxsize=None)
 def _builtin_summary(name: str) -> str:
     """The docstring's first line of the class registered as ``name``, read from source."""
@@ -150,14 +170,23 @@ def _builtin_summary(name: str) -> str:
     return summary
 
 
-def _summary_from_source(module: str, name: str) -> Optional[str]:
-    spec = importlib.util.find_spec(module)
+def _summary_from_source(module: str, name: str, class_name: Optional[str] = None) -> Optional[str]:
+    """The summary of the class registered as ``name`` (or called ``class_name``) in ``module``'s source."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return None
     with open(spec.origin, encoding="utf-8") as f:
         tree = ast.parse(f.read(), spec.origin)
     for node in ast.walk(tree):
         if not isinstance(node, ast.ClassDef):
+            continue
+        if class_name is not None:
+            if node.name == class_name:
+                doc = ast.get_docstring(node) or ""
+                return doc.strip().split("\n", 1)[0].strip() or None
             continue
         for dec in node.decorator_list:
             if (

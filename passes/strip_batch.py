@@ -22,7 +22,6 @@ from litesmith.ir.graph import Graph, Value
 
 from .batch_analysis import AxisAnalysis, AxisMixingError, LoopStepsOverAxis, pin_axis, strip_axis
 from .canonical_dilated_conv import dilated_conv
-from .fold_constants import FoldConstants
 from .pass_base import Pass, PassContext
 from .registry import register_pass
 from .rewrite import apply_patterns_greedily, as_pattern
@@ -55,7 +54,7 @@ class StripBatch(Pass):
                 shape[self.axis] = 1
                 v.set_type(v.type.with_shape(shape))
             size = 1
-        FoldConstants().run(graph, PassContext())
+        ctx.run_pipeline("fold-constants", graph)
         _fold_dilated_convs(graph)
         seeds = {v: self.axis for v in batch_inputs}
         mode = self.mode
@@ -67,7 +66,7 @@ class StripBatch(Pass):
             pin_axis(graph, analysis)
         else:
             strip_axis(graph, analysis)
-        FoldConstants().run(graph, PassContext())
+        ctx.run_pipeline("fold-constants", graph)
         ctx.report["batch_inputs"] = [v.name for v in batch_inputs]
         ctx.report["batch_size"] = size
         ctx.report["mode"] = mode

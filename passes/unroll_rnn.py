@@ -30,8 +30,6 @@ from litesmith.ir.graph import Graph, Node, Value
 from litesmith.ir.reinfer import reinfer
 
 from .batch_analysis import AxisAnalysis, strip_axis
-from .dce import DeadCodeElimination
-from .fold_constants import FoldConstants
 from .pass_base import Pass, PassContext
 from .registry import register_pass
 from .rewrite import replace_value
@@ -53,23 +51,23 @@ class UnrollRnn(Pass):
         if not loops:
             ctx.report["loops"] = 0
             return False
-        FoldConstants().run(graph, PassContext())
+        ctx.run_pipeline("fold-constants", graph)
         sequences = _set_time_axes(graph, [n for n in graph if n.op == "core.while"], self.steps)
-        FoldConstants().run(graph, PassContext())
+        ctx.run_pipeline("fold-constants", graph)
         pairs: List[dict] = []
         for loop in [n for n in graph if n.op == "core.while"]:
             pairs += _unroll(graph, loop, self.steps, len(pairs))
         _resolve_lists(graph)
-        FoldConstants().run(graph, PassContext())
+        ctx.run_pipeline("fold-constants", graph)
         _resolve_lists(graph)
-        DeadCodeElimination().run(graph, PassContext())
+        ctx.run_pipeline("dce", graph)
         if self.steps == 1:
             for value, axis in sequences:
                 if value.graph is graph and value.shape is not None and value.shape[axis] == 1:
                     strip_axis(graph, AxisAnalysis(graph, {value: axis}, 1, "time"))
-            FoldConstants().run(graph, PassContext())
-            DeadCodeElimination().run(graph, PassContext())
-        dropped = _drop_sequence_lengths(graph, {id(v) for v, _ in sequences} | {id(graph.input_by_name(p["input"])) for p in pairs})
+            ctx.run_pipeline("fold-constants,dce", graph)
+        skip = {id(v) for v, _ in sequences} | {id(graph.input_by_name(p["input"])) for p in pairs}
+        dropped = _drop_sequence_lengths(graph, skip, ctx)
         for p in pairs:  # shapes after stripping
             p["shape"] = list(graph.input_by_name(p["input"]).shape)
         old = json.loads(graph.meta.get(STATE_META_KEY, b"[]") or b"[]")
@@ -125,7 +123,7 @@ _NO = _NoInfo()
 _SHAPE_ONLY = ("core.identity", "core.squeeze", "core.reshape", "core.expand_dims")
 
 
-def _drop_sequence_lengths(graph: Graph, skip: set) -> List[str]:
+def _drop_sequence_lengths(graph: Graph, skip: set, ctx: PassContext) -> List[str]:
     """Fold dynamic_rnn's ``time >= sequence_length`` mask to false and drop the lengths input.
 
     Every step the caller feeds is inside its sequence (padding is not fed), so
@@ -145,9 +143,9 @@ def _drop_sequence_lengths(graph: Graph, skip: set) -> List[str]:
             b = Builder(graph, before=node)
             replace_value(out, b.const(np.zeros(out.shape, np.bool_)))
             graph.remove(node)
-        FoldConstants().run(graph, PassContext())  # the condition's reshapes become constants
+        ctx.run_pipeline("fold-constants", graph)  # the condition's reshapes become constants
         _collapse_const_selects(graph)
-        DeadCodeElimination().run(graph, PassContext())
+        ctx.run_pipeline("dce", graph)
         if not value.has_uses():
             graph.remove_input(value)
             dropped.append(value.name)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from litesmith.ir import TensorType, DType, run
+from litesmith.ir.interpreter import Interpreter
 from litesmith.ir.errors import ParseError, UserError
 from litesmith.ir.text import load_ir, parse_ir, print_ir
 from litesmith.passes import Pass, PassManager, get_pass, list_passes, parse_pipeline, register_pass, run_pipeline
@@ -231,3 +232,123 @@ def test_custom_instrument_can_skip_passes():
     report = PassManager.parse("test-options,dce", instruments=[StopAfterFirst()]).run(g)
     assert [r.skipped for r in report] == [False, True]
     assert "%dead" in print_ir(g)
+
+
+# -- sub-pipelines (ctx.run_pipeline) and approximate passes ---------------------------------------
+
+
+@register_pass("test-outer")
+@dataclass
+class Outer(Pass):
+    """Runs a sub-pipeline (an option chooses it) twice, the second time on a clone."""
+
+    inner: str = "dce,cse"
+
+    def run(self, graph, ctx):
+        from litesmith.ir.clone import clone_graph
+
+        sub = ctx.run_pipeline(self.inner, graph)
+        ctx.run_pipeline("dce", clone_graph(graph))  # another graph: no instruments, records kept
+        ctx.report["inner_changed"] = sub.changed
+        return sub.changed
+
+
+def test_sub_pipeline_records_nest_and_instruments_see_them(tmp_path):
+    out = io.StringIO()
+    g = parse_ir(SRC)
+    report = run_pipeline(g, "test-outer,cse", print_ir_after_all=True, verify_each=True, time_passes=True,
+                          dump_dir=str(tmp_path / "dump"), out=out)
+    outer = report["test-outer"]
+    assert [(c.name, c.number, c.label) for c in outer.children] == [
+        ("dce", "1.1", "test-outer/dce"), ("cse", "1.2", "test-outer/cse"), ("dce", "1.3", "test-outer/dce")]
+    assert outer.children[0].report["removed"] == {"core.identity": 1}  # the sub-pass's report is kept
+    assert outer.report["inner_changed"] and outer.changed
+    text = out.getvalue()
+    headers = [line for line in text.splitlines() if line.startswith("// -----//")]
+    assert headers == ["// -----// IR after test-outer/dce (#1.1) //----- //", "// -----// IR after test-outer/cse (#1.2) //----- //",
+                       "// -----// IR after test-outer (#1) //----- //", "// -----// IR after cse (#2) //----- //"]
+    assert "    1.1. dce\n" in text and "    1.2. cse (no change)" in text  # indented under its pass
+    assert sorted(os.listdir(tmp_path / "dump")) == ["00-input.ir", "01-test-outer.ir", "01.1-dce.ir", "01.2-cse.ir", "02-cse.ir"]
+    assert report.to_dict()["passes"][0]["passes"][0]["report"] == {"removed": {"core.identity": 1}}
+
+
+def test_sub_pipeline_without_a_manager_keeps_its_records():
+    from litesmith.passes import PassContext
+
+    g = parse_ir(SRC)
+    ctx = PassContext()
+    assert Outer().run(g, ctx)
+    assert [c.name for c in ctx.children] == ["dce", "cse", "dce"] and ctx.children[0].report["removed"]
+
+
+def test_print_ir_after_change_with_sub_passes():
+    out = io.StringIO()
+    run_pipeline(parse_ir(SRC), "test-outer{inner=test-options}", print_ir_after_change=True, out=out)
+    assert out.getvalue() == ""  # test-options changes nothing, so neither does test-outer
+    out = io.StringIO()
+    run_pipeline(parse_ir(SRC), "test-outer{inner=dce}", print_ir_after_change=True, out=out)
+    headers = [line for line in out.getvalue().splitlines() if line.startswith("// -----//")]
+    assert headers == ["// -----// IR after test-outer{inner=dce}/dce (#1.1) //----- //",
+                       "// -----// IR after test-outer{inner=dce} (#1) //----- //"]
+
+
+def test_numerics_failure_in_a_sub_pass_names_it_and_its_pass(tmp_path):
+    with pytest.raises(NumericsError) as e:
+        run_pipeline(parse_ir(SRC), "dce,test-outer{inner=test-negate-outputs}", check_numerics=True,
+                     reproducer_dir=str(tmp_path))
+    msg = str(e.value)
+    assert ("pass test-outer{inner=test-negate-outputs} (#2) broke the graph, after dce: after its sub-pass "
+            "test-outer{inner=test-negate-outputs}/test-negate-outputs (#2.1): numerics changed: output 'a'") in msg
+    assert e.value.pass_name == "test-outer" and os.path.exists(e.value.reproducer)
+    assert e.value.run_report["test-outer"].children[0].name == "test-negate-outputs"
+
+
+class _Halve(Interpreter):
+    """An interpreter whose constants come out halved: what test-approximate's graphs mean."""
+
+    def execute(self, node, inputs):
+        outs = super().execute(node, inputs)
+        return [o / 2 for o in outs] if node.op == "core.const" else outs
+
+
+@register_pass("test-approximate")
+@dataclass
+class Approximate(Pass):
+    """Doubles constants (read back halved by its interpreter) and perturbs them: an approximate rewrite."""
+
+    approximate = True
+    interpreter = _Halve
+
+    def run(self, graph, ctx):
+        for n in graph:
+            if n.op == "core.const":
+                n.attrs["value"] = n.attrs["value"] * 2 + 0.25
+        ctx.run_pipeline("test-negate-outputs", graph)  # inside an approximate pass: not checked
+        ctx.run_pipeline("test-negate-outputs", graph)
+        return True
+
+
+def test_approximate_pass_is_measured_then_becomes_the_reference():
+    out = io.StringIO()
+    g = parse_ir(SRC)
+    run_pipeline(g, "test-approximate,cse,dce", check_numerics=True, out=out)
+    note = out.getvalue()
+    assert note.startswith("check-numerics: test-approximate (#1) approximates by design: output 'y' max abs error 0 ")
+    assert "output 'a' max abs error 0.125 (|expected| <= 2); later passes are compared with its outputs" in note
+    with pytest.raises(NumericsError, match=r"pass test-negate-outputs \(#2\) broke the graph, after test-approximate"):
+        run_pipeline(parse_ir(SRC), "test-approximate,test-negate-outputs", check_numerics=True, out=io.StringIO())
+
+
+def test_numerics_error_lists_the_rewrites_a_pass_applied():
+    @register_pass("test-bad-pattern")
+    @dataclass
+    class BadPattern(Pass):
+        """Reports a pattern it applied, and negates constants."""
+
+        def run(self, graph, ctx):
+            BreakNumerics().run(graph, ctx)
+            ctx.report["applied"] = {"negate-constants": 1, "dead": 2}
+            return True
+
+    with pytest.raises(NumericsError, match=r"numerics changed: .*; the pass applied negate-constants x1$"):
+        run_pipeline(parse_ir(SRC), "test-bad-pattern", check_numerics=True)

@@ -3,30 +3,27 @@
     graph = read_tflite("model.tflite")
     quantize_graph(graph, "int8", calibration="calib.npz", report=info)
 
-Passes run in order: (calibrate: ranges from the reference interpreter) ->
-rewrite to quantized types and ops. ``report`` (a dict) receives what was
-converted and, when calibration data is given, the accuracy report.
+Each mode is a pass (passes.py: ``quantize-float16``, ``quantize-dynamic``,
+``quantize-int8{io_dtype=int8,percentile=99.99,integer_only=true}``);
+``quantize_graph`` runs the one for ``mode`` through the pass manager, with
+the calibration data as a resource of the pass context. int8: calibrate
+(ranges from the reference interpreter), then rewrite to quantized types and
+ops. ``report`` (a dict) receives what was converted and, when calibration
+data is given, the accuracy report.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 MODES = ("float16", "dynamic", "int8")
 IO_DTYPES = ("float32", "int8")
 
 
-def quantize_graph(graph, mode: str, calibration=None, io_dtype: str = "float32", percentile: Optional[float] = None,
-                   report: Optional[dict] = None, progress: bool = True, integer_only: bool = False):
-    """Quantize ``graph`` (tfl ops + constants) in place and return it.
-
-    ``calibration``: .npz path, {input name: [samples, *shape]} or a callable
-    yielding feed dicts; required for int8. ``report`` gets a JSON-able
-    summary, including the accuracy report when calibration data is given. ``integer_only``
-    (int8): every op int8, no float kept for accuracy; an op without an int8 kernel is an error."""
+def quantize_pipeline(mode: str, io_dtype: str = "float32", percentile: Optional[float] = None,
+                      integer_only: bool = False) -> str:
+    """The pipeline element for a mode and its options (``quantize-int8{io_dtype=int8}``); a UserError
+    for a combination that makes no sense (io int8 or integer-only without int8)."""
     from litesmith.ir.errors import UserError
-
-    from .calibrate import calibrate
-    from litesmith.ir.clone import clone_graph
 
     if mode not in MODES:
         raise UserError(f"unknown quantization mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -36,35 +33,35 @@ def quantize_graph(graph, mode: str, calibration=None, io_dtype: str = "float32"
         raise UserError(f"integer-only needs mode int8 (mode {mode} keeps float activations)")
     if io_dtype == "int8" and mode != "int8":
         raise UserError(f"io int8 needs mode int8 (mode {mode} keeps float activations)")
-    report = {} if report is None else report
-    report["mode"] = mode
-    float_graph = clone_graph(graph) if calibration is not None else None
-    if mode == "float16":
-        from .float16 import quantize_float16
+    from .passes import QuantizeDynamic, QuantizeFloat16, QuantizeInt8
 
-        quantize_float16(graph, report)
-    elif mode == "dynamic":
-        from .dynamic import quantize_dynamic
+    if mode == "int8":
+        return QuantizeInt8(io_dtype=io_dtype, percentile=percentile, integer_only=integer_only).pipeline_text()
+    return (QuantizeFloat16 if mode == "float16" else QuantizeDynamic)().pipeline_text()
 
-        quantize_dynamic(graph, report)
-    else:
-        if calibration is None:
-            raise UserError("int8 quantization needs calibration data (--calibration DATA.npz): "
-                            "one array per model input, shaped [samples, *input_shape]")
-        from .gptq import InputMoments
-        from .int8 import quantize_int8
 
-        moments = InputMoments(graph)
-        ranges = calibrate(graph, calibration, percentile=percentile, progress=progress, also=moments)
-        quantize_int8(graph, ranges, io_dtype, report, integer_only=integer_only, moments=moments.second_moments())
-    from .rewrite import remove_dead
+def quantize_graph(graph, mode: str, calibration=None, io_dtype: str = "float32", percentile: Optional[float] = None,
+                   report: Optional[dict] = None, progress: bool = True, integer_only: bool = False,
+                   manager_options: Optional[Mapping[str, Any]] = None):
+    """Quantize ``graph`` (tfl ops + constants) in place and return it.
 
-    remove_dead(graph)
-    if float_graph is not None:
-        from .accuracy import accuracy_report
+    ``calibration``: .npz path, {input name: [samples, *shape]} or a callable
+    yielding feed dicts; required for int8. ``report`` gets a JSON-able
+    summary, including the accuracy report when calibration data is given. ``integer_only``
+    (int8): every op int8, no float kept for accuracy; an op without an int8 kernel is an error.
+    ``manager_options``: keywords for the ``PassManager`` (verify_each, print_ir_after_all, ...)."""
+    from litesmith.passes.manager import PassManager, PassUserError
 
-        report["accuracy"] = accuracy_report(float_graph, graph, calibration)
+    pipeline = quantize_pipeline(mode, io_dtype, percentile, integer_only)
+    pm = PassManager.parse(pipeline, resources={"calibration": calibration, "progress": progress},
+                           **dict(manager_options or {}))
+    try:
+        run = pm.run(graph)
+    except PassUserError as e:  # the pass's own message: the caller asked for a mode, not a pipeline
+        raise e.__cause__ from None
+    if report is not None:
+        report.update(run[0].report)
     return graph
 
 
-__all__ = ["MODES", "quantize_graph"]
+__all__ = ["MODES", "quantize_graph", "quantize_pipeline"]

@@ -24,7 +24,7 @@ from litesmith.ir.types import QuantParams, TensorType
 from . import gptq
 from .params import KEEP_SUM_OPS, activation_params, bias_int32, f32, per_channel_weights, quantize_array
 from .recurrent import accumulator_nodes
-from .rewrite import const_with_quant, insert_point, remove_dead
+from .rewrite import const_with_quant, insert_point
 from .saturation import clip_to_saturation
 
 WEIGHTED = {"tfl.fully_connected": 0, "tfl.conv_2d": 0, "tfl.depthwise_conv_2d": 3}  # op -> weight channel axis
@@ -106,8 +106,7 @@ class Int8Rewriter:
             for i, v in enumerate(node.inputs):
                 if v in self.gone:
                     node.set_input(i, self._float_of(v))
-        self._outputs()
-        remove_dead(self.graph)
+        self._outputs()  # the bypassed float nodes stay for the caller's dce (passes.py)
         report["int8_ops"] = dict(sorted(done.items()))
         report["float_ops"] = dict(sorted(kept.items()))
         if hybrid:

@@ -1,4 +1,4 @@
-"""Helpers shared by the quantization rewrites: cloning, constants with quant params."""
+"""Helpers shared by the quantization rewrites: constants with quant params, insertion points."""
 from __future__ import annotations
 
 from typing import Optional
@@ -16,12 +16,6 @@ def const_with_quant(b: Builder, arr: np.ndarray, dtype: DType, quant: Optional[
     arr = np.asarray(arr).astype(dtype.np)
     node = b.create("core.const", [], {"value": arr}, output_types=[TensorType(dtype, arr.shape, quant)], name=name)
     return node.outputs[0]
-
-
-def remove_dead(graph: Graph) -> None:
-    for node in reversed(graph.nodes):
-        if node.graph is graph and not node.regions and not any(v.has_uses() for v in node.outputs):
-            graph.remove(node)
 
 
 def insert_point(graph: Graph, v: Value) -> Builder:

@@ -1,24 +1,32 @@
-"""Compile a core-op graph to TFLite flatbuffer bytes: verify, lower, fuse, write.
+"""Compile a core-op graph to TFLite flatbuffer bytes: run a pipeline through the pass manager, then write.
 
     blob = compile_to_tflite(graph, report=info)   # info: ops before/after, fusions
 
-If anything stays illegal the result is an ``IllegalOpsError`` (a ``UserError``)
-carrying the legality report, never a malformed file. The graph is lowered in
-place; load it again to compile it twice.
+The pipeline is ``passes`` (the caller's, if any), then ``lower-tflite,fuse-tflite,dce``
+and, with ``quantize``, the mode's pass (``quantize-int8{...}``), all in one
+``PassManager`` run, so its instruments (``manager_options``: verify_each,
+print_ir_after_all, check_numerics, time_passes, reproducer_dir, ...) see the
+whole compile. Calibration data reach the quantization pass as the resource
+``calibration`` of the pass context. If anything stays illegal the result is
+an ``IllegalOpsError`` (a ``UserError``) carrying the legality report, never a
+malformed file. The graph is lowered in place; load it again to compile it twice.
 """
 from __future__ import annotations
 
 from collections import Counter
-from typing import Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
+from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph
 from litesmith.ir.verify import verify
+from litesmith.passes.instruments import Instrument
+from litesmith.passes.manager import PassManager, PassRunReport, PassUserError, PipelineError
+from litesmith.passes.pipeline import parse_pipeline_syntax
 
-from .fusions import fuse_tflite
-from .legalize import IllegalOpsError
-from .lower import lower_to_tflite
+__all__ = ["compile_to_tflite", "tflite_pipeline", "LOWERING_PIPELINE", "op_counts"]
 
-__all__ = ["compile_to_tflite", "lower_and_fuse", "op_counts"]
+# Lower, fuse, then sweep what the fusions bypassed.
+LOWERING_PIPELINE = "lower-tflite,fuse-tflite,dce"
 
 
 def op_counts(graph: Graph) -> Dict[str, int]:
@@ -26,32 +34,15 @@ def op_counts(graph: Graph) -> Dict[str, int]:
     return dict(sorted(Counter(n.op for n in graph.walk() if n.op != "core.const").items()))
 
 
-def lower_and_fuse(graph: Graph, report: Optional[dict] = None) -> Graph:
-    """Lower ``graph`` to ``tfl`` ops and apply the fusions, in place; raise ``IllegalOpsError`` if ops stay illegal."""
-    report = {} if report is None else report
-    verify(graph)
-    report["ops_before"] = op_counts(graph)
-    lowered = lower_to_tflite(graph)
-    report["lowered"] = lowered.lowered
-    report["legality"] = lowered.report.to_dict()
-    if not lowered.report.ok:
-        raise IllegalOpsError(lowered.report, where=graph.name)
-    fused = fuse_tflite(graph)
-    report["fused"] = {k: v for k, v in fused.applied.items() if k != "dead"}
-    remove_dead_nodes(graph)
-    verify(graph)
-    report["ops_after"] = op_counts(graph)
-    return graph
+def tflite_pipeline(quantize: Optional[str] = None, io_dtype: str = "float32", percentile: Optional[float] = None,
+                    integer_only: bool = False) -> str:
+    """The backend's pipeline: ``lower-tflite,fuse-tflite,dce`` plus the quantization pass of ``quantize``
+    (dynamic, int8 or float16; a UserError for an unknown mode or options it cannot take)."""
+    if not quantize:
+        return LOWERING_PIPELINE
+    from litesmith.backends.quantize import quantize_pipeline
 
-
-def remove_dead_nodes(graph: Graph) -> int:
-    """Drop nodes whose outputs nobody uses (after fusion: the bypassed constants and ops)."""
-    removed = 0
-    for node in reversed(graph.nodes):
-        if node.graph is graph and not node.regions and not any(v.has_uses() for v in node.outputs):
-            graph.remove(node)
-            removed += 1
-    return removed
+    return f"{LOWERING_PIPELINE},{quantize_pipeline(quantize, io_dtype, percentile, integer_only)}"
 
 
 def compile_to_tflite(
@@ -63,18 +54,62 @@ def compile_to_tflite(
     io_dtype: str = "float32",
     percentile: Optional[float] = None,
     integer_only: bool = False,
+    passes: Optional[str] = None,
+    progress: bool = True,
+    manager_options: Optional[Mapping[str, Any]] = None,
     **writer_options,
 ) -> bytes:
-    """Verify, lower and fuse ``graph``, optionally quantize it (``quantize``:
-    dynamic, int8 or float16; see backends/quantize), then serialize it."""
-    report = {} if report is None else report
-    lower_and_fuse(graph, report)
-    if quantize:
-        from litesmith.backends.quantize import quantize_graph
+    """Run ``passes`` and the backend pipeline on ``graph``, then serialize it.
 
-        report["quantization"] = {}
-        quantize_graph(graph, quantize, calibration=calibration, io_dtype=io_dtype, percentile=percentile,
-                       report=report["quantization"], integer_only=integer_only)
+    ``quantize``: dynamic, int8 or float16 (see backends/quantize); ``report``
+    receives ``ops_before``, ``lowered``, ``legality``, ``fused``, ``ops_after``
+    (after the lowering, before quantization) and ``quantization``, also when a
+    pass fails. The backend passes' user errors (``IllegalOpsError``, missing
+    calibration data...) come out as they were raised; the caller's ``passes``
+    fail as ``PassUserError`` naming the pass."""
+    report = {} if report is None else report
+    backend = tflite_pipeline(quantize, io_dtype, percentile, integer_only)
+    pm = PassManager.parse(",".join(p for p in (passes, backend) if p),
+                           resources={"calibration": calibration, "progress": progress}, **dict(manager_options or {}))
+    first_backend = len(pm.passes) - len(parse_pipeline_syntax(backend))
+    probe = _OpCountsAfter(first_backend + len(parse_pipeline_syntax(LOWERING_PIPELINE)))
+    pm.extra_instruments.append(probe)
+    try:
+        run = pm.run(graph)
+    except PipelineError as e:
+        _fill_report(report, e.run_report, first_backend, probe)
+        if isinstance(e, PassUserError) and e.index >= first_backend and isinstance(e.__cause__, UserError):
+            raise e.__cause__ from None  # the backend's own message (IllegalOpsError keeps its report)
+        raise
+    _fill_report(report, run, first_backend, probe)
+    verify(graph)
     from .writer import write_tflite
 
     return write_tflite(graph, **writer_options)
+
+
+class _OpCountsAfter(Instrument):
+    """Op counts after the lowering stage (pass number ``last``), for ``report["ops_after"]``."""
+
+    def __init__(self, last: int):
+        self.last = str(last)
+        self.counts: Optional[Dict[str, int]] = None
+
+    def after_pass(self, p, index, graph, record):
+        if record.number == self.last:
+            self.counts = op_counts(graph)
+
+
+def _fill_report(report: dict, run: Optional[PassRunReport], first: int, probe: _OpCountsAfter) -> None:
+    records = list(run or ())[first:]
+    if len(records) > 0 and records[0].report:
+        lowered = records[0].report
+        for key in ("ops_before", "lowered", "legality"):
+            if key in lowered:
+                report[key] = lowered[key]
+    if len(records) > 1 and "applied" in records[1].report:
+        report["fused"] = {k: v for k, v in records[1].report["applied"].items() if k != "dead"}
+    if probe.counts is not None:
+        report["ops_after"] = probe.counts
+    if len(records) > 3:
+        report["quantization"] = records[3].report

@@ -1,23 +1,27 @@
 """Compile a model to a .tflite file the stock LiteRT interpreter runs.
 
-Loads MODEL (.pb, .pbtxt, .tflite or .ir), runs --passes and then the default
-clean-up pipeline (canonicalize,fold-constants,canonicalize,dce), lowers to TFLite ops and
-writes OUT atomically. If some ops cannot be lowered, nothing is written: the
-exit code is 2, stderr says which ops, and --report holds the full legality
-report (JSON) with a hint per node.
+Loads MODEL (.pb, .pbtxt, .tflite or .ir) and runs one pipeline: --passes, the
+default clean-up (canonicalize,fold-constants,canonicalize,dce), then the
+backend's lower-tflite,fuse-tflite,dce and, with --quantize, quantize-MODE;
+then writes OUT atomically. The pass instruments (--print-ir-after-all,
+--verify-each, --check-numerics, --time-passes, --reproducer-dir...) see every
+pass, as in `litesmith opt`. If some ops cannot be lowered, nothing is
+written: the exit code is 2, stderr says which ops, and --report holds the
+full legality report (JSON) with a hint per node.
 
 example:
   litesmith convert model.pb -o model.tflite --input-shape x:1x28x28x3
   litesmith convert lm.pb -o lm.tflite --inputs ids,state --outputs logits \\
       --passes strip-batch,unroll-rnn --report lm-report.json
   litesmith convert cnn.pb -o cnn-int8.tflite --quantize int8 --calibration calib.npz
+  litesmith convert cnn.pb -o cnn.tflite --print-ir-after-all --check-numerics 2> passes.log
 """
 from __future__ import annotations
 
 import json
 import sys
 
-from .options import add_io_arguments, add_quantize_arguments, load_model
+from .options import add_io_arguments, add_pass_manager_arguments, add_quantize_arguments, load_model, pass_manager_options
 
 
 def add_arguments(p) -> None:
@@ -30,20 +34,21 @@ def add_arguments(p) -> None:
     add_quantize_arguments(p)
     p.add_argument("--report", metavar="REPORT.json",
                    help="write ops before/after, fusions and the legality report here (also on failure)")
+    add_pass_manager_arguments(p)
 
 
 def run(args) -> int:
-    from litesmith.api import DEFAULT_PIPELINE, optimize, write_atomic
+    from litesmith.api import DEFAULT_PIPELINE, write_atomic
     from litesmith.backends.tflite.compile import compile_to_tflite
     from litesmith.backends.tflite.legalize import IllegalOpsError
 
     graph = load_model(args)
     pipeline = ",".join(p for p in (args.passes, DEFAULT_PIPELINE) if p)
-    optimize(graph, pipeline)
     report = {"model": args.model, "passes": pipeline}
     try:
-        blob = compile_to_tflite(graph, report=report, quantize=args.quantize, calibration=args.calibration,
-                                 io_dtype=args.io, percentile=args.percentile, integer_only=args.integer_only)
+        blob = compile_to_tflite(graph, passes=pipeline, report=report, quantize=args.quantize,
+                                 calibration=args.calibration, io_dtype=args.io, percentile=args.percentile,
+                                 integer_only=args.integer_only, manager_options=pass_manager_options(args))
     except IllegalOpsError as e:
         report["status"] = "illegal-ops"
         _write_report(args.report, report)

@@ -4,6 +4,8 @@ example:
   litesmith opt model.ir -p "canonicalize,fold-constants{max_elements=4096},dce" -o out.ir
   litesmith opt model.ir -p cse --print-ir-after-change --verify-each
   litesmith opt reproducer-02-cse.ir          # a reproducer names its own pipeline
+  litesmith opt model.pb -p "canonicalize,fold-constants,canonicalize,dce,lower-tflite,fuse-tflite,dce"
+  litesmith opt model.tflite -p quantize-int8 --calibration calib.npz --check-numerics
 """
 from __future__ import annotations
 
@@ -11,20 +13,17 @@ import sys
 
 from litesmith.ir.errors import UserError
 
+from .options import add_pass_manager_arguments, pass_manager_options
+
 
 def add_arguments(p) -> None:
     p.add_argument("file", metavar="FILE.ir", help="IR text (a .pb, .pbtxt or .tflite model also works)")
     p.add_argument("-p", "--pipeline", help='passes, e.g. "cse,fold-constants{max_elements=64}"; '
                    "default: the '// pipeline:' line of FILE")
     p.add_argument("-o", "--output", metavar="OUT.ir", help="write the result here (default: stdout)")
-    p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass (stderr)")
-    p.add_argument("--print-ir-after-change", action="store_true", help="print the IR after passes that changed it")
-    p.add_argument("--verify-each", action="store_true", help="verify the graph after every pass")
-    p.add_argument("--time-passes", action="store_true", help="print how long each pass took (stderr)")
-    p.add_argument("--dump-dir", metavar="DIR", help="write NN-passname.ir after each pass into DIR")
-    p.add_argument("--check-numerics", action="store_true",
-                   help="compare outputs with the reference interpreter after each pass (random inputs)")
-    p.add_argument("--reproducer-dir", metavar="DIR", help="on a pass failure, write input IR + pipeline here")
+    p.add_argument("--calibration", metavar="DATA.npz",
+                   help="calibration inputs for quantize-int8 (and the accuracy report of any quantize-* pass)")
+    add_pass_manager_arguments(p)
 
 
 def run(args) -> int:
@@ -33,17 +32,7 @@ def run(args) -> int:
     from litesmith.passes import PassManager
 
     pipeline = args.pipeline if args.pipeline is not None else _pipeline_from_file(args.file)
-    pm = PassManager.parse(
-        pipeline,
-        verify_each=args.verify_each,
-        print_ir_after_all=args.print_ir_after_all,
-        print_ir_after_change=args.print_ir_after_change,
-        time_passes=args.time_passes,
-        dump_dir=args.dump_dir,
-        check_numerics=args.check_numerics,
-        reproducer_dir=args.reproducer_dir,
-        out=sys.stderr,
-    )
+    pm = PassManager.parse(pipeline, resources={"calibration": args.calibration}, **pass_manager_options(args))
     graph = load(args.file)
     pm.run(graph)
     if args.output:

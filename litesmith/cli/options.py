@@ -26,6 +26,35 @@ def add_quantize_arguments(p) -> None:
                         "state); an op without an int8 kernel is an error. For integer-only hardware")
 
 
+def add_pass_manager_arguments(p) -> None:
+    """The pass manager's instruments, as `opt`, `convert` and `quantize` spell them."""
+    g = p.add_argument_group("pass instruments (stderr)")
+    g.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
+    g.add_argument("--print-ir-after-change", action="store_true", help="print the IR after passes that changed it")
+    g.add_argument("--verify-each", action="store_true", help="verify the graph after every pass")
+    g.add_argument("--time-passes", action="store_true", help="print how long each pass took")
+    g.add_argument("--dump-dir", metavar="DIR", help="write NN-passname.ir after each pass into DIR")
+    g.add_argument("--check-numerics", action="store_true",
+                   help="compare outputs with the reference interpreter after each pass (random inputs)")
+    g.add_argument("--reproducer-dir", metavar="DIR", help="on a pass failure, write input IR + pipeline here")
+
+
+def pass_manager_options(args) -> Dict[str, object]:
+    """``PassManager`` keywords from the arguments of ``add_pass_manager_arguments``."""
+    import sys
+
+    return dict(
+        verify_each=args.verify_each,
+        print_ir_after_all=args.print_ir_after_all,
+        print_ir_after_change=args.print_ir_after_change,
+        time_passes=args.time_passes,
+        dump_dir=args.dump_dir,
+        check_numerics=args.check_numerics,
+        reproducer_dir=args.reproducer_dir,
+        out=sys.stderr,
+    )
+
+
 def parse_input_shapes(specs) -> Optional[Dict[str, List[Optional[int]]]]:
     """``["x:1x28x28x3", "y:?x4", "s:"]`` -> ``{"x": [1, 28, 28, 3], "y": [None, 4], "s": []}``."""
     shapes: Dict[str, List[Optional[int]]] = {}

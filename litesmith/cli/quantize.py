@@ -1,5 +1,9 @@
 """Quantize a .tflite model: float16 weights, dynamic-range int8 weights, or full int8.
 
+Runs the mode's pass (quantize-float16, quantize-dynamic or quantize-int8{...})
+through the pass manager, so the instruments of `litesmith opt` apply
+(--print-ir-after-all, --check-numerics: measures the quantization error).
+
 example:
   litesmith quantize model.tflite -o model_int8.tflite --mode int8 --calibration calib.npz --report report.json
   litesmith quantize model.tflite -o model_dyn.tflite --mode dynamic
@@ -16,7 +20,7 @@ import sys
 
 from litesmith.ir.errors import UserError
 
-from .options import add_quantize_arguments
+from .options import add_pass_manager_arguments, add_quantize_arguments, pass_manager_options
 
 
 def add_arguments(p) -> None:
@@ -26,6 +30,7 @@ def add_arguments(p) -> None:
     add_quantize_arguments(p)
     p.add_argument("--report", metavar="REPORT.json", help="write a JSON report (ops converted, accuracy vs the float model)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_pass_manager_arguments(p)
 
 
 def run(args) -> int:
@@ -41,7 +46,8 @@ def run(args) -> int:
         raise UserError(f"{args.file}: no such file") from None
     report: dict = {}
     quantize_graph(graph, args.mode, calibration=args.calibration, io_dtype=args.io, percentile=args.percentile,
-                   report=report, progress=not args.quiet, integer_only=args.integer_only)
+                   report=report, progress=not args.quiet, integer_only=args.integer_only,
+                   manager_options=pass_manager_options(args))
     blob = write_tflite(graph)
     write_atomic(args.output, blob)
     report["output_bytes"] = len(blob)
