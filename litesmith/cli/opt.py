@@ -4,12 +4,16 @@ example:
   litesmith opt model.ir -p "canonicalize,fold-constants{max_elements=4096},dce" -o out.ir
   litesmith opt model.ir -p cse --print-ir-after-change --verify-each
   litesmith opt reproducer-02-cse.ir          # a reproducer names its own pipeline
+  litesmith opt model.ir --load my_passes.py -p my-pass,dce   # passes from a file, no package needed
 """
 from __future__ import annotations
 
 import sys
 
 from litesmith.ir.errors import UserError
+
+from .options import pipeline_error
+from .plugins import add_load_argument, load_files
 
 
 def add_arguments(p) -> None:
@@ -25,6 +29,7 @@ def add_arguments(p) -> None:
     p.add_argument("--check-numerics", action="store_true",
                    help="compare outputs with the reference interpreter after each pass (random inputs)")
     p.add_argument("--reproducer-dir", metavar="DIR", help="on a pass failure, write input IR + pipeline here")
+    add_load_argument(p)
 
 
 def run(args) -> int:
@@ -32,18 +37,24 @@ def run(args) -> int:
     from litesmith.ir.text import print_ir, save_ir
     from litesmith.passes import PassManager
 
+    load_files(args.load)
     pipeline = args.pipeline if args.pipeline is not None else _pipeline_from_file(args.file)
-    pm = PassManager.parse(
-        pipeline,
-        verify_each=args.verify_each,
-        print_ir_after_all=args.print_ir_after_all,
-        print_ir_after_change=args.print_ir_after_change,
-        time_passes=args.time_passes,
-        dump_dir=args.dump_dir,
-        check_numerics=args.check_numerics,
-        reproducer_dir=args.reproducer_dir,
-        out=sys.stderr,
-    )
+    try:
+        pm = PassManager.parse(
+            pipeline,
+            verify_each=args.verify_each,
+            print_ir_after_all=args.print_ir_after_all,
+            print_ir_after_change=args.print_ir_after_change,
+            time_passes=args.time_passes,
+            dump_dir=args.dump_dir,
+            check_numerics=args.check_numerics,
+            reproducer_dir=args.reproducer_dir,
+            out=sys.stderr,
+        )
+    except UserError as e:  # an unknown pass is the pipeline's error, not the model file's
+        if args.pipeline is None:
+            raise UserError(f"{args.file}: its '// pipeline:' line: {e}") from None
+        raise pipeline_error(pipeline, e) from None
     graph = load(args.file)
     pm.run(graph)
     if args.output:
