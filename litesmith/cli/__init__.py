@@ -21,6 +21,7 @@ VERBS = {
     "quantize": ("quantize", "quantize a .tflite model (dynamic, int8, float16)"),
     "bench": ("bench", "benchmark a single-step model: TensorFlow vs LiteRT"),
     "passes": ("passes_cmd", "list the registered passes"),
+    "reduce": ("reduce", "shrink a model on which litesmith fails to a small .ir file that still fails"),
 }
 
 
