@@ -148,6 +148,7 @@ def retype(
     for const, value in (constants or {}).items():
         node = c.nodes[const]
         out = node.outputs[0]
+        value = np.asarray(value)
         node.attrs["value"] = value
         new_type = TensorType(out.type.dtype, tuple(value.shape), out.type.quant)
         if new_type != out.type:
