@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, FrozenSet, Optional, Tuple
 
 import numpy as np
@@ -51,7 +51,6 @@ class Job:
     pipeline: str = ""
     compile: bool = False
     litert: bool = False
-    workdir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="litesmith-reduce-"))
 
     def __post_init__(self):
         self.compile = self.compile or self.litert
@@ -70,7 +69,7 @@ class Job:
         blob = compile_to_tflite(work)
         if not self.litert:
             return work, None
-        return work, _run_litert(blob, feeds if feeds is not None else random_feeds(graph), self.workdir)
+        return work, _run_litert(blob, feeds if feeds is not None else random_feeds(graph))
 
     def describe(self) -> str:
         parts = [f"pipeline {self.pipeline!r}"] if self.pipeline else []
@@ -86,7 +85,7 @@ class _VerifyAfterEachPass(VerifyInstrument):
         pass
 
 
-def _run_litert(blob: bytes, feeds, workdir: str) -> Dict[str, np.ndarray]:
+def _run_litert(blob: bytes, feeds) -> Dict[str, np.ndarray]:
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
@@ -174,7 +173,7 @@ class IllegalPredicate(Predicate):
     """The TFLite lowering leaves one of the originally illegal ops (op and reason) illegal."""
 
     def __init__(self, job: Job):
-        self.job = Job(job.pipeline, compile=True, workdir=job.workdir)
+        self.job = Job(job.pipeline, compile=True)
         self.illegal: FrozenSet[Tuple[str, str]] = frozenset()
 
     def _illegal(self, graph: Graph) -> FrozenSet[Tuple[str, str]]:
@@ -245,10 +244,10 @@ class CommandPredicate(Predicate):
     path; without ``{}`` the path is appended). Interesting: the exit status the command had on
     the original. A candidate runs at most 10 times as long as the original took, plus 10 s."""
 
-    def __init__(self, command: str, workdir: Optional[str] = None):
+    def __init__(self, command: str):
         self.command = command
-        self.workdir = workdir or tempfile.mkdtemp(prefix="litesmith-reduce-")
-        self.path = os.path.join(self.workdir, "candidate.ir")
+        self._workdir = tempfile.TemporaryDirectory(prefix="litesmith-reduce-")  # removed with the predicate
+        self.path = os.path.join(self._workdir.name, "candidate.ir")
         self.status: Optional[int] = None
         self.timeout: Optional[float] = None
 
