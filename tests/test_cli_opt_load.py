@@ -1,4 +1,5 @@
 """``litesmith opt --load FILE.py``: passes from a plain Python file; pipeline errors are the pipeline's."""
+import re
 from textwrap import dedent
 
 from litesmith.cli import main
@@ -51,6 +52,9 @@ def test_load_registers_a_pass_from_a_file(tmp_path, capsys):
         assert main(["opt", model, "--load", plugin, "-p", "test-load-double-negation,dce", "--verify-each"]) == 0
         out = capsys.readouterr().out
         assert "core.neg" not in out and "core.tanh(%x)" in out
+        assert main(["passes", "--load", plugin]) == 0
+        listed = re.search(r"^test-load-double-negation +(.*)$", capsys.readouterr().out, re.M)
+        assert listed and listed.group(1) == "Rewrite neg(neg(x)) to x (loaded with --load).  [registered]"
     finally:
         _REGISTERED.pop("test-load-double-negation", None)
 

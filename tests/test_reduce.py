@@ -103,6 +103,11 @@ def test_budget_keeps_the_best_so_far(models, tmp_path, capsys):
     capsys.readouterr()
 
 
+def test_until_command_the_shell_cannot_run_is_refused(models, capsys):
+    assert main(["reduce", models["erf"], "--until", "no-such-command-here {}"]) == 2
+    assert "exits with status 127 (the shell cannot run it)" in capsys.readouterr().err
+
+
 def test_option_errors(models, capsys):
     assert main(["reduce", models["erf"], "--illegal", "-p", "dce,frobnicate"]) == 2
     assert capsys.readouterr().err.startswith("litesmith: error: pipeline 'dce,frobnicate': unknown pass 'frobnicate'")

@@ -270,6 +270,9 @@ class CommandPredicate(Predicate):
         start = time.perf_counter()
         self.status = self._status(graph)
         self.timeout = 10 * (time.perf_counter() - start) + 10
+        if self.status in (126, 127):  # the shell's "cannot execute" / "not found": every candidate would match
+            raise NotInteresting(f"the command exits with status {self.status} (the shell cannot run it): "
+                                 f"{self.command_for(self.path)}")
         return f"the command exits with status {self.status}"
 
     def __call__(self, graph):
