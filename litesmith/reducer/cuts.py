@@ -101,11 +101,11 @@ def remove_nodes(base: Base, doomed: Iterable[Node]) -> Optional[Candidate]:
     g.outputs = [v for _, v in kept_outputs]
     for node in reversed(gone):  # users before producers: nothing removed is still used
         g.remove(node)
-    outputs = {id(v) for v in g.outputs}
     output_names = {v.name for v in g.outputs}
     dead: List[Node] = []
+    promoted: List[Value] = []
     for v in operands.values():
-        if v.uses() or id(v) in outputs:
+        if v.has_uses():
             continue
         if v.producer is None:
             g.remove_input(v)
@@ -113,9 +113,9 @@ def remove_nodes(base: Base, doomed: Iterable[Node]) -> Optional[Candidate]:
             dead.append(v.producer)
         else:  # keep what fed the removed nodes observable, under a name of its own
             v.name = _fresh_name(v.name or "out", output_names)
-            g.outputs.append(v)
-            outputs.add(id(v))
-    _sweep(g, dead, outputs)
+            promoted.append(v)
+    g.outputs.extend(promoted)
+    _sweep(g, dead)
     return _finish(c)
 
 
@@ -128,9 +128,7 @@ def drop_outputs(base: Base, indices: Iterable[int]) -> Optional[Candidate]:
     kept = [(i, v) for i, v in enumerate(g.outputs) if i not in drop]
     c.outputs = {i: j for j, (i, _) in enumerate(kept)}
     g.outputs = [v for _, v in kept]
-    outputs = {id(v) for v in g.outputs}
-    _sweep(g, [v.producer for v in dropped if v.producer is not None], outputs,
-           inputs=[v for v in dropped if v.producer is None])
+    _sweep(g, [v.producer for v in dropped if v.producer is not None], inputs=[v for v in dropped if v.producer is None])
     return _finish(c)
 
 
@@ -162,13 +160,13 @@ def retype(
     return _finish(c)
 
 
-def _sweep(g: Graph, nodes: List[Node], outputs: Set[int], inputs: Sequence[Value] = ()) -> None:
+def _sweep(g: Graph, nodes: List[Node], inputs: Sequence[Value] = ()) -> None:
     """Dead code removal that starts at ``nodes`` and follows producers: only what the edit touched."""
     work = list(nodes)
     unused_inputs = list(inputs)
     while work:
         node = work.pop()
-        if node.graph is not g or any(v.uses() or id(v) in outputs for v in node.outputs) or not is_pure(node):
+        if node.graph is not g or any(v.has_uses() for v in node.outputs) or not is_pure(node):
             continue
         operands = node.inputs
         g.remove(node)
@@ -178,7 +176,7 @@ def _sweep(g: Graph, nodes: List[Node], outputs: Set[int], inputs: Sequence[Valu
             else:
                 unused_inputs.append(v)
     for v in unused_inputs:
-        if v.graph is g and not v.uses() and id(v) not in outputs:
+        if v.graph is g and not v.has_uses():
             g.remove_input(v)
 
 
