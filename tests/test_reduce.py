@@ -141,3 +141,22 @@ def test_mismatch_in_litert(tmp_path, capsys):
     assert main(["reduce", str(out), "--mismatch", "1e-4", "--litert", "--load", PLUGIN, "-p", "broken-mul-by-const",
                  "--check"]) == 0
     assert "mismatch after pipeline 'broken-mul-by-const' + the TFLite compile + LiteRT" in capsys.readouterr().out
+
+
+def test_crash_signature_type_and_place():
+    from litesmith.ir.errors import UserError
+    from litesmith.reducer import crash_signature
+    from litesmith.reducer.predicates import LiteRTRejected
+
+    def raise_here():
+        raise KeyError("x")
+
+    try:
+        raise_here()
+    except KeyError as e:
+        kind, where = crash_signature(e)
+    assert kind == "KeyError" and where == f"{__file__}:{raise_here.__code__.co_firstlineno + 1}"
+    assert crash_signature(UserError("bad input")) is None
+    first = LiteRTRejected("tensorflow/lite/kernels/add.cc:123 dims mismatch Node number 5 (ADD) failed to prepare.")
+    other = LiteRTRejected("tensorflow/lite/kernels/add.cc:123 dims mismatch Node number 1 (ADD) failed to prepare.")
+    assert crash_signature(first) == crash_signature(other) == ("LiteRTRejected", "tensorflow/lite/kernels/add.cc:123")
