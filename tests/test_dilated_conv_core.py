@@ -10,7 +10,6 @@ from textwrap import dedent
 
 import numpy as np
 import pytest
-from ir_check import check
 from test_cnn_convert import run_litert
 from tf_models import freeze_one_input
 
@@ -21,6 +20,7 @@ from litesmith.ir.text import parse_ir, print_ir
 from litesmith.passes import run_pipeline
 from litesmith.passes.canonical_dilated_conv import dilated_conv
 from litesmith.passes.rewrite import apply_patterns_greedily, as_pattern
+from litesmith.testing import check_pass
 
 RNG = np.random.default_rng(11)
 SPACE_BATCH = ("core.space_to_batch_nd", "core.batch_to_space_nd")
@@ -36,7 +36,7 @@ def _no_space_batch(graph):
 
 def test_depthwise_chain_becomes_one_dilated_conv_with_same_padding():
     # pads - crops = [[2, 2], [2, 2]]: TF's SAME pads for a 3x3 kernel at rate 2 on 9x10
-    check("canonicalize", """
+    check_pass("canonicalize", """
         graph @main(%x: f32[1,9,10,3], %w: f32[3,3,3,1]) {
           %block = core.const() {value = dense<i32[2]> [2, 2]} : i32[2]
           %pads = core.const() {value = dense<i32[2,2]> [[2, 3], [2, 2]]} : i32[2,2]
@@ -55,7 +55,7 @@ def test_depthwise_chain_becomes_one_dilated_conv_with_same_padding():
 
 
 def test_conv_chain_with_uneven_pads_becomes_explicit_padding():
-    check("canonicalize", """
+    check_pass("canonicalize", """
         graph @main(%x: f32[2,6,7,2], %w: f32[2,2,2,3]) {
           %block = core.const() {value = dense<i32[2]> [3, 2]} : i32[2]
           %pads = core.const() {value = dense<i32[2,2]> [[1, 2], [0, 1]]} : i32[2,2]
@@ -75,7 +75,7 @@ def test_conv_chain_with_uneven_pads_becomes_explicit_padding():
 
 def test_keras_conv1d_chain_keeps_expand_and_squeeze_around_the_dilated_conv():
     # what Keras Conv1D(dilation_rate=2) writes (the causal Pad before it stays a pad)
-    check("canonicalize", """
+    check_pass("canonicalize", """
         graph @main(%x: f32[2,11,4], %w: f32[1,3,4,5]) {
           %block = core.const() {value = dense<i32[1]> [2]} : i32[1]
           %pads = core.const() {value = dense<i32[1,2]> [[4, 1]]} : i32[1,2]
@@ -98,7 +98,7 @@ def test_keras_conv1d_chain_keeps_expand_and_squeeze_around_the_dilated_conv():
 
 
 def test_conv1d_along_h_and_a_one_dim_block_on_an_image():
-    check("canonicalize", """
+    check_pass("canonicalize", """
         graph @main(%x: f32[1,10,3], %w: f32[3,1,3,1], %img: f32[1,8,5,2], %v: f32[2,2,2,1]) {
           %block = core.const() {value = dense<i32[1]> [3]} : i32[1]
           %zero = core.const() {value = dense<i32[1,2]> [[0, 2]]} : i32[1,2]

@@ -4,8 +4,8 @@ from textwrap import dedent
 
 from litesmith.ir.text import parse_ir, print_ir
 from litesmith.passes import run_pipeline
+from litesmith.testing import check_pass
 
-from ir_check import check
 
 
 def test_dce_removes_unused_chains_and_keeps_outputs_and_foreign_ops():
@@ -32,7 +32,7 @@ def test_dce_removes_unused_chains_and_keeps_outputs_and_foreign_ops():
 
 
 def test_dce_inside_regions():
-    check(
+    check_pass(
         "dce",
         """
         graph @main(%p: bool[], %x: f32[2]) {
@@ -73,7 +73,7 @@ def test_dce_inside_regions():
 
 
 def test_dce_reports_no_change():
-    report = check(
+    report = check_pass(
         "dce",
         """
         graph @main(%x: f32[2]) {
@@ -92,7 +92,7 @@ def test_dce_reports_no_change():
 
 
 def test_cse_merges_identical_nodes_but_not_distinct_named_outputs():
-    report = check(
+    report = check_pass(
         "cse",
         """
         graph @main(%x: f32[2]) {

@@ -7,8 +7,8 @@ import pytest
 from litesmith.ir import get_op, run
 from litesmith.ir.text import parse_ir, print_ir
 from litesmith.passes import run_pipeline
+from litesmith.testing import check_pass
 
-from ir_check import check
 
 
 def needs(*ops):
@@ -20,7 +20,7 @@ def needs(*ops):
 
 
 def test_fold_identity_chain_keeps_names_and_reports():
-    report = check(
+    report = check_pass(
         "fold-constants",
         """
         graph @main(%x: f32[2]) {
@@ -109,7 +109,7 @@ def test_fold_arithmetic_matches_tensorflow(tf):
 
 
 def test_canonicalize_removes_identities_but_keeps_interface_names():
-    report = check(
+    report = check_pass(
         "canonicalize",
         """
         graph @main(%x: f32[2]) {
@@ -133,7 +133,7 @@ def test_canonicalize_removes_identities_but_keeps_interface_names():
 
 
 def test_canonicalize_inside_regions():
-    check(
+    check_pass(
         "canonicalize",
         """
         graph @main(%p: bool[], %x: f32[2]) {
@@ -167,7 +167,7 @@ def test_canonicalize_inside_regions():
 
 @needs("core.reshape", "core.neg")
 def test_canonicalize_reshape_chains():
-    check(
+    check_pass(
         "canonicalize",
         """
         graph @main(%x: f32[2,3]) {
@@ -197,7 +197,7 @@ def test_canonicalize_reshape_chains():
 
 @needs("core.transpose", "core.neg")
 def test_canonicalize_transposes():
-    check(
+    check_pass(
         "canonicalize",
         """
         graph @main(%x: f32[2,3,4]) {
@@ -226,7 +226,7 @@ def test_canonicalize_transposes():
 
 @needs("core.add", "core.sub", "core.mul", "core.div")
 def test_canonicalize_neutral_constants_only_when_broadcast_safe():
-    check(
+    check_pass(
         "canonicalize",
         """
         graph @main(%x: f32[2,3]) {
@@ -257,7 +257,7 @@ def test_canonicalize_neutral_constants_only_when_broadcast_safe():
 
 @needs("core.cast")
 def test_canonicalize_cast_to_same_dtype():
-    check(
+    check_pass(
         "canonicalize",
         """
         graph @main(%x: f32[2]) {

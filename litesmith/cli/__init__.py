@@ -21,6 +21,7 @@ VERBS = {
     "quantize": ("quantize", "quantize a .tflite model (dynamic, int8, float16)"),
     "bench": ("bench", "benchmark a single-step model: TensorFlow vs LiteRT"),
     "passes": ("passes_cmd", "list the registered passes"),
+    "reduce": ("reduce", "shrink a model on which litesmith fails to a small .ir file that still fails"),
 }
 
 
@@ -65,7 +66,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         return int(args._module.run(args) or 0)
     except UserError as e:
-        print(f"litesmith: error: {_with_file(args, _one_line(str(e)))}", file=sys.stderr)
+        from .options import OptionError
+
+        msg = _one_line(str(e))
+        print(f"litesmith: error: {msg if isinstance(e, OptionError) else _with_file(args, msg)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("litesmith: interrupted", file=sys.stderr)

@@ -6,6 +6,7 @@ example:
   litesmith opt reproducer-02-cse.ir          # a reproducer names its own pipeline
   litesmith opt model.pb -p "canonicalize,fold-constants,canonicalize,dce,lower-tflite,fuse-tflite,dce"
   litesmith opt model.tflite -p quantize-int8 --calibration calib.npz --check-numerics
+  litesmith opt model.ir --load my_passes.py -p my-pass,dce   # passes from a file, no package needed
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import sys
 
 from litesmith.ir.errors import UserError
 
-from .options import add_pass_manager_arguments, pass_manager_options
+from .options import add_pass_manager_arguments, pass_manager_options, pipeline_error
+from .plugins import add_load_argument, load_files
 
 
 def add_arguments(p) -> None:
@@ -24,6 +26,7 @@ def add_arguments(p) -> None:
     p.add_argument("--calibration", metavar="DATA.npz",
                    help="calibration inputs for quantize-int8 (and the accuracy report of any quantize-* pass)")
     add_pass_manager_arguments(p)
+    add_load_argument(p)
 
 
 def run(args) -> int:
@@ -31,8 +34,14 @@ def run(args) -> int:
     from litesmith.ir.text import print_ir, save_ir
     from litesmith.passes import PassManager
 
+    load_files(args.load)
     pipeline = args.pipeline if args.pipeline is not None else _pipeline_from_file(args.file)
-    pm = PassManager.parse(pipeline, resources={"calibration": args.calibration}, **pass_manager_options(args))
+    try:
+        pm = PassManager.parse(pipeline, resources={"calibration": args.calibration}, **pass_manager_options(args))
+    except UserError as e:  # an unknown pass is the pipeline's error, not the model file's
+        if args.pipeline is None:
+            raise UserError(f"{args.file}: its '// pipeline:' line: {e}") from None
+        raise pipeline_error(pipeline, e) from None
     graph = load(args.file)
     pm.run(graph)
     if args.output:

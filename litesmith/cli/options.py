@@ -6,6 +6,17 @@ from typing import Dict, List, Optional
 from litesmith.ir.errors import UserError
 
 
+class OptionError(UserError):
+    """A bad command-line option (a pipeline, a --load file): the message names it, not the model file."""
+
+
+def pipeline_error(text: str, error: UserError) -> OptionError:
+    """A pipeline's syntax error, unknown pass or bad option, said as an error of the pipeline."""
+    from litesmith.ir.errors import ParseError
+
+    return OptionError(str(error) if isinstance(error, ParseError) else f"pipeline {text!r}: {error}")
+
+
 def add_io_arguments(p) -> None:
     """``--inputs``, ``--outputs`` and ``--input-shape``, as every loading verb spells them."""
     p.add_argument("--inputs", metavar="A,B", help="graph inputs by name (default: auto-detected placeholders)")

@@ -4,20 +4,25 @@ example:
   litesmith passes
   litesmith passes --options
   litesmith passes strip-batch       # one pass: its documentation and options
+  litesmith passes --load my_passes.py   # with the passes a file registers
 """
 from __future__ import annotations
 
 import sys
 
+from .plugins import add_load_argument, load_files
+
 
 def add_arguments(p) -> None:
     p.add_argument("name", nargs="?", metavar="PASS", help="show this pass's documentation and options")
     p.add_argument("--options", action="store_true", help="also show each pass's options and defaults")
+    add_load_argument(p)
 
 
 def run(args) -> int:
     from litesmith.passes import get_pass, list_passes
 
+    load_files(args.load)
     if args.name:
         cls = get_pass(args.name)  # an unknown name is a UserError listing the known ones
         return _describe(cls, args.name, any(i.name == args.name and i.origin == "builtin" for i in list_passes()))
