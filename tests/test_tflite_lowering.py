@@ -84,7 +84,8 @@ UNARY_CASES = {
     "core.sigmoid": {}, "core.relu": {}, "core.relu6": {"low": -3, "high": 9}, "core.elu": {},
     "core.floor": {}, "core.ceil": {}, "core.square": {}, "core.sign": {},
     "core.hard_swish": {"low": -5, "high": 5}, "core.reciprocal": {"low": 0.5}, "core.softplus": {"low": -20, "high": 20},
-    "core.selu": {}, "core.log1p": {"low": -0.5}, "core.expm1": {},
+    "core.selu": {}, "core.log1p": {"low": -0.5}, "core.expm1": {}, "core.atan": {"low": -30, "high": 30},
+    "core.tan": {"low": -1.5, "high": 1.5},
 }
 
 
@@ -128,6 +129,20 @@ def test_binary_broadcasting(litert_interpreter, op):
 def test_integer_division(litert_interpreter, op):
     feeds = {"x": np.array([7, -7, 6, -6, 0, 5], np.int32), "y": np.array([2, 2, -4, -4, 3, -3], np.int32)}
     check(litert_interpreter, {"x": (I32, (6,)), "y": (I32, (6,))}, lambda b, x, y: b.op(op, [x, y]), feeds=feeds)
+
+
+@pytest.mark.parametrize("sy,sx", [((2, 3), (2, 3)), ((2, 3), (3,)), ((), (2, 3))], ids=str)
+def test_atan2_broadcasts_before_atan2(litert_interpreter, sy, sx):
+    """TFLite's ATAN2 wants equal shapes: a broadcast operand gets a BROADCAST_TO."""
+    _, ops, _ = check(litert_interpreter, {"y": (F32, sy), "x": (F32, sx)}, lambda b, y, x: b.op("core.atan2", [y, x]))
+    assert ops.count("ATAN2") == 1 and ops.count("BROADCAST_TO") == (sy != sx)
+
+
+def test_atan_is_atan2_of_ones_tan_is_sin_over_cos(litert_interpreter):
+    _, ops, _ = check(litert_interpreter, {"x": (F32, (2, 3))}, lambda b, x: b.op("core.atan", [x]), low=-9, high=9)
+    assert ops == ["FILL", "ATAN2"]
+    _, ops, _ = check(litert_interpreter, {"x": (F32, (2, 3))}, lambda b, x: b.op("core.tan", [x]), low=-1.5, high=1.5)
+    assert sorted(ops) == ["COS", "DIV", "SIN"]
 
 
 def test_pow(litert_interpreter):

@@ -69,6 +69,7 @@ case("div_int", {"x": i(6, lo=-9, hi=9), "y": np.array([2, -3, 4, 5, -2, 3], I32
 for _op in ["maximum", "minimum", "squared_difference"]:
     case(_op, {"x": f(2, 3), "y": f(2, 3)}, lambda b, x, y, _op=_op: b.op("tfl." + _op, [x, y]))
 case("pow", {"x": f(5, lo=0.5, hi=2), "y": f(5)}, lambda b, x, y: b.op("tfl.pow", [x, y]), atol=1e-4)
+case("atan2", {"x": f(2, 3), "y": f(2, 3)}, lambda b, x, y: b.op("tfl.atan2", [x, y]))
 case("floor_div", {"x": f(6, lo=-5, hi=5), "y": f(6, lo=0.5, hi=2)}, lambda b, x, y: b.op("tfl.floor_div", [x, y]))
 case("floor_div_int", {"x": i(6, lo=-9, hi=9), "y": np.array([2, -3, 4, 5, -2, 3], I32)},
      lambda b, x, y: b.op("tfl.floor_div", [x, y]))

@@ -338,6 +338,7 @@ _BINARY = {
     "squared_difference": (lambda x, y: np.square(x - y), "SquaredDifferenceOptions"),
     "floor_div": (lambda x, y: np.floor_divide(x, y), "FloorDivOptions"),
     "floor_mod": (_floor_mod, "FloorModOptions"),
+    "atan2": (np.arctan2, None),
 }
 
 

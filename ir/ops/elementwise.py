@@ -68,6 +68,8 @@ _unary("exp", np.exp, "Natural exponential.")
 _unary("log", np.log, "Natural logarithm.")
 _unary("sin", np.sin, "Sine.")
 _unary("cos", np.cos, "Cosine.")
+_unary("tan", np.tan, "Tangent.")
+_unary("atan", np.arctan, "Arctangent, in (-pi/2, pi/2).")
 _unary("tanh", np.tanh, "Hyperbolic tangent.")
 _unary("sigmoid", _sigmoid, "Logistic function 1/(1+exp(-x)), computed without overflow.")
 _unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "max(x, 0).")
@@ -179,6 +181,15 @@ _binary("maximum", np.maximum, "Elementwise max (nan propagates).")
 _binary("minimum", np.minimum, "Elementwise min (nan propagates).")
 _binary("pow", np.power, "x ** y.")
 _binary("squared_difference", lambda x, y: np.square(np.subtract(x, y)), "(x - y) ** 2.")
+
+defop(
+    "core.atan2",
+    doc="Angle of the point (x, y) in [-pi, pi], numpy ``arctan2(y, x)``; the ordinate comes first, as in TF Atan2.",
+    operands=["y", "x"],
+    infer=_infer_arith,
+    kernel=_quiet(_keep_x_dtype(np.arctan2)),
+    category="elementwise binary",
+)
 
 _binary("equal", np.equal, "x == y.", "comparison", _infer_compare)
 _binary("not_equal", np.not_equal, "x != y.", "comparison", _infer_compare)

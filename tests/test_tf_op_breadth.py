@@ -1,0 +1,32 @@
+"""TF ops that random (NNSmith) graphs and Keras models use and TFLite has no builtin for, end to end:
+a ``tf.function`` frozen with ``convert_variables_to_constants_v2`` defaults, converted by litesmith's
+default pipeline, run in LiteRT and compared with TF's own result."""
+from __future__ import annotations
+
+import numpy as np
+from tf_litert import assert_close, convert_and_run
+from tf_models import freeze_function
+
+RNG = np.random.default_rng(21)
+
+
+def f32(*shape, lo=-3.0, hi=3.0):
+    return RNG.uniform(lo, hi, shape).astype(np.float32)
+
+
+def test_atan_tan_of_inputs_and_of_constants(tf, litert_interpreter, tmp_path):
+    feeds = {"x": f32(3, 5, lo=-20, hi=20), "y": f32(3, 5), "t": f32(3, 5, lo=-1.5, hi=1.5)}
+    table = np.linspace(-2, 2, 5, dtype=np.float32)
+
+    def fn(x, y, t):
+        return {"atan": tf.math.atan(x), "tan": tf.math.tan(t), "atan2": tf.math.atan2(y, x),
+                "consts": x * tf.math.atan(table) + tf.math.tan(table)}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)  # outputs in key order: Identity = atan ...
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    tan = "Identity_3"
+    assert_close({k: v for k, v in got.items() if k != tan}, {k: v for k, v in want.items() if k != tan}, atol=5e-7, rtol=5e-7)
+    # SIN / COS: XNNPACK's COS is within ~2.3e-7 absolute, so near a pole tan is off by ~2.3e-7 / |cos t|
+    assert_close({tan: got[tan]}, {tan: want[tan]}, atol=0, rtol=2.3e-7 / np.cos(1.5))
+    # atan(table) and tan(table) folded: one ATAN2 for atan(x), one for atan2(y, x), one SIN/COS pair
+    assert ops.count("ATAN2") == 2 and ops.count("SIN") == 1 and ops.count("COS") == 1
