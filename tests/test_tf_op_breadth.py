@@ -30,3 +30,17 @@ def test_atan_tan_of_inputs_and_of_constants(tf, litert_interpreter, tmp_path):
     assert_close({tan: got[tan]}, {tan: want[tan]}, atol=0, rtol=2.3e-7 / np.cos(1.5))
     # atan(table) and tan(table) folded: one ATAN2 for atan(x), one for atan2(y, x), one SIN/COS pair
     assert ops.count("ATAN2") == 2 and ops.count("SIN") == 1 and ops.count("COS") == 1
+
+
+def test_lrn_maps_to_local_response_normalization(tf, litert_interpreter, tmp_path):
+    """TF's converter maps LRN 1:1 (depth_radius -> radius, bias, alpha, beta); so do we."""
+    feeds = {"x": f32(2, 4, 5, 9)}
+
+    def fn(x):
+        return {"default": tf.nn.local_response_normalization(x),
+                "set": tf.nn.local_response_normalization(x, depth_radius=2, bias=1.5, alpha=0.3, beta=0.6)}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert assert_close(got, want, atol=1e-6, rtol=1e-5) < 5e-7  # measured 2.4e-7 (outputs up to ~2)
+    assert ops == ["LOCAL_RESPONSE_NORMALIZATION"] * 2

@@ -55,6 +55,8 @@ case("gelu_approx", {"x": f(7)}, lambda b, x: b.op("tfl.gelu", [x], {"approximat
 case("prelu", {"x": f(2, 3)}, lambda b, x: b.op("tfl.prelu", [x, c(b, [0.1, 0.2, 0.3])]))
 case("softmax", {"x": f(3, 6)}, lambda b, x: b.op("tfl.softmax", [x], {"beta": 0.5}))
 case("l2_normalization", {"x": f(3, 6)}, lambda b, x: b.op("tfl.l2_normalization", [x]))
+case("local_response_normalization", {"x": f(2, 3, 3, 7)},
+     lambda b, x: b.op("tfl.local_response_normalization", [x], {"radius": 2, "bias": 1.5, "alpha": 0.3, "beta": 0.6}))
 case("cast_f2i", {"x": f(8, lo=-9, hi=9)},
      lambda b, x: b.op("tfl.cast", [x], {"in_data_type": DType.FLOAT32, "out_data_type": DType.INT32}))
 case("cast_i2f", {"x": i(8)}, lambda b, x: b.op("tfl.cast", [x], {"in_data_type": DType.INT32, "out_data_type": DType.FLOAT32}))

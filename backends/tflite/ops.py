@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from litesmith.ir.dtypes import DType
+from litesmith.ir.ops.nn import local_response_norm
 from litesmith.ir.ops.shape_ops import batch_to_space_nd, space_to_batch_nd
 from litesmith.ir.registry import Attr, InferContext, defop
 from litesmith.ir.types import TensorType, broadcast_shapes, is_static
@@ -237,6 +238,11 @@ tflop("softmax", doc="Softmax over the last axis of beta * x.", operands=["x"],
 tflop("l2_normalization", doc="x / max(||x||, 1e-6) over the last axis.", operands=["x"], attrs={"fused_activation_function": ACT},
       options="L2NormOptions", infer=same, kernel=K.l2_normalization,
       version=lambda node: 2 if out_dtype(node) is DType.INT8 else 1)
+
+tflop("local_response_normalization", doc="x / (bias + alpha * (sum of x^2 over channels d-radius..d+radius)) ^ beta.",
+      operands=["x"], options="LocalResponseNormalizationOptions", infer=same,
+      attrs={"radius": Attr("int", 0), "bias": Attr("float", 0.0), "alpha": Attr("float", 0.0), "beta": Attr("float", 0.0)},
+      kernel=lambda x, *, radius, bias, alpha, beta: local_response_norm(x, radius, bias, alpha, beta))
 
 
 def _cast_infer(ctx):
