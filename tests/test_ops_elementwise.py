@@ -40,6 +40,7 @@ UNARY = {
     "softplus": (lambda tf, x: tf.raw_ops.Softplus(features=x), "wide"),
     "hard_swish": (lambda tf, x: x * tf.nn.relu6(x + 3) / 6, "wide"),
     "erf": (lambda tf, x: tf.raw_ops.Erf(x=x), "any"),
+    "erfc": (lambda tf, x: tf.raw_ops.Erfc(x=x), "any"),
     "log1p": (lambda tf, x: tf.raw_ops.Log1p(x=x), "positive"),
     "expm1": (lambda tf, x: tf.raw_ops.Expm1(x=x), "any"),
 }

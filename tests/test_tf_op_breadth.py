@@ -44,3 +44,24 @@ def test_lrn_maps_to_local_response_normalization(tf, litert_interpreter, tmp_pa
     got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
     assert assert_close(got, want, atol=1e-6, rtol=1e-5) < 5e-7  # measured 2.4e-7 (outputs up to ~2)
     assert ops == ["LOCAL_RESPONSE_NORMALIZATION"] * 2
+
+
+def test_lone_erfc_composes_with_compose_ops_and_folds_over_constants(tf, litert_interpreter, tmp_path):
+    """No TFLite builtin computes erfc: compose-ops writes Numerical Recipes' erfcc (documented bound);
+    without it the conversion stops and names that rule. erfc of a constant folds either way."""
+    from litesmith.backends.tflite.legalize import IllegalOpsError
+    import litesmith
+    import pytest
+
+    feeds = {"x": np.linspace(-9, 9, 64, dtype=np.float32).reshape(4, 16)}
+    table = np.linspace(-2, 2, 16, dtype=np.float32)
+
+    def fn(x):
+        return {"erfc": tf.math.erfc(x), "folded": x * tf.math.erfc(table)}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    with pytest.raises(IllegalOpsError, match=r"core\.erfc.*compose-ops"):
+        litesmith.compile(litesmith.load(str(tmp_path / "m.pb")))
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds, passes="compose-ops")
+    assert "EXP" in ops and ops.count("MUL") > 1
+    assert_close(got, want, atol=4e-7, rtol=1.2e-5)

@@ -13,6 +13,7 @@ _UNARY = {
     "Relu": "core.relu", "Relu6": "core.relu6", "Elu": "core.elu", "Selu": "core.selu", "Floor": "core.floor",
     "Ceil": "core.ceil", "Round": "core.round", "Rint": "core.round", "Square": "core.square", "Sign": "core.sign",
     "Reciprocal": "core.reciprocal", "Inv": "core.reciprocal", "Softplus": "core.softplus", "Erf": "core.erf",
+    "Erfc": "core.erfc",
     "LogicalNot": "core.logical_not", "Log1p": "core.log1p", "Expm1": "core.expm1",
 }
 _BINARY = {

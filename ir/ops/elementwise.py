@@ -47,6 +47,10 @@ def _erf(x):
     return np.asarray(np.frompyfunc(math.erf, 1, 1)(np.asarray(x, np.float64)), np.float64)
 
 
+def _erfc(x):
+    return np.asarray(np.frompyfunc(math.erfc, 1, 1)(np.asarray(x, np.float64)), np.float64)
+
+
 def _gelu(x, approximate=False):
     if approximate:
         return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
@@ -96,7 +100,8 @@ _unary("sign", np.sign, "-1, 0 or 1 by the sign of x (nan stays nan).")
 _unary("reciprocal", np.reciprocal, "1/x.")
 _unary("softplus", lambda x: np.logaddexp(np.zeros((), x.dtype), x), "log(1 + exp(x)), computed without overflow.")
 _unary("hard_swish", lambda x: x * np.clip(x + 3, 0, 6) / 6, "x * relu6(x + 3) / 6.")
-_unary("erf", _erf, "Gauss error function.")
+_unary("erf", lambda x: _erf(x).astype(x.dtype), "Gauss error function.")
+_unary("erfc", lambda x: _erfc(x).astype(x.dtype), "Complementary error function 1 - erf(x), accurate where erf(x) is near 1.")
 _unary("logical_not", np.logical_not, "Boolean negation.", infer=_infer_bool_unary)
 _unary("log1p", np.log1p, "log(1 + x), accurate near 0.")
 _unary("expm1", np.expm1, "exp(x) - 1, accurate near 0.")
