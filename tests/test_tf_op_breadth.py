@@ -65,3 +65,23 @@ def test_lone_erfc_composes_with_compose_ops_and_folds_over_constants(tf, litert
     got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds, passes="compose-ops")
     assert "EXP" in ops and ops.count("MUL") > 1
     assert_close(got, want, atol=4e-7, rtol=1.2e-5)
+
+
+def test_band_parts_and_diagonals(tf, litert_interpreter, tmp_path):
+    """tril/triu/bands and diagonal matrices of inputs become SELECT_V2 / GATHER / MATRIX_DIAG against
+    constant masks; over constants (tf.eye, a tf_keras causal mask built from the input's shape) they fold."""
+    feeds = {"x": f32(2, 5, 5), "v": f32(2, 5), "s": f32(1, 6, 6)}
+
+    def fn(x, v, s):
+        length = tf.shape(s)[1]
+        causal = tf.linalg.band_part(tf.ones((1, length, length), tf.bool), -1, 0)  # tf_keras MultiHeadAttention
+        return {"a_tril": tf.linalg.band_part(x, -1, 0), "b_triu": tf.linalg.band_part(x, 0, -1),
+                "c_band": tf.linalg.band_part(x, 1, 2), "d_eye": x + tf.eye(5),
+                "e_diag": tf.linalg.diag(v), "f_superdiag": tf.linalg.diag(v, k=1),
+                "g_causal": tf.nn.softmax(tf.where(causal, s, -1e9))}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=1e-6, rtol=1e-6)
+    assert sorted(ops) == sorted(["SELECT_V2"] * 3 + ["ADD", "MATRIX_DIAG", "GATHER", "SELECT_V2",
+                                                       "SELECT_V2", "SOFTMAX"])

@@ -380,3 +380,31 @@ def test_identity_is_removed_unless_it_names_an_input(litert_interpreter):
     build = lambda b, x: [b.op("core.identity", [x], name="same_as_x"), b.op("core.identity", [b.op("core.relu", [x])], name="r")]
     _, ops, g = check(litert_interpreter, {"x": (F32, (2, 3))}, build)
     assert sorted(ops) == ["RELU", "RESHAPE"] and g.output_names() == ["same_as_x", "r"]
+
+
+# -- matrix structure ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lower,upper", [(-1, 0), (0, -1), (1, 2), (-1, -1)], ids=str)
+def test_band_part_is_a_select_against_a_constant_mask(litert_interpreter, lower, upper):
+    build = lambda b, x: b.op("core.matrix_band_part", [x, c(b, lower, I64), c(b, upper, I64)])  # noqa: E731
+    _, ops, _ = check(litert_interpreter, {"x": (F32, (2, 4, 5))}, build)
+    assert ops == (["RESHAPE"] if (lower, upper) == (-1, -1) else ["SELECT_V2"])  # (-1, -1) keeps all: a copy of the input
+
+
+DIAG_CASES = [  # (diagonal shape, k, rows, cols, padding, align, TFLite ops)
+    ((2, 4), 0, -1, -1, 0.0, "RIGHT_LEFT", ["MATRIX_DIAG"]),
+    ((3,), -1, -1, -1, 2.5, "RIGHT_LEFT", ["GATHER", "SELECT_V2"]),
+    ((3,), 0, 3, 5, 0.0, "LEFT_LEFT", ["GATHER", "SELECT_V2"]),
+    ((2, 3, 4), [-1, 1], -1, -1, 0.0, "LEFT_RIGHT", ["RESHAPE", "GATHER", "SELECT_V2"]),
+]
+
+
+@pytest.mark.parametrize("shape,k,rows,cols,pad,align,want_ops", DIAG_CASES, ids=str)
+def test_matrix_diag_of_an_input(litert_interpreter, shape, k, rows, cols, pad, align, want_ops):
+    def build(b, d):
+        consts = [c(b, k, I32), c(b, rows, I32), c(b, cols, I32), c(b, pad)]
+        return b.op("core.matrix_diag", [d] + consts, {"align": align})
+
+    _, ops, _ = check(litert_interpreter, {"d": (F32, shape)}, build)
+    assert ops == want_ops

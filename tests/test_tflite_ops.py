@@ -50,6 +50,7 @@ for _op in ["sqrt", "rsqrt", "log"]:
     case(_op, {"x": f(2, 5, lo=0.1, hi=3)}, lambda b, x, _op=_op: b.op("tfl." + _op, [x]))
 case("logical_not", {"x": f(6) > 0}, lambda b, x: b.op("tfl.logical_not", [x]))
 case("leaky_relu", {"x": f(7)}, lambda b, x: b.op("tfl.leaky_relu", [x], {"alpha": 0.3}))
+case("matrix_diag", {"x": f(2, 4)}, lambda b, x: b.op("tfl.matrix_diag", [x]))
 case("gelu", {"x": f(7)}, lambda b, x: b.op("tfl.gelu", [x]), atol=1e-4)
 case("gelu_approx", {"x": f(7)}, lambda b, x: b.op("tfl.gelu", [x], {"approximate": True}), atol=1e-4)
 case("prelu", {"x": f(2, 3)}, lambda b, x: b.op("tfl.prelu", [x, c(b, [0.1, 0.2, 0.3])]))

@@ -755,6 +755,23 @@ tflop("gather_nd", doc="Gather slices of ``params`` addressed by the last axis o
       else {DType.INT16: 3, DType.STRING: 2}.get(in_dtype(node), 1))
 
 
+
+def _matrix_diag_infer(ctx):
+    d = ctx.types[0]
+    return [TensorType(d.dtype, None if d.shape is None else tuple(d.shape) + (d.shape[-1],))]
+
+
+def _matrix_diag_kernel(d):
+    out = np.zeros(d.shape + d.shape[-1:], d.dtype)
+    i = np.arange(d.shape[-1])
+    out[..., i, i] = d
+    return out
+
+
+tflop("matrix_diag", doc="Square matrices with ``diagonal`` on the main diagonal, zeros elsewhere.",
+      operands=["diagonal"], options="MatrixDiagOptions", infer=_matrix_diag_infer, kernel=_matrix_diag_kernel)
+
+
 def _ss_version(node):
     """offset 8, ellipsis/new-axis masks 6, string 5, rank > 4 4, bool 3, int8 2."""
     if node.attrs.get("offset"):
