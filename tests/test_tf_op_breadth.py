@@ -85,3 +85,58 @@ def test_band_parts_and_diagonals(tf, litert_interpreter, tmp_path):
     assert_close(got, want, atol=1e-6, rtol=1e-6)
     assert sorted(ops) == sorted(["SELECT_V2"] * 3 + ["ADD", "MATRIX_DIAG", "GATHER", "SELECT_V2",
                                                        "SELECT_V2", "SOFTMAX"])
+
+
+def test_new_ops_over_constants_fold_to_tf_values(tf):
+    """fold-constants evaluates any pure op with a kernel whose inputs are all constants."""
+    from litesmith.ir import Builder, Graph
+    from litesmith.passes import run_pipeline
+
+    t = np.linspace(-1.4, 1.4, 12, dtype=np.float32).reshape(3, 4)
+    i64 = np.int64
+    cases = {  # name -> (core op, operands, attrs, TF's value)
+        "atan": ("core.atan", [t], {}, tf.raw_ops.Atan(x=t)),
+        "tan": ("core.tan", [t], {}, tf.raw_ops.Tan(x=t)),
+        "atan2": ("core.atan2", [t, t[::-1]], {}, tf.raw_ops.Atan2(y=t, x=t[::-1])),
+        "erfc": ("core.erfc", [t], {}, tf.raw_ops.Erfc(x=t)),
+        "band": ("core.matrix_band_part", [t, i64(-1), i64(0)], {},
+                 tf.raw_ops.MatrixBandPart(input=t, num_lower=i64(-1), num_upper=i64(0))),
+        "diag": ("core.matrix_diag", [t[0], np.int32(1), np.int32(-1), np.int32(-1), np.float32(0)], {},
+                 tf.raw_ops.MatrixDiagV3(diagonal=t[0], k=1, num_rows=-1, num_cols=-1, padding_value=np.float32(0))),
+        "lrn": ("core.local_response_norm", [t.reshape(1, 1, 3, 4)], {"depth_radius": 1},
+                tf.raw_ops.LRN(input=t.reshape(1, 1, 3, 4), depth_radius=1)),
+    }
+    g = Graph("consts")
+    b = Builder(g)
+    outs = []
+    for name, (op, operands, attrs, _) in cases.items():
+        v = b.op(op, [b.const(np.asarray(x)) for x in operands], attrs)
+        v.name = name
+        outs.append(v)
+    g.outputs = outs
+    report = run_pipeline(g, "fold-constants", verify_each=True).passes[0].report
+    assert {n.op for n in g} == {"core.const"} and len(report["folded"]) == len(cases)
+    for v, (name, (_, _, _, want)) in zip(g.outputs, cases.items()):
+        np.testing.assert_allclose(v.const_value(), np.asarray(want), rtol=2e-6, atol=1e-7, err_msg=name)
+
+
+def test_unmapped_op_keeps_tf_recorded_shapes_through_stubbing(tf, tmp_path):
+    """A graph saved with TF's ``_output_shapes`` (as_graph_def(add_shapes=True)): an op litesmith does
+    not map keeps its recorded static shape as a foreign node and as the custom op stub-custom-ops makes
+    of it, so what follows it lowers; the bookkeeping attribute stays out of the custom options."""
+    import litesmith
+    from flatbuffers import flexbuffers
+    from litesmith.backends.tflite import read_tflite
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    concrete = tf.function(lambda x: tf.math.lgamma(x) * 2.0).get_concrete_function(tf.TensorSpec([2, 3], name="x"))
+    graph_def = convert_variables_to_constants_v2(concrete).graph.as_graph_def(add_shapes=True)
+    (tmp_path / "m.pb").write_bytes(graph_def.SerializeToString())
+    graph = litesmith.load(str(tmp_path / "m.pb"))
+    lgamma = next(n for n in graph if n.op == "tf.Lgamma")
+    assert lgamma.output.shape == (2, 3)
+    back = read_tflite(litesmith.compile(graph, "stub-custom-ops"))
+    custom = next(n for n in back if n.op == "tfl.custom")
+    assert custom.attrs["custom_code"] == "Lgamma" and custom.output.shape == (2, 3)
+    assert "_output_shapes" not in flexbuffers.Loads(custom.attrs["custom_options"])
+    assert [n.op for n in back if n.op != "core.const"] == ["tfl.custom", "tfl.mul"]
