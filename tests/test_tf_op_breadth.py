@@ -140,3 +140,22 @@ def test_unmapped_op_keeps_tf_recorded_shapes_through_stubbing(tf, tmp_path):
     assert custom.attrs["custom_code"] == "Lgamma" and custom.output.shape == (2, 3)
     assert "_output_shapes" not in flexbuffers.Loads(custom.attrs["custom_options"])
     assert [n.op for n in back if n.op != "core.const"] == ["tfl.custom", "tfl.mul"]
+
+
+def test_int64_slice_indices_saturate_to_int32(tf, litert_interpreter, tmp_path):
+    """NNSmith writes "to the end" as end = INT64_MAX (and "from the end" backwards as INT64_MIN); TFLite
+    takes int32 indices, and a wrapping cast made -1 of it (a wrong shape the verifier caught)."""
+    feeds = {"x": f32(4, 6, 3)}
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+
+    def fn(x):
+        i64 = lambda *v: tf.constant(v, tf.int64)  # noqa: E731
+        return {"a_to_end": tf.strided_slice(x, i64(0, 2, 0), i64(big, big, big), i64(1, 1, 1)),
+                "b_reversed": tf.strided_slice(x, i64(big, 0, 1), i64(small, big, big), i64(-1, 2, 1)),
+                "c_masks": x[:, tf.constant(2, tf.int64):, :tf.constant(2, tf.int64)],
+                "d_slice": tf.slice(x, i64(1, 2, 0), i64(-1, 3, -1))}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=0, rtol=0)
+    assert [v.shape for v in got.values()] == [(4, 4, 3), (4, 3, 2), (4, 4, 2), (3, 3, 3)]

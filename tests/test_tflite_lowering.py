@@ -282,6 +282,19 @@ def test_slice_and_strided_slice(litert_interpreter):
     check(litert_interpreter, {"x": (F32, (3, 4, 5))}, build)
 
 
+def test_int64_indices_saturate_to_int32(litert_interpreter):
+    """INT64_MAX / INT64_MIN ("to the end" forwards and backwards) become INT32_MAX / INT32_MIN, not -1 / 0."""
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+
+    def build(b, x):
+        fwd = b.op("core.strided_slice", [x, c(b, [0, 1, 2], I64), c(b, [big, big, big], I64), c(b, [1, 2, 1], I64)])
+        back = b.op("core.strided_slice", [x, c(b, [big, 0, 4], I64), c(b, [small, big, 0], I64), c(b, [-1, 1, -2], I64)])
+        return [fwd, back]
+
+    _, _, g = check(litert_interpreter, {"x": (F32, (3, 4, 5))}, build)
+    assert [v.shape for v in g.outputs] == [(3, 2, 3), (3, 4, 2)]
+
+
 @pytest.mark.parametrize("mask", ["ellipsis", "new_axis"])
 def test_strided_slice_ellipsis_and_new_axis(litert_interpreter, mask):
     def build(b, x):

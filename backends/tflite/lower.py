@@ -91,10 +91,15 @@ class Lowering:
         return self.const(np.asarray(values, dtype=np.int32))
 
     def as_i32(self, v: Value) -> Value:
-        """``v`` as int32: constants are converted, other int64 values get a CAST."""
+        """``v`` as int32: constants are converted, saturating (an int64 slice end of INT64_MAX means
+        "to the end", and so does INT32_MAX); other int64 values get a CAST."""
         c = v.const_value()
         if c is not None:
-            return v if c.dtype == np.int32 else self.i32(c.astype(np.int32))
+            if c.dtype == np.int32:
+                return v
+            if c.dtype.kind in "iu":
+                c = np.clip(c, np.iinfo(np.int32).min, np.iinfo(np.int32).max)
+            return self.i32(c.astype(np.int32))
         if v.dtype is DType.INT32:
             return v
         return self.op("tfl.cast", [v], cast_attrs(v.dtype, DType.INT32), [v.type.with_dtype(DType.INT32)])
