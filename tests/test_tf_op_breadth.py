@@ -159,3 +159,22 @@ def test_int64_slice_indices_saturate_to_int32(tf, litert_interpreter, tmp_path)
     got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
     assert_close(got, want, atol=0, rtol=0)
     assert [v.shape for v in got.values()] == [(4, 4, 3), (4, 3, 2), (4, 4, 2), (3, 3, 3)]
+
+
+def test_error_counts_the_unknown_ops_and_hints_only_passes_that_handle_them(tf, tmp_path, capsys):
+    """Two unmapped ops whose result shapes TF did not record (library-default freezing): the message
+    names those two, not the 8 nodes after them, and does not send the user to compose-ops."""
+    from litesmith.cli import main
+
+    feeds = {"x": f32(2, 8)}
+
+    def fn(x):
+        y = tf.math.lgamma(x) + tf.math.digamma(x)
+        return tf.nn.softmax(tf.tanh(y * 2.0) + x) * tf.reduce_sum(tf.sin(y))
+
+    freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    assert main(["convert", str(tmp_path / "m.pb"), "-o", str(tmp_path / "m.tflite")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and not (tmp_path / "m.tflite").exists()
+    assert "cannot lower 2 node(s) to TFLite (tf.Digamma, tf.Lgamma); 8 node(s) after them" in err, err
+    assert "stub-custom-ops" in err and "compose-ops" not in err, err
