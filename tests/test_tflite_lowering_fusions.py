@@ -309,6 +309,20 @@ def test_vector_matmul_bias_is_one_fully_connected(litert_interpreter):
     assert report["fused"]["vector-fully-connected"] == 1 and report["fused"]["fold-bias-add"] == 1
 
 
+def test_dense_on_a_sequence_is_one_fully_connected_keeping_leading_dims(litert_interpreter):
+    """TF's Tensordot (a Dense layer on [batch, time, K]): reshape to [rows, K], matmul, reshape back,
+    bias: one FULLY_CONNECTED with keep_num_dims, as TF's converter writes it."""
+    def build(b, x):
+        rows = b.op("core.reshape", [x, c(b, [-1, 6], I32)])
+        y = b.op("core.reshape", [b.op("core.matmul", [rows, c(b, RNG.normal(size=(6, 5)))]), c(b, [2, 4, 5], I32)])
+        return b.op("core.add", [y, c(b, RNG.normal(size=5))])
+
+    report, ops, g = check(litert_interpreter, {"x": (F32, (2, 4, 6))}, build, tol=1e-5)
+    assert ops == ["FULLY_CONNECTED"] and report["fused"]["fc-keeps-leading-dims"] == 1
+    (fc,) = [n for n in g if n.op == "tfl.fully_connected"]
+    assert fc.attrs["keep_num_dims"] and fc.output.shape == (2, 4, 5)
+
+
 def test_fully_connected_flattens_its_own_input(litert_interpreter):
     """FULLY_CONNECTED(RESHAPE(x -> [1, K])) needs no RESHAPE: the op flattens to [-1, K] itself."""
     def build(b, v):
