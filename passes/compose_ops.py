@@ -44,7 +44,7 @@ def compose_patterns(names: List[str]) -> List[RewritePattern]:
 @register_pass("compose-ops")
 @dataclass
 class ComposeOps(Pass):
-    """Rewrite ops TFLite lacks (Cumprod, Erfinv, MatrixDeterminant; opt-in Tile, Range) from builtin-lowerable core ops.
+    """Rewrite ops TFLite lacks (Cumprod, Erfinv, Erfc, Erf, MatrixDeterminant; opt-in Tile, Range) from builtin-lowerable core ops.
 
     ``ops``: rule names to apply (``compose-ops{ops=[Tile,Range]}``); empty
     means the default set. Nodes a rule cannot handle (dynamic shapes, a

@@ -40,14 +40,19 @@ class StubCustomOps(Pass):
                 custom_code=code, source_op=node.op, node=node.name,
                 inputs=[TensorSpec(v.name, v.dtype, v.shape) for v in node.inputs],
                 outputs=[TensorSpec(v.name, v.dtype, v.shape) for v in node.outputs],
-                attrs=dict(node.attrs),
+                attrs=_op_attrs(node),
             ))
-            _replace_with_custom(node, code, custom_options(node.attrs))
+            _replace_with_custom(node, code, custom_options(_op_attrs(node)))
             stubbed[code] = stubbed.get(code, 0) + 1
         if self.stubs_dir and specs:
             ctx.report["files"] = write_stubs(specs, self.stubs_dir)
         ctx.report["stubbed"] = stubbed
         return bool(stubbed)
+
+
+def _op_attrs(node: Node) -> dict:
+    """The op's own attributes: TF's bookkeeping ones (``_output_shapes``, ``_class``) are not the kernel's."""
+    return {k: v for k, v in node.attrs.items() if not k.startswith("_")}
 
 
 def _has_list_values(node: Node) -> bool:

@@ -9,7 +9,7 @@ from litesmith.frontends.tf import load_graphdef
 from litesmith.ir import UserError, run
 from litesmith.passes import run_pipeline
 
-OUTPUTS = ["cp", "cp_excl", "cp_rev", "cp_both", "ei", "det1", "det2", "det3", "det4", "det_batch", "tiled", "ranged"]
+OUTPUTS = ["cp", "cp_excl", "cp_rev", "cp_both", "ei", "erfc_w", "erf_w", "det1", "det2", "det3", "det4", "det_batch", "tiled", "ranged"]
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +20,7 @@ def compose_model(tf, tmp_path_factory):
     with g.as_default():
         u = tf.compat.v1.placeholder(tf.float32, [3, 7], name="u")
         x = tf.compat.v1.placeholder(tf.float32, [3, 7], name="x")
+        w = tf.compat.v1.placeholder(tf.float32, [4, 50], name="w")
         mats = {n: tf.compat.v1.placeholder(tf.float32, [n, n], name=f"m{n}") for n in (1, 2, 3, 4)}
         mb = tf.compat.v1.placeholder(tf.float32, [2, 3, 4, 4], name="mb")
         tf.identity(tf.math.cumprod(x, axis=1), name="cp")
@@ -27,6 +28,8 @@ def compose_model(tf, tmp_path_factory):
         tf.identity(tf.math.cumprod(x, axis=0, reverse=True), name="cp_rev")
         tf.identity(tf.math.cumprod(x, axis=-1, exclusive=True, reverse=True), name="cp_both")
         tf.identity(tf.math.erfinv(u), name="ei")
+        tf.identity(tf.math.erfc(w), name="erfc_w")
+        tf.identity(tf.math.erf(w), name="erf_w")
         for n, m in mats.items():
             tf.identity(tf.linalg.det(m), name=f"det{n}")
         tf.identity(tf.linalg.det(mb), name="det_batch")
@@ -36,7 +39,8 @@ def compose_model(tf, tmp_path_factory):
     xv[1, 3] = 0.0  # a zero in the middle: log/exp compositions would break here
     uv = rng.uniform(-0.999, 0.999, size=(3, 7)).astype(np.float32)
     uv[0, :3] = [0.0, 0.999, -0.999]
-    feeds = {"u": uv, "x": xv, "mb": rng.normal(size=(2, 3, 4, 4)).astype(np.float32)}
+    wv = np.concatenate([np.linspace(-10, 10, 101), np.linspace(-1, 1, 99)]).astype(np.float32).reshape(4, 50)
+    feeds = {"u": uv, "x": xv, "w": wv, "mb": rng.normal(size=(2, 3, 4, 4)).astype(np.float32)}
     feeds.update({f"m{n}": rng.normal(size=(n, n)).astype(np.float32) for n in (1, 2, 3, 4)})
     with tf.compat.v1.Session(graph=g) as sess:
         got = sess.run([o + ":0" for o in OUTPUTS], {k + ":0": v for k, v in feeds.items()})
@@ -52,6 +56,8 @@ def _lift(model):
 def _check(name, got, want):
     if name == "ei":  # Giles' approximation: documented bound
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7, err_msg=name)
+    elif name in ("erfc_w", "erf_w"):  # Numerical Recipes' erfcc (+ a Taylor series): documented bounds
+        np.testing.assert_allclose(got, want, rtol=1e-5 if name == "erfc_w" else 5e-7, atol=5e-7, err_msg=name)
     elif name.startswith("det"):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=name)
     else:
@@ -70,7 +76,7 @@ def test_composed_graph_has_only_lowerable_core_ops(composed):
     ops = {n.op for n in graph.walk()}
     assert not {o for o in ops if o.startswith("tf.")}, ops
     assert not ops & {"core.cumprod", "core.tile", "core.range"}
-    assert report.passes[0].report["composed"] == {"Cumprod": 4, "Erfinv": 1, "MatrixDeterminant": 5}
+    assert report.passes[0].report["composed"] == {"Cumprod": 4, "Erfinv": 1, "Erfc": 1, "Erf": 1, "MatrixDeterminant": 5}
     assert report.passes[1].report["composed"] == {"Tile": 1, "Range": 1}
 
 

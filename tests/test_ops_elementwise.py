@@ -21,6 +21,8 @@ UNARY = {
     "log": (lambda tf, x: tf.raw_ops.Log(x=x), "positive"),
     "sin": (lambda tf, x: tf.raw_ops.Sin(x=x), "any"),
     "cos": (lambda tf, x: tf.raw_ops.Cos(x=x), "any"),
+    "tan": (lambda tf, x: tf.raw_ops.Tan(x=x), "any"),
+    "atan": (lambda tf, x: tf.raw_ops.Atan(x=x), "wide"),
     "tanh": (lambda tf, x: tf.raw_ops.Tanh(x=x), "any"),
     "sigmoid": (lambda tf, x: tf.raw_ops.Sigmoid(x=x), "wide"),
     "relu": (lambda tf, x: tf.raw_ops.Relu(features=x), "any"),
@@ -38,6 +40,7 @@ UNARY = {
     "softplus": (lambda tf, x: tf.raw_ops.Softplus(features=x), "wide"),
     "hard_swish": (lambda tf, x: x * tf.nn.relu6(x + 3) / 6, "wide"),
     "erf": (lambda tf, x: tf.raw_ops.Erf(x=x), "any"),
+    "erfc": (lambda tf, x: tf.raw_ops.Erfc(x=x), "any"),
     "log1p": (lambda tf, x: tf.raw_ops.Log1p(x=x), "positive"),
     "expm1": (lambda tf, x: tf.raw_ops.Expm1(x=x), "any"),
 }
@@ -149,6 +152,14 @@ def _binary_inputs(name, dtype, sx, sy):
 def test_arithmetic_matches_tf(tf, name, dtype, sx, sy):
     x, y = _binary_inputs(name, dtype, sx, sy)
     check_op(tf, f"core.{name}", [x, y], {}, ARITH[name](tf, tf.constant(x), tf.constant(y)), rtol=2e-5)
+
+
+@pytest.mark.parametrize("sy,sx", SHAPE_PAIRS, ids=str)
+def test_atan2_matches_tf(tf, sy, sx):
+    r = rng(4)
+    y, x = r.uniform(-3, 3, sy).astype(F32), r.uniform(-3, 3, sx).astype(F32)
+    x.reshape(-1)[:1] = 0  # the y axis itself: +-pi/2
+    check_op(tf, "core.atan2", [y, x], {}, tf.raw_ops.Atan2(y=y, x=x), rtol=2e-5)
 
 
 def test_integer_division_truncates_and_floor_ops_floor(tf):

@@ -1,4 +1,4 @@
-"""NN ops vs TensorFlow: matmul, conv2d, depthwise conv, pooling, softmax, resize."""
+"""NN ops vs TensorFlow: matmul, conv2d, depthwise conv, pooling, softmax, LRN, resize."""
 from __future__ import annotations
 
 import numpy as np
@@ -180,6 +180,28 @@ def test_softmax_and_log_softmax(tf, shape, axis):
 def test_softmax_beta(tf):
     x = _randn((2, 6))
     check_op(tf, "core.softmax", [x], {"beta": 0.5}, tf.nn.softmax(x * 0.5), rtol=1e-5, atol=1e-7)
+
+
+# -- local response normalization ------------------------------------------------------
+
+LRN_CASES = [  # (shape, depth_radius, bias, alpha, beta): TF's defaults, a window wider than the channels, radius 0
+    ((1, 3, 4, 7), 5, 1.0, 1.0, 0.5),
+    ((2, 2, 3, 6), 2, 1.5, 0.3, 0.6),
+    ((1, 2, 2, 3), 4, 2.0, 1e-4, 0.75),
+    ((1, 1, 2, 5), 0, 0.5, 2.0, 1.0),
+]
+
+
+@pytest.mark.parametrize("shape,radius,bias,alpha,beta", LRN_CASES, ids=str)
+def test_local_response_norm_matches_tf(tf, shape, radius, bias, alpha, beta):
+    x = _randn(shape) * 2
+    attrs = {"depth_radius": radius, "bias": bias, "alpha": alpha, "beta": beta}
+    check_op(tf, "core.local_response_norm", [x], attrs, tf.raw_ops.LRN(input=x, **attrs), rtol=2e-5, atol=1e-6)
+
+
+def test_local_response_norm_rejects_other_ranks():
+    with pytest.raises(InferError, match="4-D"):
+        infer_shape("core.local_response_norm", [TensorType(DType.FLOAT32, (2, 3))])
 
 
 # -- resize ---------------------------------------------------------------------------

@@ -84,7 +84,8 @@ UNARY_CASES = {
     "core.sigmoid": {}, "core.relu": {}, "core.relu6": {"low": -3, "high": 9}, "core.elu": {},
     "core.floor": {}, "core.ceil": {}, "core.square": {}, "core.sign": {},
     "core.hard_swish": {"low": -5, "high": 5}, "core.reciprocal": {"low": 0.5}, "core.softplus": {"low": -20, "high": 20},
-    "core.selu": {}, "core.log1p": {"low": -0.5}, "core.expm1": {},
+    "core.selu": {}, "core.log1p": {"low": -0.5}, "core.expm1": {}, "core.atan": {"low": -30, "high": 30},
+    "core.tan": {"low": -1.5, "high": 1.5},
 }
 
 
@@ -128,6 +129,20 @@ def test_binary_broadcasting(litert_interpreter, op):
 def test_integer_division(litert_interpreter, op):
     feeds = {"x": np.array([7, -7, 6, -6, 0, 5], np.int32), "y": np.array([2, 2, -4, -4, 3, -3], np.int32)}
     check(litert_interpreter, {"x": (I32, (6,)), "y": (I32, (6,))}, lambda b, x, y: b.op(op, [x, y]), feeds=feeds)
+
+
+@pytest.mark.parametrize("sy,sx", [((2, 3), (2, 3)), ((2, 3), (3,)), ((), (2, 3))], ids=str)
+def test_atan2_broadcasts_before_atan2(litert_interpreter, sy, sx):
+    """TFLite's ATAN2 wants equal shapes: a broadcast operand gets a BROADCAST_TO."""
+    _, ops, _ = check(litert_interpreter, {"y": (F32, sy), "x": (F32, sx)}, lambda b, y, x: b.op("core.atan2", [y, x]))
+    assert ops.count("ATAN2") == 1 and ops.count("BROADCAST_TO") == (sy != sx)
+
+
+def test_atan_is_atan2_of_ones_tan_is_sin_over_cos(litert_interpreter):
+    _, ops, _ = check(litert_interpreter, {"x": (F32, (2, 3))}, lambda b, x: b.op("core.atan", [x]), low=-9, high=9)
+    assert ops == ["FILL", "ATAN2"]
+    _, ops, _ = check(litert_interpreter, {"x": (F32, (2, 3))}, lambda b, x: b.op("core.tan", [x]), low=-1.5, high=1.5)
+    assert sorted(ops) == ["COS", "DIV", "SIN"]
 
 
 def test_pow(litert_interpreter):
@@ -267,6 +282,19 @@ def test_slice_and_strided_slice(litert_interpreter):
     check(litert_interpreter, {"x": (F32, (3, 4, 5))}, build)
 
 
+def test_int64_indices_saturate_to_int32(litert_interpreter):
+    """INT64_MAX / INT64_MIN ("to the end" forwards and backwards) become INT32_MAX / INT32_MIN, not -1 / 0."""
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+
+    def build(b, x):
+        fwd = b.op("core.strided_slice", [x, c(b, [0, 1, 2], I64), c(b, [big, big, big], I64), c(b, [1, 2, 1], I64)])
+        back = b.op("core.strided_slice", [x, c(b, [big, 0, 4], I64), c(b, [small, big, 0], I64), c(b, [-1, 1, -2], I64)])
+        return [fwd, back]
+
+    _, _, g = check(litert_interpreter, {"x": (F32, (3, 4, 5))}, build)
+    assert [v.shape for v in g.outputs] == [(3, 2, 3), (3, 4, 2)]
+
+
 @pytest.mark.parametrize("mask", ["ellipsis", "new_axis"])
 def test_strided_slice_ellipsis_and_new_axis(litert_interpreter, mask):
     def build(b, x):
@@ -365,3 +393,31 @@ def test_identity_is_removed_unless_it_names_an_input(litert_interpreter):
     build = lambda b, x: [b.op("core.identity", [x], name="same_as_x"), b.op("core.identity", [b.op("core.relu", [x])], name="r")]
     _, ops, g = check(litert_interpreter, {"x": (F32, (2, 3))}, build)
     assert sorted(ops) == ["RELU", "RESHAPE"] and g.output_names() == ["same_as_x", "r"]
+
+
+# -- matrix structure ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lower,upper", [(-1, 0), (0, -1), (1, 2), (-1, -1)], ids=str)
+def test_band_part_is_a_select_against_a_constant_mask(litert_interpreter, lower, upper):
+    build = lambda b, x: b.op("core.matrix_band_part", [x, c(b, lower, I64), c(b, upper, I64)])  # noqa: E731
+    _, ops, _ = check(litert_interpreter, {"x": (F32, (2, 4, 5))}, build)
+    assert ops == (["RESHAPE"] if (lower, upper) == (-1, -1) else ["SELECT_V2"])  # (-1, -1) keeps all: a copy of the input
+
+
+DIAG_CASES = [  # (diagonal shape, k, rows, cols, padding, align, TFLite ops)
+    ((2, 4), 0, -1, -1, 0.0, "RIGHT_LEFT", ["MATRIX_DIAG"]),
+    ((3,), -1, -1, -1, 2.5, "RIGHT_LEFT", ["GATHER", "SELECT_V2"]),
+    ((3,), 0, 3, 5, 0.0, "LEFT_LEFT", ["GATHER", "SELECT_V2"]),
+    ((2, 3, 4), [-1, 1], -1, -1, 0.0, "LEFT_RIGHT", ["RESHAPE", "GATHER", "SELECT_V2"]),
+]
+
+
+@pytest.mark.parametrize("shape,k,rows,cols,pad,align,want_ops", DIAG_CASES, ids=str)
+def test_matrix_diag_of_an_input(litert_interpreter, shape, k, rows, cols, pad, align, want_ops):
+    def build(b, d):
+        consts = [c(b, k, I32), c(b, rows, I32), c(b, cols, I32), c(b, pad)]
+        return b.op("core.matrix_diag", [d] + consts, {"align": align})
+
+    _, ops, _ = check(litert_interpreter, {"d": (F32, shape)}, build)
+    assert ops == want_ops

@@ -182,6 +182,64 @@ def test_dynamic_shape_is_reported_with_shape_hint():
     assert any("--input-shape x:1x3" in i.hint for i in rep.issues)
 
 
+def _unknown_op(b, x, name):
+    return b.create("tf.Mystery", [x], {}, output_types=[TensorType(F32, None)], name=name).output
+
+
+def test_count_names_the_unknown_ops_not_what_waits_on_their_shapes():
+    """Nodes after an op of unknown result shape fail with dynamic-shape too; they are not counted."""
+    def build(b, x):
+        y = b.op("core.add", [_unknown_op(b, x, "m1"), _unknown_op(b, x, "m2")])
+        for _ in range(5):
+            y = b.op("core.tanh", [b.op("core.mul", [y, y])])
+        return [y, b.op("core.relu", [x])]
+
+    rep = compile_error({"x": (F32, (2, 3))}, build)
+    assert rep.summary().startswith("cannot lower 2 node(s) to TFLite (tf.Mystery x2); 11 node(s) after them have "
+                                    "unknown shapes only because of them; first: tf.Mystery 'm1': no-builtin")
+    waiting = [i for i in rep.issues if i.caused_by]
+    assert len(waiting) == 11 and {i.caused_by for i in waiting} == {"'m1', 'm2'"}
+    assert all("fix 'm1', 'm2' first" in i.hint for i in waiting)
+    assert rep.ops() == {"tf.Mystery": 2}
+
+
+def test_dynamic_input_is_the_root_of_what_follows():
+    rep = compile_error({"x": (F32, (None, 3))}, lambda b, x: b.op("core.exp", [b.op("core.relu", [x])]))
+    assert rep.ops() == {"input": 1} and rep.summary().startswith("cannot lower 1 node(s) to TFLite (input); 2 node(s)")
+    assert [i.caused_by for i in rep.issues] == ["", "'x'", "'x'"]
+
+
+def test_a_custom_op_without_a_shape_is_named_as_the_cause():
+    def build(b, x):
+        y = b.create("tfl.custom", [x], {"custom_code": "Mine"}, output_types=[TensorType(F32, None)], name="c").output
+        return b.op("core.relu", [y])
+
+    rep = compile_error({"x": (F32, (2, 3))}, build)
+    assert rep.ops() == {"tfl.custom": 1}
+    assert "tfl.custom leaves the shape of %c unknown" in rep.summary() and "add_shapes=True" in rep.summary()
+
+
+HINTS_BY_OP = [  # (op, what the hint must say, what it must not)
+    ("core.erf", "compose-ops (rewrite Erf:", "stub-custom-ops"),
+    ("core.cumprod", "compose-ops (rewrite Cumprod:", "stub-custom-ops"),
+    ("tf.Erfinv", "compose-ops (rewrite Erfinv:", "stub-custom-ops"),
+    ("tf.Mystery", "stub-custom-ops{stubs_dir=DIR} (a custom op Mystery", "compose-ops"),
+    ("tf.CTCGreedyDecoder", "split-host-ops{ops=CTCGreedyDecoder}", "compose-ops"),
+]
+
+
+@pytest.mark.parametrize("op,says,not_says", HINTS_BY_OP, ids=[h[0] for h in HINTS_BY_OP])
+def test_hint_names_only_passes_with_a_rule_for_the_op(op, says, not_says):
+    def build(b, x):
+        attrs = {"axis": 0} if op == "core.cumprod" else {}
+        if op.startswith("core."):
+            return b.op(op, [x], attrs)
+        return b.create(op, [x], attrs, output_types=[x.type], name="n").output
+
+    (issue,) = compile_error({"x": (F32, (2, 3))}, build).issues
+    assert says in issue.hint and not_says not in issue.hint, issue.hint
+
+
 def test_non_constant_filter_is_reported():
     build = lambda b, x, w: b.op("core.conv2d", [x, w], {"padding": "SAME"})
     (issue,) = compile_error({"x": (F32, (1, 4, 4, 2)), "w": (F32, (3, 3, 2, 2))}, build).issues
@@ -199,7 +257,7 @@ def test_report_json_round_trips():
 
     rep = compile_error({"x": (F32, (2, 3))}, lambda b, x: b.op("core.erf", [x]))
     data = json.loads(rep.to_json())
-    assert data["ops"] == {"core.erf": 1} and set(data["illegal"][0]) == {"node", "op", "kind", "reason", "hint"}
+    assert data["ops"] == {"core.erf": 1} and set(data["illegal"][0]) == {"node", "op", "kind", "reason", "hint", "caused_by"}
 
 
 @pytest.mark.parametrize("kind", ["conv", "depthwise", "fc"])
@@ -249,6 +307,20 @@ def test_vector_matmul_bias_is_one_fully_connected(litert_interpreter):
     (fc,) = [n for n in g if n.op == "tfl.fully_connected"]
     assert fc.attrs["keep_num_dims"] and fc.output.shape == (5,)
     assert report["fused"]["vector-fully-connected"] == 1 and report["fused"]["fold-bias-add"] == 1
+
+
+def test_dense_on_a_sequence_is_one_fully_connected_keeping_leading_dims(litert_interpreter):
+    """TF's Tensordot (a Dense layer on [batch, time, K]): reshape to [rows, K], matmul, reshape back,
+    bias: one FULLY_CONNECTED with keep_num_dims, as TF's converter writes it."""
+    def build(b, x):
+        rows = b.op("core.reshape", [x, c(b, [-1, 6], I32)])
+        y = b.op("core.reshape", [b.op("core.matmul", [rows, c(b, RNG.normal(size=(6, 5)))]), c(b, [2, 4, 5], I32)])
+        return b.op("core.add", [y, c(b, RNG.normal(size=5))])
+
+    report, ops, g = check(litert_interpreter, {"x": (F32, (2, 4, 6))}, build, tol=1e-5)
+    assert ops == ["FULLY_CONNECTED"] and report["fused"]["fc-keeps-leading-dims"] == 1
+    (fc,) = [n for n in g if n.op == "tfl.fully_connected"]
+    assert fc.attrs["keep_num_dims"] and fc.output.shape == (2, 4, 5)
 
 
 def test_fully_connected_flattens_its_own_input(litert_interpreter):

@@ -50,11 +50,14 @@ for _op in ["sqrt", "rsqrt", "log"]:
     case(_op, {"x": f(2, 5, lo=0.1, hi=3)}, lambda b, x, _op=_op: b.op("tfl." + _op, [x]))
 case("logical_not", {"x": f(6) > 0}, lambda b, x: b.op("tfl.logical_not", [x]))
 case("leaky_relu", {"x": f(7)}, lambda b, x: b.op("tfl.leaky_relu", [x], {"alpha": 0.3}))
+case("matrix_diag", {"x": f(2, 4)}, lambda b, x: b.op("tfl.matrix_diag", [x]))
 case("gelu", {"x": f(7)}, lambda b, x: b.op("tfl.gelu", [x]), atol=1e-4)
 case("gelu_approx", {"x": f(7)}, lambda b, x: b.op("tfl.gelu", [x], {"approximate": True}), atol=1e-4)
 case("prelu", {"x": f(2, 3)}, lambda b, x: b.op("tfl.prelu", [x, c(b, [0.1, 0.2, 0.3])]))
 case("softmax", {"x": f(3, 6)}, lambda b, x: b.op("tfl.softmax", [x], {"beta": 0.5}))
 case("l2_normalization", {"x": f(3, 6)}, lambda b, x: b.op("tfl.l2_normalization", [x]))
+case("local_response_normalization", {"x": f(2, 3, 3, 7)},
+     lambda b, x: b.op("tfl.local_response_normalization", [x], {"radius": 2, "bias": 1.5, "alpha": 0.3, "beta": 0.6}))
 case("cast_f2i", {"x": f(8, lo=-9, hi=9)},
      lambda b, x: b.op("tfl.cast", [x], {"in_data_type": DType.FLOAT32, "out_data_type": DType.INT32}))
 case("cast_i2f", {"x": i(8)}, lambda b, x: b.op("tfl.cast", [x], {"in_data_type": DType.INT32, "out_data_type": DType.FLOAT32}))
@@ -69,6 +72,7 @@ case("div_int", {"x": i(6, lo=-9, hi=9), "y": np.array([2, -3, 4, 5, -2, 3], I32
 for _op in ["maximum", "minimum", "squared_difference"]:
     case(_op, {"x": f(2, 3), "y": f(2, 3)}, lambda b, x, y, _op=_op: b.op("tfl." + _op, [x, y]))
 case("pow", {"x": f(5, lo=0.5, hi=2), "y": f(5)}, lambda b, x, y: b.op("tfl.pow", [x, y]), atol=1e-4)
+case("atan2", {"x": f(2, 3), "y": f(2, 3)}, lambda b, x, y: b.op("tfl.atan2", [x, y]))
 case("floor_div", {"x": f(6, lo=-5, hi=5), "y": f(6, lo=0.5, hi=2)}, lambda b, x, y: b.op("tfl.floor_div", [x, y]))
 case("floor_div_int", {"x": i(6, lo=-9, hi=9), "y": np.array([2, -3, 4, 5, -2, 3], I32)},
      lambda b, x, y: b.op("tfl.floor_div", [x, y]))

@@ -125,25 +125,27 @@ def test_quantization_params_and_constants_survive():
 
 
 def test_unknown_builtin_becomes_foreign_node_and_round_trips(litert_interpreter):
-    """ATAN2 and REVERSE_SEQUENCE are builtins litesmith does not declare."""
+    """MATRIX_SET_DIAG and REVERSE_SEQUENCE are builtins litesmith does not declare."""
     g = Graph("main")
     x = g.add_input(TensorType(DType.FLOAT32, (2, 3)), "x")
-    y = g.add_input(TensorType(DType.FLOAT32, (2, 3)), "y")
-    a = g.append(Node("tflite.ATAN2", [x, y], {"op_version": 1}, [TensorType(DType.FLOAT32, (2, 3))], output_names=["a"]))
+    y = g.add_input(TensorType(DType.FLOAT32, (2,)), "y")
+    a = g.append(Node("tflite.MATRIX_SET_DIAG", [x, y], {"op_version": 1}, [TensorType(DType.FLOAT32, (2, 3))],
+                      output_names=["a"]))
     lens = Builder(g).const(np.array([2, 3], np.int32))
     r = g.append(Node("tflite.REVERSE_SEQUENCE", [a.outputs[0], lens],
                       {"op_version": 1, "builtin_options_type": "ReverseSequenceOptions", "seq_dim": 1, "batch_dim": 0},
                       [TensorType(DType.FLOAT32, (2, 3))], output_names=["r"]))
     g.outputs = [r.outputs[0]]
     model = write_tflite(g)
-    xv, yv = RNG.standard_normal((2, 3)).astype(np.float32), RNG.standard_normal((2, 3)).astype(np.float32)
+    xv, yv = RNG.standard_normal((2, 3)).astype(np.float32), RNG.standard_normal(2).astype(np.float32)
     want = litert_run(litert_interpreter, model, {"x": xv, "y": yv})["r"]
-    at = np.arctan2(xv, yv)
+    at = xv.copy()
+    at[[0, 1], [0, 1]] = yv
     np.testing.assert_allclose(want, np.stack([at[0, [1, 0, 2]], at[1, ::-1]]), rtol=1e-5)
     back = read_tflite(model)
     rs = next(n for n in back if n.op == "tflite.REVERSE_SEQUENCE")
     assert rs.attrs["seq_dim"] == 1 and rs.attrs["batch_dim"] == 0
-    assert any(n.op == "tflite.ATAN2" for n in back)
+    assert any(n.op == "tflite.MATRIX_SET_DIAG" for n in back)
     got = litert_run(litert_interpreter, write_tflite(back), {"x": xv, "y": yv})["r"]
     np.testing.assert_allclose(got, want)
 

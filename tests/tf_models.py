@@ -36,6 +36,7 @@ __all__ = [
     "build_rnn_cells",
     "build_seed_lm",
     "build_small_graphs",
+    "freeze_function",
     "freeze_one_input",
     "graphdef_op_types",
     "keras_cnns",
@@ -189,6 +190,24 @@ def freeze_one_input(tf, out_dir, name, build, shape, feed, seed, dtype="float32
     with open(pb, "wb") as f:
         f.write(gd.SerializeToString())
     return pb, want
+
+
+def freeze_function(tf, path, fn, feeds):
+    """Freeze ``fn(*inputs)`` the way users do: a ``tf.function`` traced on ``feeds``' shapes and dtypes
+    (input names = ``feeds``' keys) and ``convert_variables_to_constants_v2`` with its defaults.
+
+    Writes the GraphDef to ``path``; returns ``{output node name: TF's eager result on feeds}``
+    (a dict result keeps its keys' order in the output names ``Identity``, ``Identity_1``...)."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    specs = [tf.TensorSpec(np.shape(v), tf.as_dtype(np.asarray(v).dtype), name=k) for k, v in feeds.items()]
+    concrete = tf.function(fn).get_concrete_function(*specs)
+    frozen = convert_variables_to_constants_v2(concrete)
+    with open(path, "wb") as f:
+        f.write(frozen.graph.as_graph_def().SerializeToString())
+    results = tf.nest.flatten(concrete(*[tf.constant(v) for v in feeds.values()]))
+    names = [t.op.name for t in frozen.outputs]
+    return {n: np.asarray(r) for n, r in zip(names, results)}
 
 
 def _freeze_session(tf, sess, output_names):

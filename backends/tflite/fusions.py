@@ -545,6 +545,25 @@ def fc_flattens_input(node, rw):
     return True
 
 
+@pattern("tfl.reshape", name="fc-keeps-leading-dims")
+def fc_keeps_leading_dims(node, rw):
+    """RESHAPE(FULLY_CONNECTED(x) [rows, N]) back to x's leading dims + [N] -> FULLY_CONNECTED(x,
+    keep_num_dims): a Dense layer on [batch, time, K] (TF's Tensordot reshapes around its matmul),
+    as TF's converter writes it."""
+    fc = _producer(node.inputs[0], ("tfl.fully_connected",))
+    if fc is None or fc.attrs.get("keep_num_dims") or not _single_use(node.inputs[0]):
+        return False
+    x = fc.inputs[0]
+    if x.shape is None or len(x.shape) < 3 or not is_static(x.shape) or fc.output.shape is None:
+        return False
+    if node.output.shape != tuple(x.shape[:-1]) + tuple(fc.output.shape[-1:]) or x.quant is not None:
+        return False
+    new = rw.builder(before=fc).op("tfl.fully_connected", list(fc.inputs), {**fc.attrs, "keep_num_dims": True},
+                                  output_types=[node.output.type])
+    rw.replace_node(node, [new])
+    return True
+
+
 REDUCERS = ("tfl.sum", "tfl.mean", "tfl.reduce_max", "tfl.reduce_min", "tfl.reduce_prod", "tfl.reduce_any", "tfl.reduce_all")
 
 
@@ -598,6 +617,7 @@ FUSION_PATTERNS = [
     hard_swish_mul, hard_swish_div, fold_pad_conv, fold_pad_depthwise, dilated_conv,
     fold_input_scale_conv, fold_input_scale_depthwise, fold_input_scale_fc,
     fold_reshape, reshape_to_keep_dims, fold_transpose, vector_fully_connected, fc_flattens_input,
+    fc_keeps_leading_dims,
 ]
 
 

@@ -16,11 +16,11 @@ from litesmith.ir.clone import clone_graph
 from litesmith.ir.graph import Graph, Node
 
 from .legalize import (
-    CONTROL_FLOW, DYNAMIC_SHAPE, NO_BUILTIN, NON_CONSTANT, UNSUPPORTED_ATTR, UNSUPPORTED_DTYPE,
-    ConversionTarget, LegalityIssue,
+    CONTROL_FLOW, DYNAMIC_SHAPE, HOST_OPS, NO_BUILTIN, NON_CONSTANT, UNSUPPORTED_ATTR, UNSUPPORTED_DTYPE,
+    ConversionTarget, LegalityIssue, bare_op_name,
 )
 
-__all__ = ["Finding", "CODES", "HOST_OPS", "check_graph", "illegal_nodes", "op_coverage", "format_findings"]
+__all__ = ["Finding", "CODES", "HOST_OPS", "bare_op_name", "check_graph", "illegal_nodes", "op_coverage", "format_findings"]
 
 # Stable reason codes; never renumber (scripts and docs refer to them).
 CODES: Dict[str, Tuple[str, str]] = {
@@ -32,9 +32,6 @@ CODES: Dict[str, Tuple[str, str]] = {
     CONTROL_FLOW: ("L006", "control-flow"),
 }
 UNKNOWN_KIND = ("L099", "other")
-
-# Ops that belong on the host (variable-size results, search): split them out by default.
-HOST_OPS = ("CTCBeamSearchDecoder", "CTCGreedyDecoder")
 
 
 @dataclass(frozen=True)
@@ -53,11 +50,6 @@ class Finding:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def bare_op_name(op: str) -> str:
-    """``tf.CTCBeamSearchDecoder`` -> ``CTCBeamSearchDecoder``."""
-    return op.split(".", 1)[1] if "." in op else op
 
 
 def illegal_nodes(graph: Graph) -> Tuple[List[Tuple[Node, LegalityIssue]], List[LegalityIssue]]:
@@ -84,30 +76,13 @@ def illegal_nodes(graph: Graph) -> Tuple[List[Tuple[Node, LegalityIssue]], List[
     return pairs, input_issues
 
 
-def fix_for(op: str, kind: str, hint: str) -> str:
-    """The litesmith remedy for an illegal ``op`` of this ``kind``."""
-    if kind in (NO_BUILTIN, UNSUPPORTED_ATTR):
-        from litesmith.passes.compose_patterns import DEFAULT_RULES, rule_for_op
-
-        rule = rule_for_op(op)
-        if rule is not None:
-            opt = "" if rule.name in DEFAULT_RULES else f"{{ops=[{rule.name}]}}"
-            return f"run compose-ops{opt} (rewrite {rule.name}: {rule.bound})"
-        if bare_op_name(op) in HOST_OPS:
-            return f"run split-host-ops{{ops={bare_op_name(op)}}} (run it on the host), or stub-custom-ops"
-        if kind == NO_BUILTIN:
-            return (f"run stub-custom-ops{{stubs_dir=DIR}} (a custom op {bare_op_name(op)} plus a C++ kernel stub) "
-                    f"or split-host-ops{{ops={bare_op_name(op)}}}")
-    return hint
-
-
 def check_graph(graph: Graph) -> List[Finding]:
     """Every reason ``graph`` cannot be written to TFLite yet; empty when it can. Leaves ``graph`` unchanged."""
     pairs, input_issues = illegal_nodes(graph)
     findings = []
     for issue in input_issues + [i for _, i in pairs]:
         code, name = CODES.get(issue.kind, UNKNOWN_KIND)
-        findings.append(Finding(code, name, issue.node, issue.op, issue.reason.rstrip("."), fix_for(issue.op, issue.kind, issue.hint)))
+        findings.append(Finding(code, name, issue.node, issue.op, issue.reason.rstrip("."), issue.hint))
     return findings
 
 

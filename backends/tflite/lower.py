@@ -30,7 +30,7 @@ from litesmith.passes.rewrite import RewritePattern, Rewriter, apply_patterns_gr
 
 from .legalize import (
     CONTROL_FLOW, DYNAMIC_SHAPE, HINTS, NO_BUILTIN, NON_CONSTANT, SUPPORTED_DTYPES, UNSUPPORTED_DTYPE,
-    ConversionTarget, LegalityIssue, LegalityReport, NotLowerable, dynamic_input_issues,
+    ConversionTarget, LegalityIssue, LegalityReport, NotLowerable, hint_for, legality_report,
 )
 
 __all__ = ["lowers", "LOWERINGS", "lower_to_tflite", "LowerResult", "Lowering", "lowering_patterns"]
@@ -91,10 +91,15 @@ class Lowering:
         return self.const(np.asarray(values, dtype=np.int32))
 
     def as_i32(self, v: Value) -> Value:
-        """``v`` as int32: constants are converted, other int64 values get a CAST."""
+        """``v`` as int32: constants are converted, saturating (an int64 slice end of INT64_MAX means
+        "to the end", and so does INT32_MAX); other int64 values get a CAST."""
         c = v.const_value()
         if c is not None:
-            return v if c.dtype == np.int32 else self.i32(c.astype(np.int32))
+            if c.dtype == np.int32:
+                return v
+            if c.dtype.kind in "iu":
+                c = np.clip(c, np.iinfo(np.int32).min, np.iinfo(np.int32).max)
+            return self.i32(c.astype(np.int32))
         if v.dtype is DType.INT32:
             return v
         return self.op("tfl.cast", [v], cast_attrs(v.dtype, DType.INT32), [v.type.with_dtype(DType.INT32)])
@@ -177,7 +182,7 @@ def lowering_patterns(failures: Dict[int, NotLowerable]) -> List[RewritePattern]
 
 
 def _load_lowerings() -> None:
-    from . import lower_elementwise, lower_nn, lower_shape  # noqa: F401  (they register themselves)
+    from . import lower_elementwise, lower_linalg, lower_nn, lower_shape  # noqa: F401  (they register themselves)
 
 
 @dataclass
@@ -201,18 +206,14 @@ def lower_to_tflite(graph: Graph, target: Optional[ConversionTarget] = None) -> 
     lowered = Counter()
     for applied in (first.applied, result.applied):
         lowered.update({name[len("lower "):]: n for name, n in applied.items() if name.startswith("lower ")})
-    report = LegalityReport(dynamic_input_issues(graph))
-    for node in graph.walk():
-        if not target.is_legal(node):
-            report.issues.append(_issue(node, failures.get(id(node))))
+    report = legality_report(graph, target, lambda node: _issue(node, failures.get(id(node))))
     return LowerResult(report, dict(lowered))
 
 
 def _issue(node: Node, failure: Optional[NotLowerable]) -> LegalityIssue:
     if failure is not None:
-        return LegalityIssue(node.name, node.op, failure.kind, failure.message, failure.hint)
+        return LegalityIssue(node.name, node.op, failure.kind, failure.message, hint_for(node.op, failure.kind, failure.hint))
     if node.op in ("core.while", "core.if") or node.op.startswith("core.tensor_list"):
         return LegalityIssue(node.name, node.op, CONTROL_FLOW, f"{node.op} has no TFLite lowering here", HINTS[CONTROL_FLOW])
-    if node.op.startswith("core."):
-        return LegalityIssue(node.name, node.op, NO_BUILTIN, f"{node.op} has no TFLite builtin", HINTS[NO_BUILTIN])
-    return LegalityIssue(node.name, node.op, NO_BUILTIN, f"foreign op {node.op} has no TFLite builtin", HINTS[NO_BUILTIN])
+    what = node.op if node.op.startswith("core.") else f"foreign op {node.op}"
+    return LegalityIssue(node.name, node.op, NO_BUILTIN, f"{what} has no TFLite builtin", hint_for(node.op, NO_BUILTIN, HINTS[NO_BUILTIN]))

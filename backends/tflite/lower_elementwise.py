@@ -1,7 +1,8 @@
 """Lowerings of elementwise core ops (unary, binary, compare, select, cast).
 
 Most map 1:1 to a TFLite builtin with the same operands; a few without a
-builtin are composed from builtins (reciprocal, softplus, selu, log1p, expm1).
+builtin are composed from builtins (reciprocal, softplus, selu, log1p, expm1,
+atan as ATAN2(x, 1), tan as SIN / COS).
 """
 from __future__ import annotations
 
@@ -120,3 +121,31 @@ def lower_log1p(node, lw):
 def lower_expm1(node, lw):
     (x,) = node.inputs
     return [lw.op("tfl.sub", [_same(lw, "tfl.exp", [x], x), _scalar(lw, 1, x)], dict(ACT_NONE))]
+
+
+def _ones_like(lw, x):
+    """Ones of ``x``'s static shape, made at run time by FILL (a constant would be as large as ``x``)."""
+    return lw.op("tfl.fill", [lw.i32(list(x.shape)), _scalar(lw, 1, x)], {}, [x.type])
+
+
+@lowers("core.atan")
+def lower_atan(node, lw):
+    """atan(x) = ATAN2(x, 1): TFLite has no ATAN, and its ATAN2 does not broadcast."""
+    (x,) = node.inputs
+    return [lw.op("tfl.atan2", [x, _ones_like(lw, x)])]
+
+
+@lowers("core.atan2")
+def lower_atan2(node, lw):
+    y, x = node.inputs
+    shape = node.output.shape  # TFLite's ATAN2 does not broadcast
+    y, x = (v if v.shape == shape else lw.op("tfl.broadcast_to", [v, lw.i32(list(shape))], {}, [v.type.with_shape(shape)])
+            for v in (y, x))
+    return [lw.op("tfl.atan2", [y, x])]
+
+
+@lowers("core.tan")
+def lower_tan(node, lw):
+    """tan(x) = SIN(x) / COS(x): both within an ulp or two, so the quotient is within a few ulps of tan."""
+    (x,) = node.inputs
+    return [lw.op("tfl.div", [_same(lw, "tfl.sin", [x], x), _same(lw, "tfl.cos", [x], x)], dict(ACT_NONE))]

@@ -1,4 +1,4 @@
-"""Lowerings of linear algebra and NN ops: matmul, convolutions, pools, softmax, resize.
+"""Lowerings of linear algebra and NN ops: matmul, convolutions, pools, softmax, resize, LRN.
 
 Layout changes happen here, once, on constants: conv filters HWIO -> OHWI,
 depthwise [H,W,C,M] -> [1,H,W,C*M], FULLY_CONNECTED weights -> [out, in].
@@ -180,3 +180,11 @@ def lower_resize_bilinear(node, lw):
 def lower_resize_nearest(node, lw):
     return _lower_resize("tfl.resize_nearest_neighbor", node, lw)
 
+
+
+@lowers("core.local_response_norm")
+def lower_local_response_norm(node, lw):
+    """TF's converter maps LRN 1:1: depth_radius -> radius, bias, alpha, beta (the same maths)."""
+    a = {"depth_radius": 5, "bias": 1.0, "alpha": 1.0, "beta": 0.5, **node.attrs}
+    return [lw.op("tfl.local_response_normalization", node.inputs,
+                  {"radius": int(a["depth_radius"]), "bias": float(a["bias"]), "alpha": float(a["alpha"]), "beta": float(a["beta"])})]

@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from litesmith.ir.dtypes import DType
+from litesmith.ir.ops.nn import local_response_norm
 from litesmith.ir.ops.shape_ops import batch_to_space_nd, space_to_batch_nd
 from litesmith.ir.registry import Attr, InferContext, defop
 from litesmith.ir.types import TensorType, broadcast_shapes, is_static
@@ -238,6 +239,11 @@ tflop("l2_normalization", doc="x / max(||x||, 1e-6) over the last axis.", operan
       options="L2NormOptions", infer=same, kernel=K.l2_normalization,
       version=lambda node: 2 if out_dtype(node) is DType.INT8 else 1)
 
+tflop("local_response_normalization", doc="x / (bias + alpha * (sum of x^2 over channels d-radius..d+radius)) ^ beta.",
+      operands=["x"], options="LocalResponseNormalizationOptions", infer=same,
+      attrs={"radius": Attr("int", 0), "bias": Attr("float", 0.0), "alpha": Attr("float", 0.0), "beta": Attr("float", 0.0)},
+      kernel=lambda x, *, radius, bias, alpha, beta: local_response_norm(x, radius, bias, alpha, beta))
+
 
 def _cast_infer(ctx):
     return [TensorType(ctx.attrs["out_data_type"], ctx.types[0].shape)]
@@ -338,6 +344,7 @@ _BINARY = {
     "squared_difference": (lambda x, y: np.square(x - y), "SquaredDifferenceOptions"),
     "floor_div": (lambda x, y: np.floor_divide(x, y), "FloorDivOptions"),
     "floor_mod": (_floor_mod, "FloorModOptions"),
+    "atan2": (np.arctan2, None),
 }
 
 
@@ -746,6 +753,23 @@ tflop("gather_nd", doc="Gather slices of ``params`` addressed by the last axis o
       operands=["params", "indices"], options="GatherNdOptions", infer=by_evaluation(), kernel=K.gather_nd,
       version=lambda node: 5 if in_dtype(node) is DType.BOOL else 4 if in_dtype(node, 1) is DType.INT16
       else {DType.INT16: 3, DType.STRING: 2}.get(in_dtype(node), 1))
+
+
+
+def _matrix_diag_infer(ctx):
+    d = ctx.types[0]
+    return [TensorType(d.dtype, None if d.shape is None else tuple(d.shape) + (d.shape[-1],))]
+
+
+def _matrix_diag_kernel(d):
+    out = np.zeros(d.shape + d.shape[-1:], d.dtype)
+    i = np.arange(d.shape[-1])
+    out[..., i, i] = d
+    return out
+
+
+tflop("matrix_diag", doc="Square matrices with ``diagonal`` on the main diagonal, zeros elsewhere.",
+      operands=["diagonal"], options="MatrixDiagOptions", infer=_matrix_diag_infer, kernel=_matrix_diag_kernel)
 
 
 def _ss_version(node):

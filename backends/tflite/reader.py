@@ -3,9 +3,11 @@
 Every operator becomes a node: declared builtins as ``tfl.<name>`` with their
 options as attributes, other builtins as foreign ``tflite.<NAME>`` nodes
 carrying their options, custom ops as ``tfl.custom``. Constant tensors become
-``core.const`` (quantization parameters kept on the type), WHILE/IF
-subgraphs become regions, signature names name the graph inputs/outputs and
-model metadata lands in ``graph.meta`` (name -> bytes).
+``core.const`` (quantization parameters kept on the type; sparse ones
+densified, and a DENSIFY of one is that constant: see sparsity.py), custom
+ops keep their option bytes exactly, WHILE/IF subgraphs become regions,
+signature names name the graph inputs/outputs and model metadata lands in
+``graph.meta`` (name -> bytes).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from litesmith.ir.verify import verify
 from . import ops as _ops  # noqa: F401  (declares the tfl dialect and fills OPCODES)
 from . import schema_generated as schema
 from .opcodes import BY_BUILTIN, DTYPE_FIELDS, DTYPE_OF_CODE, ENUM_FIELDS, snake_case
+from .sparsity import densify
 
 _BUILTIN_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 _OPTIONS_NAMES = {v: k for k, v in vars(schema.BuiltinOptions).items() if not k.startswith("_")}
@@ -127,6 +130,17 @@ class _Lifter:
             return node.outputs[0]
 
         for k, op in enumerate(sub.operators or []):
+            if self.is_densify(op):  # its input was densified when read: the output is that constant
+                src, dst = (_present(op.inputs) + [-1])[0], (_ints(op.outputs) + [-1])[0]
+                arr = self.constant(tensor(src, f"operator {k} input"))
+                out_type = self.tensor_type(tensor(dst, f"operator {k} output"))
+                if arr is None or arr.shape != tuple(1 if d is None else d for d in out_type.shape):
+                    raise UserError(f"{self.origin}: DENSIFY operator {k} does not densify a constant of its "
+                                    "output's shape; the model is corrupt")
+                node = Node("core.const", [], {"value": arr}, [out_type], output_names=[_text(tensors[dst].name)])
+                graph.append(node)
+                values[dst] = node.outputs[0]
+                continue
             ins = [value(t, f"operator {k} input") for t in _present(op.inputs)]
             outs = _ints(op.outputs)
             for t in outs:
@@ -150,7 +164,7 @@ class _Lifter:
         regions = []
         if builtin == "CUSTOM":
             name = "tfl.custom"
-            attrs = {"custom_code": _text(code.customCode), "custom_options": bytes(bytearray(op.customOptions or []))}
+            attrs = {"custom_code": _text(code.customCode), "custom_options": self.custom_options(op, k)}
         elif builtin in BY_BUILTIN:
             entry = BY_BUILTIN[builtin]
             name = entry.op
@@ -184,6 +198,25 @@ class _Lifter:
                 attrs["absent_inputs"] = absent
         source = names[0] if names else f"{name}_{k}"
         return Node(name, inputs, attrs, types, regions=regions, output_names=names, meta={"source": source})
+
+    def is_densify(self, op) -> bool:
+        codes = self.model.operatorCodes or []
+        if not 0 <= op.opcodeIndex < len(codes):
+            return False  # operator() reports the bad index
+        code = codes[op.opcodeIndex]
+        return _BUILTIN_NAMES.get(max(code.builtinCode, code.deprecatedBuiltinCode)) == "DENSIFY"
+
+    def custom_options(self, op, k: int) -> bytes:
+        """A custom op's option bytes, exactly as stored (in the operator, or after the flatbuffer in
+        models over 2 GB): they are the op's own format, which only its kernel reads."""
+        if op.largeCustomOptionsSize:
+            start, size = int(op.largeCustomOptionsOffset), int(op.largeCustomOptionsSize)
+            if start <= 1 or start + size > len(self.data):
+                raise UserError(f"{self.origin}: custom options of operator {k} run past the end of the file (truncated?)")
+            return self.data[start:start + size]
+        if op.customOptions is None:
+            return b""
+        return np.asarray(op.customOptions, np.uint8).tobytes()
 
     def options(self, op) -> Dict[str, object]:
         if not op.builtinOptionsType or op.builtinOptions is None:
@@ -234,6 +267,8 @@ class _Lifter:
                             f"not a whole number of {ty.dtype} values; the model is corrupt")
         else:
             arr = np.frombuffer(raw, dtype=ty.dtype.np.newbyteorder("<"))
+        if t.sparsity is not None and ty.dtype is not DType.STRING:
+            return densify(arr.astype(ty.dtype.np), shape, t.sparsity, f"{self.origin}: constant {_text(t.name)!r}")
         if arr.size != int(np.prod(shape)):
             raise UserError(f"{self.origin}: constant {_text(t.name)!r} holds {arr.size} values for shape {shape}")
         return arr.astype(ty.dtype.np).reshape(shape)

@@ -9,9 +9,11 @@ from .mapper import tf_op
 _UNARY = {
     "Neg": "core.neg", "Abs": "core.abs", "Sqrt": "core.sqrt", "Rsqrt": "core.rsqrt", "Exp": "core.exp",
     "Log": "core.log", "Sin": "core.sin", "Cos": "core.cos", "Tanh": "core.tanh", "Sigmoid": "core.sigmoid",
+    "Tan": "core.tan", "Atan": "core.atan",
     "Relu": "core.relu", "Relu6": "core.relu6", "Elu": "core.elu", "Selu": "core.selu", "Floor": "core.floor",
     "Ceil": "core.ceil", "Round": "core.round", "Rint": "core.round", "Square": "core.square", "Sign": "core.sign",
     "Reciprocal": "core.reciprocal", "Inv": "core.reciprocal", "Softplus": "core.softplus", "Erf": "core.erf",
+    "Erfc": "core.erfc",
     "LogicalNot": "core.logical_not", "Log1p": "core.log1p", "Expm1": "core.expm1",
 }
 _BINARY = {
@@ -20,7 +22,7 @@ _BINARY = {
     "Minimum": "core.minimum", "Pow": "core.pow", "SquaredDifference": "core.squared_difference",
     "Equal": "core.equal", "NotEqual": "core.not_equal", "Less": "core.less", "LessEqual": "core.less_equal",
     "Greater": "core.greater", "GreaterEqual": "core.greater_equal", "LogicalAnd": "core.logical_and",
-    "LogicalOr": "core.logical_or",
+    "LogicalOr": "core.logical_or", "Atan2": "core.atan2",
 }
 
 

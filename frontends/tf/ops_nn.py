@@ -155,3 +155,10 @@ def _resize(core_op):
 
 tf_op("ResizeBilinear", inputs=2)(_resize("core.resize_bilinear"))
 tf_op("ResizeNearestNeighbor", inputs=2)(_resize("core.resize_nearest"))
+
+
+@tf_op("LRN", inputs=1)
+def _lrn(ctx, node, inputs):
+    attrs = {"depth_radius": node.attr_int("depth_radius", 5), "bias": node.attr_float("bias", 1.0),
+             "alpha": node.attr_float("alpha", 1.0), "beta": node.attr_float("beta", 0.5)}
+    return [ctx.op("core.local_response_norm", inputs[:1], attrs)]

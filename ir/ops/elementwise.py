@@ -47,6 +47,10 @@ def _erf(x):
     return np.asarray(np.frompyfunc(math.erf, 1, 1)(np.asarray(x, np.float64)), np.float64)
 
 
+def _erfc(x):
+    return np.asarray(np.frompyfunc(math.erfc, 1, 1)(np.asarray(x, np.float64)), np.float64)
+
+
 def _gelu(x, approximate=False):
     if approximate:
         return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
@@ -68,6 +72,8 @@ _unary("exp", np.exp, "Natural exponential.")
 _unary("log", np.log, "Natural logarithm.")
 _unary("sin", np.sin, "Sine.")
 _unary("cos", np.cos, "Cosine.")
+_unary("tan", np.tan, "Tangent.")
+_unary("atan", np.arctan, "Arctangent, in (-pi/2, pi/2).")
 _unary("tanh", np.tanh, "Hyperbolic tangent.")
 _unary("sigmoid", _sigmoid, "Logistic function 1/(1+exp(-x)), computed without overflow.")
 _unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "max(x, 0).")
@@ -94,7 +100,8 @@ _unary("sign", np.sign, "-1, 0 or 1 by the sign of x (nan stays nan).")
 _unary("reciprocal", np.reciprocal, "1/x.")
 _unary("softplus", lambda x: np.logaddexp(np.zeros((), x.dtype), x), "log(1 + exp(x)), computed without overflow.")
 _unary("hard_swish", lambda x: x * np.clip(x + 3, 0, 6) / 6, "x * relu6(x + 3) / 6.")
-_unary("erf", _erf, "Gauss error function.")
+_unary("erf", lambda x: _erf(x).astype(x.dtype), "Gauss error function.")
+_unary("erfc", lambda x: _erfc(x).astype(x.dtype), "Complementary error function 1 - erf(x), accurate where erf(x) is near 1.")
 _unary("logical_not", np.logical_not, "Boolean negation.", infer=_infer_bool_unary)
 _unary("log1p", np.log1p, "log(1 + x), accurate near 0.")
 _unary("expm1", np.expm1, "exp(x) - 1, accurate near 0.")
@@ -179,6 +186,15 @@ _binary("maximum", np.maximum, "Elementwise max (nan propagates).")
 _binary("minimum", np.minimum, "Elementwise min (nan propagates).")
 _binary("pow", np.power, "x ** y.")
 _binary("squared_difference", lambda x, y: np.square(np.subtract(x, y)), "(x - y) ** 2.")
+
+defop(
+    "core.atan2",
+    doc="Angle of the point (x, y) in [-pi, pi], numpy ``arctan2(y, x)``; the ordinate comes first, as in TF Atan2.",
+    operands=["y", "x"],
+    infer=_infer_arith,
+    kernel=_quiet(_keep_x_dtype(np.arctan2)),
+    category="elementwise binary",
+)
 
 _binary("equal", np.equal, "x == y.", "comparison", _infer_compare)
 _binary("not_equal", np.not_equal, "x != y.", "comparison", _infer_compare)

@@ -312,6 +312,46 @@ defop(
     category="nn",
 )
 
+# -- local response normalization ---------------------------------------------
+
+
+def local_response_norm(x, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5):
+    """TF LRN (and TFLite LOCAL_RESPONSE_NORMALIZATION, same maths): the window sum of squares
+    over channels ``d - depth_radius .. d + depth_radius`` (clipped to the channel range)."""
+    x = np.asarray(x)
+    r = int(depth_radius)
+    sq = np.square(x.astype(np.float64))
+    c = np.cumsum(np.pad(sq, [(0, 0)] * (x.ndim - 1) + [(r + 1, r)]), axis=-1)
+    window = c[..., 2 * r + 1:] - c[..., : -(2 * r + 1)]  # sum of sq[d - r .. d + r]
+    return (x / np.power(bias + alpha * window, beta)).astype(x.dtype)
+
+
+def _infer_lrn(ctx):
+    t = ctx.types[0]
+    if t.shape is not None and len(t.shape) != 4:
+        ctx.fail(f"expects a 4-D NHWC input, got rank {len(t.shape)}")
+    if ctx.attrs["depth_radius"] < 0:
+        ctx.fail(f"depth_radius must be >= 0, got {ctx.attrs['depth_radius']}")
+    return [t]
+
+
+defop(
+    "core.local_response_norm",
+    doc="""Local response normalization across channels (TF LRN, NHWC):
+    ``x / (bias + alpha * sum(x[..., d-r..d+r] ** 2)) ** beta`` with ``r = depth_radius``
+    (alpha is not divided by the window size).""",
+    operands=["x"],
+    attrs={
+        "depth_radius": Attr("int", 5, "half-width of the channel window"),
+        "bias": Attr("float", 1.0, "offset, usually positive to avoid dividing by 0"),
+        "alpha": Attr("float", 1.0, "scale of the sum of squares"),
+        "beta": Attr("float", 0.5, "exponent"),
+    },
+    infer=_infer_lrn,
+    kernel=local_response_norm,
+    category="nn",
+)
+
 # -- resize -------------------------------------------------------------------
 
 _RESIZE_ATTRS = {

@@ -1,0 +1,180 @@
+"""TF ops that random (NNSmith) graphs and Keras models use and TFLite has no builtin for, end to end:
+a ``tf.function`` frozen with ``convert_variables_to_constants_v2`` defaults, converted by litesmith's
+default pipeline, run in LiteRT and compared with TF's own result."""
+from __future__ import annotations
+
+import numpy as np
+from tf_litert import assert_close, convert_and_run
+from tf_models import freeze_function
+
+RNG = np.random.default_rng(21)
+
+
+def f32(*shape, lo=-3.0, hi=3.0):
+    return RNG.uniform(lo, hi, shape).astype(np.float32)
+
+
+def test_atan_tan_of_inputs_and_of_constants(tf, litert_interpreter, tmp_path):
+    feeds = {"x": f32(3, 5, lo=-20, hi=20), "y": f32(3, 5), "t": f32(3, 5, lo=-1.5, hi=1.5)}
+    table = np.linspace(-2, 2, 5, dtype=np.float32)
+
+    def fn(x, y, t):
+        return {"atan": tf.math.atan(x), "tan": tf.math.tan(t), "atan2": tf.math.atan2(y, x),
+                "consts": x * tf.math.atan(table) + tf.math.tan(table)}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)  # outputs in key order: Identity = atan ...
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    tan = "Identity_3"
+    assert_close({k: v for k, v in got.items() if k != tan}, {k: v for k, v in want.items() if k != tan}, atol=5e-7, rtol=5e-7)
+    # SIN / COS: XNNPACK's COS is within ~2.3e-7 absolute, so near a pole tan is off by ~2.3e-7 / |cos t|
+    assert_close({tan: got[tan]}, {tan: want[tan]}, atol=0, rtol=2.3e-7 / np.cos(1.5))
+    # atan(table) and tan(table) folded: one ATAN2 for atan(x), one for atan2(y, x), one SIN/COS pair
+    assert ops.count("ATAN2") == 2 and ops.count("SIN") == 1 and ops.count("COS") == 1
+
+
+def test_lrn_maps_to_local_response_normalization(tf, litert_interpreter, tmp_path):
+    """TF's converter maps LRN 1:1 (depth_radius -> radius, bias, alpha, beta); so do we."""
+    feeds = {"x": f32(2, 4, 5, 9)}
+
+    def fn(x):
+        return {"default": tf.nn.local_response_normalization(x),
+                "set": tf.nn.local_response_normalization(x, depth_radius=2, bias=1.5, alpha=0.3, beta=0.6)}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert assert_close(got, want, atol=1e-6, rtol=1e-5) < 5e-7  # measured 2.4e-7 (outputs up to ~2)
+    assert ops == ["LOCAL_RESPONSE_NORMALIZATION"] * 2
+
+
+def test_lone_erfc_composes_with_compose_ops_and_folds_over_constants(tf, litert_interpreter, tmp_path):
+    """No TFLite builtin computes erfc: compose-ops writes Numerical Recipes' erfcc (documented bound);
+    without it the conversion stops and names that rule. erfc of a constant folds either way."""
+    from litesmith.backends.tflite.legalize import IllegalOpsError
+    import litesmith
+    import pytest
+
+    feeds = {"x": np.linspace(-9, 9, 64, dtype=np.float32).reshape(4, 16)}
+    table = np.linspace(-2, 2, 16, dtype=np.float32)
+
+    def fn(x):
+        return {"erfc": tf.math.erfc(x), "folded": x * tf.math.erfc(table)}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    with pytest.raises(IllegalOpsError, match=r"core\.erfc.*compose-ops"):
+        litesmith.compile(litesmith.load(str(tmp_path / "m.pb")))
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds, passes="compose-ops")
+    assert "EXP" in ops and ops.count("MUL") > 1
+    assert_close(got, want, atol=4e-7, rtol=1.2e-5)
+
+
+def test_band_parts_and_diagonals(tf, litert_interpreter, tmp_path):
+    """tril/triu/bands and diagonal matrices of inputs become SELECT_V2 / GATHER / MATRIX_DIAG against
+    constant masks; over constants (tf.eye, a tf_keras causal mask built from the input's shape) they fold."""
+    feeds = {"x": f32(2, 5, 5), "v": f32(2, 5), "s": f32(1, 6, 6)}
+
+    def fn(x, v, s):
+        length = tf.shape(s)[1]
+        causal = tf.linalg.band_part(tf.ones((1, length, length), tf.bool), -1, 0)  # tf_keras MultiHeadAttention
+        return {"a_tril": tf.linalg.band_part(x, -1, 0), "b_triu": tf.linalg.band_part(x, 0, -1),
+                "c_band": tf.linalg.band_part(x, 1, 2), "d_eye": x + tf.eye(5),
+                "e_diag": tf.linalg.diag(v), "f_superdiag": tf.linalg.diag(v, k=1),
+                "g_causal": tf.nn.softmax(tf.where(causal, s, -1e9))}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=1e-6, rtol=1e-6)
+    assert sorted(ops) == sorted(["SELECT_V2"] * 3 + ["ADD", "MATRIX_DIAG", "GATHER", "SELECT_V2",
+                                                       "SELECT_V2", "SOFTMAX"])
+
+
+def test_new_ops_over_constants_fold_to_tf_values(tf):
+    """fold-constants evaluates any pure op with a kernel whose inputs are all constants."""
+    from litesmith.ir import Builder, Graph
+    from litesmith.passes import run_pipeline
+
+    t = np.linspace(-1.4, 1.4, 12, dtype=np.float32).reshape(3, 4)
+    i64 = np.int64
+    cases = {  # name -> (core op, operands, attrs, TF's value)
+        "atan": ("core.atan", [t], {}, tf.raw_ops.Atan(x=t)),
+        "tan": ("core.tan", [t], {}, tf.raw_ops.Tan(x=t)),
+        "atan2": ("core.atan2", [t, t[::-1]], {}, tf.raw_ops.Atan2(y=t, x=t[::-1])),
+        "erfc": ("core.erfc", [t], {}, tf.raw_ops.Erfc(x=t)),
+        "band": ("core.matrix_band_part", [t, i64(-1), i64(0)], {},
+                 tf.raw_ops.MatrixBandPart(input=t, num_lower=i64(-1), num_upper=i64(0))),
+        "diag": ("core.matrix_diag", [t[0], np.int32(1), np.int32(-1), np.int32(-1), np.float32(0)], {},
+                 tf.raw_ops.MatrixDiagV3(diagonal=t[0], k=1, num_rows=-1, num_cols=-1, padding_value=np.float32(0))),
+        "lrn": ("core.local_response_norm", [t.reshape(1, 1, 3, 4)], {"depth_radius": 1},
+                tf.raw_ops.LRN(input=t.reshape(1, 1, 3, 4), depth_radius=1)),
+    }
+    g = Graph("consts")
+    b = Builder(g)
+    outs = []
+    for name, (op, operands, attrs, _) in cases.items():
+        v = b.op(op, [b.const(np.asarray(x)) for x in operands], attrs)
+        v.name = name
+        outs.append(v)
+    g.outputs = outs
+    report = run_pipeline(g, "fold-constants", verify_each=True).passes[0].report
+    assert {n.op for n in g} == {"core.const"} and len(report["folded"]) == len(cases)
+    for v, (name, (_, _, _, want)) in zip(g.outputs, cases.items()):
+        np.testing.assert_allclose(v.const_value(), np.asarray(want), rtol=2e-6, atol=1e-7, err_msg=name)
+
+
+def test_unmapped_op_keeps_tf_recorded_shapes_through_stubbing(tf, tmp_path):
+    """A graph saved with TF's ``_output_shapes`` (as_graph_def(add_shapes=True)): an op litesmith does
+    not map keeps its recorded static shape as a foreign node and as the custom op stub-custom-ops makes
+    of it, so what follows it lowers; the bookkeeping attribute stays out of the custom options."""
+    import litesmith
+    from flatbuffers import flexbuffers
+    from litesmith.backends.tflite import read_tflite
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    concrete = tf.function(lambda x: tf.math.lgamma(x) * 2.0).get_concrete_function(tf.TensorSpec([2, 3], name="x"))
+    graph_def = convert_variables_to_constants_v2(concrete).graph.as_graph_def(add_shapes=True)
+    (tmp_path / "m.pb").write_bytes(graph_def.SerializeToString())
+    graph = litesmith.load(str(tmp_path / "m.pb"))
+    lgamma = next(n for n in graph if n.op == "tf.Lgamma")
+    assert lgamma.output.shape == (2, 3)
+    back = read_tflite(litesmith.compile(graph, "stub-custom-ops"))
+    custom = next(n for n in back if n.op == "tfl.custom")
+    assert custom.attrs["custom_code"] == "Lgamma" and custom.output.shape == (2, 3)
+    assert "_output_shapes" not in flexbuffers.Loads(custom.attrs["custom_options"])
+    assert [n.op for n in back if n.op != "core.const"] == ["tfl.custom", "tfl.mul"]
+
+
+def test_int64_slice_indices_saturate_to_int32(tf, litert_interpreter, tmp_path):
+    """NNSmith writes "to the end" as end = INT64_MAX (and "from the end" backwards as INT64_MIN); TFLite
+    takes int32 indices, and a wrapping cast made -1 of it (a wrong shape the verifier caught)."""
+    feeds = {"x": f32(4, 6, 3)}
+    big, small = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+
+    def fn(x):
+        i64 = lambda *v: tf.constant(v, tf.int64)  # noqa: E731
+        return {"a_to_end": tf.strided_slice(x, i64(0, 2, 0), i64(big, big, big), i64(1, 1, 1)),
+                "b_reversed": tf.strided_slice(x, i64(big, 0, 1), i64(small, big, big), i64(-1, 2, 1)),
+                "c_masks": x[:, tf.constant(2, tf.int64):, :tf.constant(2, tf.int64)],
+                "d_slice": tf.slice(x, i64(1, 2, 0), i64(-1, 3, -1))}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=0, rtol=0)
+    assert [v.shape for v in got.values()] == [(4, 4, 3), (4, 3, 2), (4, 4, 2), (3, 3, 3)]
+
+
+def test_error_counts_the_unknown_ops_and_hints_only_passes_that_handle_them(tf, tmp_path, capsys):
+    """Two unmapped ops whose result shapes TF did not record (library-default freezing): the message
+    names those two, not the 8 nodes after them, and does not send the user to compose-ops."""
+    from litesmith.cli import main
+
+    feeds = {"x": f32(2, 8)}
+
+    def fn(x):
+        y = tf.math.lgamma(x) + tf.math.digamma(x)
+        return tf.nn.softmax(tf.tanh(y * 2.0) + x) * tf.reduce_sum(tf.sin(y))
+
+    freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    assert main(["convert", str(tmp_path / "m.pb"), "-o", str(tmp_path / "m.tflite")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and not (tmp_path / "m.tflite").exists()
+    assert "cannot lower 2 node(s) to TFLite (tf.Digamma, tf.Lgamma); 8 node(s) after them" in err, err
+    assert "stub-custom-ops" in err and "compose-ops" not in err, err

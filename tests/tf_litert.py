@@ -1,0 +1,42 @@
+"""Helpers (no tests): convert a frozen TF graph with litesmith, run the .tflite in LiteRT, compare with TF.
+
+    want = freeze_function(tf, path, fn, feeds)          # tf_models.py: library-default freezing
+    got, ops = convert_and_run(litert_interpreter, path, feeds)
+    assert_close(got, want, atol=1e-6)
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+import litesmith
+
+
+def convert_and_run(litert, pb_path, feeds: Dict[str, np.ndarray], passes: Optional[str] = None,
+                    report: Optional[dict] = None) -> Tuple[Dict[str, np.ndarray], List[str]]:
+    """``litesmith.compile`` the model (``passes`` before the default pipeline), run it in LiteRT on
+    ``feeds``: (outputs by name, the LiteRT op names in execution order)."""
+    blob = litesmith.compile(litesmith.load(str(pb_path)), passes, report={} if report is None else report)
+    interp = litert(model_content=blob)
+    runner = interp.get_signature_runner("serving_default")
+    got = runner(**{k: np.asarray(v) for k, v in feeds.items()})
+    ops = [d["op_name"] for d in interp._get_ops_details() if d["op_name"] != "DELEGATE"]
+    return {k: np.asarray(v) for k, v in got.items()}, ops
+
+
+def assert_close(got: Dict[str, np.ndarray], want: Dict[str, np.ndarray], atol: float, rtol: float = 1e-5) -> float:
+    """Same names, shapes and dtypes; values within tolerance. Returns the largest absolute error."""
+    assert set(got) == set(want), (sorted(got), sorted(want))
+    worst = 0.0
+    for name, w in want.items():
+        g = got[name]
+        assert g.shape == w.shape and g.dtype == w.dtype, (name, g.dtype, g.shape, w.dtype, w.shape)
+        if w.dtype.kind == "f":
+            np.testing.assert_allclose(g, w, atol=atol, rtol=rtol, err_msg=name)
+            finite = np.isfinite(w)
+            if finite.any():
+                worst = max(worst, float(np.max(np.abs(g[finite].astype(np.float64) - w[finite]))))
+        else:
+            np.testing.assert_array_equal(g, w, err_msg=name)
+    return worst
