@@ -1,6 +1,6 @@
 """Compile a model to a .tflite file the stock LiteRT interpreter runs.
 
-Loads MODEL (.pb, .pbtxt, .tflite or .ir), runs --passes and then the default
+Loads MODEL (.pb, .pbtxt, .onnx, .tflite or .ir), runs --passes and then the default
 clean-up pipeline (canonicalize,fold-constants,canonicalize,dce), lowers to TFLite ops and
 writes OUT atomically. If some ops cannot be lowered, nothing is written: the
 exit code is 2, stderr says which ops, and --report holds the full legality
@@ -11,6 +11,7 @@ example:
   litesmith convert lm.pb -o lm.tflite --inputs ids,state --outputs logits \\
       --passes strip-batch,unroll-rnn --report lm-report.json
   litesmith convert cnn.pb -o cnn-int8.tflite --quantize int8 --calibration calib.npz
+  litesmith convert resnet.onnx -o resnet.tflite --io-layout nhwc
 """
 from __future__ import annotations
 
@@ -21,10 +22,13 @@ from .options import add_io_arguments, add_quantize_arguments, load_model
 
 
 def add_arguments(p) -> None:
-    p.add_argument("model", metavar="MODEL", help="the model: .pb/.pbtxt (frozen GraphDef), .tflite or .ir")
+    p.add_argument("model", metavar="MODEL", help="the model: .pb/.pbtxt (frozen GraphDef), .onnx, .tflite or .ir")
     p.add_argument("-o", "--output", required=True, metavar="OUT.tflite", help="where to write the flatbuffer")
     add_io_arguments(p)
     p.add_argument("--passes", metavar="PIPELINE", help="passes to run before the default clean-up pipeline")
+    p.add_argument("--io-layout", choices=("nchw", "nhwc"),
+                   help="ONNX models: nhwc makes rank-4 inputs and outputs channel-last (no transposes at the "
+                        "edges); default nchw keeps the model's interface")
     p.add_argument("--quantize", choices=("dynamic", "int8", "float16"), metavar="MODE",
                    help="quantize after lowering: dynamic (int8 weights), int8 (full integer; needs --calibration) or float16")
     add_quantize_arguments(p)
@@ -33,14 +37,18 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from litesmith.api import DEFAULT_PIPELINE, optimize, write_atomic
+    from litesmith.api import pipeline_for, write_atomic
     from litesmith.backends.tflite.compile import compile_to_tflite
     from litesmith.backends.tflite.legalize import IllegalOpsError
+    from litesmith.passes import PassManager
 
     graph = load_model(args)
-    pipeline = ",".join(p for p in (args.passes, DEFAULT_PIPELINE) if p)
-    optimize(graph, pipeline)
+    pipeline = pipeline_for(graph, args.passes, args.io_layout)
+    ran = PassManager.parse(pipeline).run(graph)
     report = {"model": args.model, "passes": pipeline}
+    for record in ran:
+        if record.name == "nchw-to-nhwc":
+            report["transposes"] = record.report.get("transposes")
     try:
         blob = compile_to_tflite(graph, report=report, quantize=args.quantize, calibration=args.calibration,
                                  io_dtype=args.io, percentile=args.percentile, integer_only=args.integer_only)
