@@ -198,3 +198,98 @@ def test_unsupported_dtype_input_is_a_clean_error(tmp_path):
                        [vinfo("y", [2], TensorProto.BFLOAT16)])
     with pytest.raises(UserError, match="BFLOAT16"):
         litesmith.load(save(model, str(tmp_path)))
+
+
+def _resize_cases():
+    f = lambda name, v: init(name, np.asarray(v, np.float32))  # noqa: E731
+    i64 = lambda name, v: init(name, np.asarray(v, np.int64))  # noqa: E731
+    up = [f("roi", []), f("scales", [1, 1, 2, 2])]
+    down = [f("roi", []), f("scales", [1, 1, 0.6, 0.75])]
+    sizes = [f("roi", []), f("scales", []), i64("sizes", [1, 3, 7, 5])]
+    return [
+        ("nearest-asymmetric-floor", up, {"mode": "nearest", "coordinate_transformation_mode": "asymmetric",
+                                          "nearest_mode": "floor"}, "RESIZE_NEAREST_NEIGHBOR"),
+        ("nearest-half-pixel", up, {"mode": "nearest"}, None),
+        ("linear-half-pixel", up, {"mode": "linear"}, "RESIZE_BILINEAR"),
+        ("linear-align-corners", up, {"mode": "linear", "coordinate_transformation_mode": "align_corners"},
+         "RESIZE_BILINEAR"),
+        ("linear-pytorch-down", down, {"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"},
+         None),
+        ("cubic", up, {"mode": "cubic"}, None),
+        ("cubic-sizes-exclude-outside", sizes, {"mode": "cubic", "exclude_outside": 1, "cubic_coeff_a": -0.5}, None),
+        ("linear-antialias-down", down, {"mode": "linear", "antialias": 1}, None),
+        ("nearest-sizes-ceil", sizes, {"mode": "nearest", "nearest_mode": "ceil"}, None),
+    ]
+
+
+@pytest.mark.parametrize("name,inits,attrs,tfl_op", _resize_cases(), ids=[c[0] for c in _resize_cases()])
+def test_resize_with_constant_scales_matches_onnxruntime(name, inits, attrs, tfl_op, litert_interpreter):
+    x = _x(8, (1, 3, 4, 4))
+    model, feeds = node_model("Resize", [x], opset=19, extra_inits=inits, **attrs)
+    _, ops = check_against_ort(model, feeds, litert_interpreter)
+    if tfl_op:
+        assert ops[tfl_op] == 1 and "TRANSPOSE" in ops
+
+
+def test_upsample_opset9(litert_interpreter):
+    x = _x(9, (1, 2, 3, 3))
+    model, feeds = node_model("Upsample", [x], opset=9, extra_inits=[init("s", np.asarray([1, 1, 2, 3], np.float32))],
+                              mode="nearest")
+    check_against_ort(model, feeds, litert_interpreter)
+
+
+@pytest.mark.parametrize("attrs,wshape,xshape", [
+    ({"strides": [2, 2]}, (3, 2, 3, 3), (1, 3, 4, 5)),
+    ({"strides": [2, 2], "pads": [1, 0, 1, 2], "output_padding": [1, 0]}, (3, 2, 3, 3), (1, 3, 4, 5)),
+    ({"group": 3, "dilations": [2, 1]}, (3, 1, 2, 3), (1, 3, 4, 4)),
+    ({"strides": [3], "auto_pad": "SAME_UPPER"}, (2, 4, 3), (1, 2, 6)),
+    ({"strides": [2, 2], "output_shape": [9, 11]}, (3, 2, 3, 3), (1, 3, 4, 5)),
+], ids=["stride2", "pads-output-padding", "group-dilation", "1d-same-upper", "output-shape"])
+def test_conv_transpose_matches_onnxruntime(attrs, wshape, xshape, litert_interpreter):
+    rng = np.random.default_rng(11)
+    model, feeds = node_model("ConvTranspose", [_x(10, xshape)], opset=17,
+                              extra_inits=[init("W", rng.normal(size=wshape).astype(np.float32))], **attrs)
+    _, ops = check_against_ort(model, feeds, litert_interpreter)
+    assert ops["CONV_2D"] >= 1
+
+
+def test_conv_weights_fed_as_an_input(litert_interpreter):
+    """ONNX lets a conv's weights be a graph input: the .tflite transposes them at run time."""
+    x, w = _x(12, (1, 2, 6, 6)), _x(13, (4, 2, 3, 3))
+    model, feeds = node_model("Conv", [x, w], opset=13, pads=[1, 1, 1, 1], strides=[2, 2])
+    _, ops = check_against_ort(model, feeds, litert_interpreter)
+    assert ops["CONV_2D"] == 1
+    dw = _x(14, (2, 1, 3, 3))
+    model, feeds = node_model("Conv", [x, dw], opset=13, group=2)
+    _, ops = check_against_ort(model, feeds, litert_interpreter)
+    assert ops["DEPTHWISE_CONV_2D"] == 1
+
+
+@pytest.mark.parametrize("op,attrs", [
+    ("LpPool", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "strides": [2, 2]}),
+    ("LpPool", {"kernel_shape": [2, 2], "p": 3}),
+    ("AveragePool", {"kernel_shape": [3, 3], "pads": [1, 0, 2, 1], "strides": [2, 2], "ceil_mode": 1}),
+    ("AveragePool", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "count_include_pad": 1}),
+    ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
+    ("MaxPool", {"kernel_shape": [2, 2], "auto_pad": "SAME_LOWER"}),
+])
+def test_pools_match_onnxruntime(op, attrs, litert_interpreter):
+    model, feeds = node_model(op, [_x(15, (1, 2, 7, 8))], opset=18, **attrs)
+    check_against_ort(model, feeds, litert_interpreter)
+
+
+@pytest.mark.parametrize("op,attrs,extra", [
+    ("Attention", {"q_num_heads": 4, "kv_num_heads": 2, "is_causal": 1}, None),
+    ("Erf", {}, None), ("Atan", {}, None), ("Softplus", {}, None), ("Mish", {}, None),
+    ("RMSNormalization", {"axis": -1}, "scale"), ("LRN", {"size": 3}, None), ("DepthToSpace", {"blocksize": 2}, None),
+])
+def test_composed_ops_match_onnxruntime(op, attrs, extra, litert_interpreter):
+    rng = np.random.default_rng(16)
+    if op == "Attention":
+        q, k, v = (rng.normal(size=s).astype(np.float32) for s in ((2, 5, 16), (2, 5, 8), (2, 5, 8)))
+        model, feeds = node_model(op, [q, k, v], opset=23, **attrs)
+    else:
+        x = (rng.normal(size=(1, 4, 3, 5)) * 3).astype(np.float32)
+        inits = [init("scale", rng.normal(size=(5,)).astype(np.float32))] if extra else []
+        model, feeds = node_model(op, [x], opset=23, extra_inits=inits, **attrs)
+    check_against_ort(model, feeds, litert_interpreter)

@@ -15,7 +15,7 @@ _UNARY = {
     "Abs": "core.abs", "Neg": "core.neg", "Sqrt": "core.sqrt", "Exp": "core.exp", "Log": "core.log",
     "Sin": "core.sin", "Cos": "core.cos", "Tanh": "core.tanh", "Sigmoid": "core.sigmoid", "Relu": "core.relu",
     "Floor": "core.floor", "Ceil": "core.ceil", "Round": "core.round", "Reciprocal": "core.reciprocal",
-    "Sign": "core.sign", "Erf": "core.erf", "Not": "core.logical_not", "Softplus": "core.softplus",
+    "Sign": "core.sign", "Not": "core.logical_not",
     "HardSwish": "core.hard_swish",
 }
 _BINARY = {
@@ -205,8 +205,114 @@ def _softsign(ctx, node, inputs):
 
 @onnx_op("Mish", inputs=1)
 def _mish(ctx, node, inputs):
+    """x * tanh(softplus(x)) = x * n / (n + 2) with n = e^x (e^x + 2): exact for negative x, where
+    log(1 + e^x) loses the small values; x is capped at 20, where the ratio is 1 in float32."""
     x = inputs[0]
-    return [ctx.op("core.mul", [x, ctx.op("core.tanh", [ctx.op("core.softplus", [x])])])]
+    e = ctx.op("core.exp", [ctx.op("core.minimum", [x, ctx.scalar_like(x, 20)])])
+    n = ctx.op("core.mul", [e, ctx.op("core.add", [e, ctx.scalar_like(x, 2)])])
+    ratio = ctx.op("core.div", [n, ctx.op("core.add", [n, ctx.scalar_like(x, 2)])])
+    return [ctx.op("core.mul", [x, ratio])]
+
+
+@onnx_op("Softplus", inputs=1)
+def _softplus(ctx, node, inputs):
+    """max(x, 0) + log1p(e^-|x|), with log1p(u) = u log(1 + u) / ((1 + u) - 1) (Kahan): TFLite's LOG of
+    1 + u loses a tiny u, which is all of softplus for very negative x."""
+    x = inputs[0]
+    if not x.dtype.is_float:
+        return [ctx.op("core.softplus", [x])]
+    one = ctx.scalar_like(x, 1)
+    u = ctx.op("core.exp", [ctx.op("core.neg", [ctx.op("core.abs", [x])])])
+    w = ctx.op("core.add", [u, one])
+    dw = ctx.op("core.sub", [w, one])
+    exact = ctx.op("core.equal", [dw, ctx.scalar_like(x, 0)])
+    safe = ctx.op("core.select", [exact, one, dw])
+    log1p = ctx.op("core.div", [ctx.op("core.mul", [u, ctx.op("core.log", [w])]), safe])
+    return [ctx.op("core.add", [ctx.op("core.relu", [x]), ctx.op("core.select", [exact, u, log1p])])]
+
+
+@onnx_op("Swish", inputs=1)
+def _swish(ctx, node, inputs):
+    x = inputs[0]
+    alpha = node.attr_float("alpha", 1.0)
+    ax = x if alpha == 1.0 else ctx.op("core.mul", [x, ctx.scalar_like(x, alpha)])
+    return [ctx.op("core.mul", [x, ctx.op("core.sigmoid", [ax])])]
+
+
+# Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7): TFLite has no ERF builtin.
+_ERF_P = 0.3275911
+_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def erf(ctx, x):
+    """erf from exp and arithmetic, so it lowers to TFLite builtins (1.5e-7 absolute error)."""
+    a = ctx.op("core.abs", [x])
+    t = ctx.op("core.reciprocal", [ctx.op("core.add", [ctx.op("core.mul", [a, ctx.scalar_like(x, _ERF_P)]),
+                                                       ctx.scalar_like(x, 1)])])
+    poly = ctx.scalar_like(x, _ERF_A[-1])
+    for c in reversed(_ERF_A[:-1]):
+        poly = ctx.op("core.add", [ctx.op("core.mul", [poly, t]), ctx.scalar_like(x, c)])
+    poly = ctx.op("core.mul", [poly, t])
+    e = ctx.op("core.exp", [ctx.op("core.neg", [ctx.op("core.square", [x])])])
+    y = ctx.op("core.sub", [ctx.scalar_like(x, 1), ctx.op("core.mul", [poly, e])])
+    return ctx.op("core.mul", [y, ctx.op("core.sign", [x])])
+
+
+@onnx_op("Erf", inputs=1)
+def _erf(ctx, node, inputs):
+    x = inputs[0]
+    if not x.dtype.is_float:
+        raise Unsupported("integer Erf")
+    return [erf(ctx, x)]
+
+
+def _atan_coefficients(degree: int = 21):
+    """Odd polynomial for atan on [-1, 1], least squares on Chebyshev nodes (error ~1e-9)."""
+    k = np.arange(4001)
+    t = np.cos(np.pi * (k + 0.5) / len(k))
+    powers = np.stack([t ** (2 * i + 1) for i in range((degree + 1) // 2)], axis=1)
+    coef, *_ = np.linalg.lstsq(powers, np.arctan(t), rcond=None)
+    return [float(c) for c in coef]
+
+
+_ATAN = _atan_coefficients()
+
+
+def atan(ctx, x):
+    """atan with |x| > 1 reduced through atan(x) = sign(x) pi/2 - atan(1/x)."""
+    a = ctx.op("core.abs", [x])
+    big = ctx.op("core.greater", [a, ctx.scalar_like(x, 1)])
+    safe = ctx.op("core.select", [big, a, ctx.scalar_like(x, 1)])
+    r = ctx.op("core.select", [big, ctx.op("core.reciprocal", [safe]), a])
+    r2 = ctx.op("core.square", [r])
+    poly = ctx.scalar_like(x, _ATAN[-1])
+    for c in reversed(_ATAN[:-1]):
+        poly = ctx.op("core.add", [ctx.op("core.mul", [poly, r2]), ctx.scalar_like(x, c)])
+    p = ctx.op("core.mul", [poly, r])
+    p = ctx.op("core.select", [big, ctx.op("core.sub", [ctx.scalar_like(x, np.pi / 2), p]), p])
+    return ctx.op("core.mul", [p, ctx.op("core.sign", [x])])
+
+
+def asin(ctx, x):
+    one = ctx.scalar_like(x, 1)
+    root = ctx.op("core.sqrt", [ctx.op("core.sub", [one, ctx.op("core.square", [x])])])
+    return atan(ctx, ctx.op("core.div", [x, root]))
+
+
+@onnx_op("Atan", inputs=1)
+def _atan(ctx, node, inputs):
+    return [atan(ctx, inputs[0])]
+
+
+@onnx_op("Asin", inputs=1)
+def _asin(ctx, node, inputs):
+    return [asin(ctx, inputs[0])]
+
+
+@onnx_op("Acos", inputs=1)
+def _acos(ctx, node, inputs):
+    x = inputs[0]
+    return [ctx.op("core.sub", [ctx.scalar_like(x, np.pi / 2), asin(ctx, x)])]
 
 
 @onnx_op("Gelu", inputs=1)

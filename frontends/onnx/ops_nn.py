@@ -119,6 +119,97 @@ def _conv(ctx, node, inputs):
     return [_from_2d(ctx, y) if rank == 3 else y]
 
 
+@onnx_op("ConvTranspose", inputs=(2, 3))
+def _conv_transpose(ctx, node, inputs):
+    """A transposed conv is a conv of the input with zeros inserted between its pixels (stride), padded by
+    dilation * (kernel - 1) minus the pads, with the kernel flipped and its in/out channels swapped."""
+    x, w = inputs[:2]
+    b = inputs[2] if len(inputs) > 2 else None
+    rank = need_rank(x)
+    if rank not in (3, 4) or need_rank(w, "weights") != rank:
+        raise Unsupported(f"{rank - 2}-D transposed convolution")
+    wc = w.const_value()
+    attrs = _window_attrs(node, rank - 2)
+    out_pad = node.attr_ints("output_padding", None) or [0] * (rank - 2)
+    out_shape = node.attr_ints("output_shape", None)
+    if rank == 3:
+        x, attrs = _to_2d(ctx, node, x, attrs)
+        w = ctx.op("core.expand_dims", [w], {"axis": 2})
+        out_pad = [0] + out_pad
+        out_shape = None if out_shape is None else [1] + out_shape[-1:]
+    kernel, strides, dilations, pads = attrs
+    group = node.attr_int("group", 1)
+    shape = static_shape(x)
+    wshape = static_shape(w, "weights")
+    cin, k = shape[1], wshape[2:]
+    if wshape[0] != cin or cin % group:
+        raise Unsupported("weights do not match the input channels and group")
+    auto = node.attr_str("auto_pad", "NOTSET")
+    begin, end = [], []
+    for i in range(2):
+        full = strides[i] * (shape[2 + i] - 1) + out_pad[i] + (k[i] - 1) * dilations[i] + 1
+        if out_shape is not None or auto in ("SAME_UPPER", "SAME_LOWER"):
+            target = out_shape[len(out_shape) - 2 + i] if out_shape is not None else shape[2 + i] * strides[i]
+            total = full - target
+            small = total // 2
+            pb, pe = (small, total - small) if auto == "SAME_UPPER" else (total - small, small)
+        elif auto == "VALID":
+            pb = pe = 0
+        else:
+            pb, pe = pads[i], pads[2 + i]
+        begin.append((k[i] - 1) * dilations[i] - pb)
+        end.append((k[i] - 1) * dilations[i] - pe + out_pad[i] - (strides[i] - 1))  # zeros already trail
+    y = ctx.transpose(x, TO_NHWC)
+    y = _insert_zeros(ctx, y, strides)
+    y = _pad_or_crop(ctx, y, begin, end)
+    filt = ctx.op("core.reverse", [w], {"axes": [2, 3]})  # [cin, cout/g, kh, kw], flipped (folds if constant)
+    conv_attrs = {"strides": [1, 1], "dilations": list(dilations), "padding": "VALID"}
+    if group == 1:
+        y = ctx.op("core.conv2d", [y, ctx.transpose(filt, [2, 3, 0, 1])], conv_attrs)
+    else:
+        per = cin // group
+        xs = ctx.ops("core.split", [y], {"axis": 3, "sizes": [per] * group})
+        fs = ctx.ops("core.split", [filt], {"axis": 0, "sizes": [per] * group})
+        ys = [ctx.op("core.conv2d", [xi, ctx.transpose(fi, [2, 3, 0, 1])], conv_attrs) for xi, fi in zip(xs, fs)]
+        y = ctx.op("core.concat", ys, {"axis": 3})
+    if b is not None:
+        y = ctx.op("core.add", [y, b])
+    y = ctx.transpose(y, TO_NCHW)
+    return [_from_2d(ctx, y) if rank == 3 else y]
+
+
+def _insert_zeros(ctx, y, strides):
+    """NHWC ``y`` with stride - 1 zeros after every pixel along H and W (5-D at most, as TFLite's PAD takes)."""
+    for axis, s in ((1, strides[0]), (2, strides[1])):
+        if s == 1:
+            continue
+        shape = list(static_shape(y))
+        e = ctx.op("core.expand_dims", [y], {"axis": axis + 1})
+        pads = np.zeros((5, 2), np.int32)
+        pads[axis + 1, 1] = s - 1
+        e = ctx.op("core.pad", [e, ctx.const(pads)])
+        shape[axis] *= s
+        y = ctx.reshape(e, shape)
+    return y
+
+
+def _pad_or_crop(ctx, y, begin, end):
+    shape = list(static_shape(y))
+    pads = np.zeros((4, 2), np.int32)
+    start, size = [0] * 4, list(shape)
+    for i in range(2):
+        pads[1 + i] = [max(begin[i], 0), max(end[i], 0)]
+        start[1 + i] = max(-begin[i], 0)
+        size[1 + i] = shape[1 + i] + min(begin[i], 0) + min(end[i], 0)
+    if min(size) <= 0:
+        raise Unsupported("pads larger than the output")
+    if start != [0] * 4 or size != shape:
+        y = ctx.op("core.slice", [y, ctx.i32(start), ctx.i32(size)])
+    if pads.any():
+        y = ctx.op("core.pad", [y, ctx.const(pads)])
+    return y
+
+
 # -- pooling ------------------------------------------------------------------------------------
 
 
@@ -210,6 +301,45 @@ def _explicit_pads_same(x, window) -> List[int]:
     hw = static_shape(x)[2:]
     (t, b), (left, r) = (_same_pads(hw[i], window["ksize"][i], window["strides"][i], 1, False) for i in range(2))
     return [t, b, left, r]
+
+
+def _lp_pool(ctx, node, inputs):
+    """(sum over the window of |x|^p)^(1/p): an average pool of |x|^p times the window size."""
+    x = inputs[0]
+    rank = need_rank(x)
+    if rank not in (3, 4):
+        raise Unsupported(f"{rank - 2}-D pooling")
+    p = node.attr_int("p", 2)
+    attrs = _window_attrs(node, rank - 2)
+    if rank == 3:
+        x, attrs = _to_2d(ctx, node, x, attrs)
+    kernel, strides = attrs[0], attrs[1]
+    padding, explicit, extra = _pool_geometry(node, x, attrs)
+    if padding == "SAME":
+        padding, explicit = "EXPLICIT", _explicit_pads_same(x, {"ksize": kernel, "strides": strides})
+    powered = ctx.op("core.square", [x]) if p == 2 else \
+        ctx.op("core.pow", [ctx.op("core.abs", [x]), ctx.scalar_like(x, p)])
+    xt = ctx.transpose(powered, TO_NHWC)
+    if padding == "EXPLICIT":
+        xt = _pad_nhwc(ctx, xt, explicit, extra, 0)
+    y = ctx.op("core.avg_pool", [xt], {"ksize": list(kernel), "strides": list(strides), "padding": "VALID"})
+    y = ctx.op("core.mul", [y, ctx.scalar_like(x, kernel[0] * kernel[1])])
+    y = ctx.op("core.sqrt", [y]) if p == 2 else ctx.op("core.pow", [y, ctx.scalar_like(x, 1.0 / p)])
+    y = ctx.transpose(y, TO_NCHW)
+    return [_from_2d(ctx, y) if rank == 3 else y]
+
+
+onnx_op("LpPool", inputs=1)(_lp_pool)
+
+
+@onnx_op("GlobalLpPool", inputs=1)
+def _global_lp_pool(ctx, node, inputs):
+    x = inputs[0]
+    rank = need_rank(x)
+    p = node.attr_int("p", 2)
+    powered = ctx.op("core.pow", [ctx.op("core.abs", [x]), ctx.scalar_like(x, p)])
+    s = ctx.op("core.reduce_sum", [powered], {"axes": list(range(2, rank)), "keepdims": True})
+    return [ctx.op("core.pow", [s, ctx.scalar_like(x, 1.0 / p)])]
 
 
 onnx_op("MaxPool", inputs=1)(_pool("max"))
@@ -347,7 +477,20 @@ def _lp_norm(ctx, node, inputs):
         norm = ctx.op("core.reduce_sum", [ctx.op("core.abs", [x])], {"axes": [axis], "keepdims": True})
     else:
         raise Unsupported(f"p={p}")
-    return [ctx.op("core.div", [x, norm])]
+    zero = ctx.op("core.equal", [norm, ctx.scalar_like(x, 0)])
+    safe = ctx.op("core.select", [zero, ctx.scalar_like(x, 1), norm])  # ONNX: a zero vector stays zero
+    return [ctx.op("core.div", [x, safe])]
+
+
+@onnx_op("RMSNormalization", inputs=2)
+def _rms_norm(ctx, node, inputs):
+    x, scale = inputs
+    rank = need_rank(x)
+    axis = node.attr_int("axis", -1)
+    axis = axis + rank if axis < 0 else axis
+    ms = ctx.op("core.reduce_mean", [ctx.op("core.square", [x])], {"axes": list(range(axis, rank)), "keepdims": True})
+    inv = ctx.op("core.rsqrt", [ctx.op("core.add", [ms, ctx.scalar_like(x, node.attr_float("epsilon", 1e-5))])])
+    return [ctx.op("core.mul", [ctx.op("core.mul", [x, inv]), scale])]
 
 
 @onnx_op("MeanVarianceNormalization", inputs=1)

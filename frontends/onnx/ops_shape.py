@@ -423,9 +423,11 @@ def _space_to_depth(ctx, node, inputs):
     x = inputs[0]
     n, c, h, w = static_shape(x)
     b = node.attr_int("blocksize")
-    if b < 1 or h % b or w % b:
-        raise Unsupported(f"blocksize {b}")
-    t = ctx.transpose(ctx.reshape(x, [n, c, h // b, b, w // b, b]), [0, 3, 5, 1, 2, 4])
+    mode = node.attr_str("mode", "DCR")
+    if b < 1 or h % b or w % b or mode not in ("DCR", "CRD"):
+        raise Unsupported(f"blocksize {b} / mode {mode}")
+    perm = [0, 3, 5, 1, 2, 4] if mode == "DCR" else [0, 1, 3, 5, 2, 4]
+    t = ctx.transpose(ctx.reshape(x, [n, c, h // b, b, w // b, b]), perm)
     return [ctx.reshape(t, [n, c * b * b, h // b, w // b])]
 
 

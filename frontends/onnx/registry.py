@@ -226,4 +226,4 @@ def load_mappings() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import ops_elementwise, ops_nn, ops_reduce, ops_shape  # noqa: F401  (they register themselves)
+        from . import ops_attention, ops_elementwise, ops_nn, ops_reduce, ops_resize, ops_shape  # noqa: F401  (they register themselves)
