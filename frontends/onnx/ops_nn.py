@@ -128,7 +128,6 @@ def _conv_transpose(ctx, node, inputs):
     rank = need_rank(x)
     if rank not in (3, 4) or need_rank(w, "weights") != rank:
         raise Unsupported(f"{rank - 2}-D transposed convolution")
-    wc = w.const_value()
     attrs = _window_attrs(node, rank - 2)
     out_pad = node.attr_ints("output_padding", None) or [0] * (rank - 2)
     out_shape = node.attr_ints("output_shape", None)
