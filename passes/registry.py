@@ -37,6 +37,7 @@ BUILTIN_PASSES: Dict[str, str] = {
     "split-host-ops": "litesmith.passes.split_host_ops",
     "strip-batch": "litesmith.passes.strip_batch",
     "stub-custom-ops": "litesmith.passes.stub_custom_ops",
+    "unroll-loops": "litesmith.passes.unroll_loops",
     "unroll-rnn": "litesmith.passes.unroll_rnn",
 }
 

@@ -103,6 +103,11 @@ class OnnxNode:
                       lambda v: isinstance(v, list) and all(isinstance(x, int) for x in v))
         return None if v is None else list(v)
 
+    def attr_strs(self, key: str, default: Any = _REQUIRED) -> Optional[List[str]]:
+        v = self._get(key, default, "a list of strings",
+                      lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v))
+        return None if v is None else list(v)
+
     def attr_floats(self, key: str, default: Any = _REQUIRED) -> Optional[List[float]]:
         v = self._get(key, default, "a list of floats",
                       lambda v: isinstance(v, list) and all(isinstance(x, (int, float)) for x in v))
@@ -174,7 +179,8 @@ def _fold(node, builder: Builder) -> Optional[List[Value]]:
     opdef = get_op(node.op)
     if opdef is None or opdef.kernel is None or opdef.num_regions or not opdef.pure:
         return None
-    if any(v.shape is None or None in v.shape or int(np.prod(v.shape)) > _FOLD_LIMIT for v in node.outputs):
+    if any(v.type.is_list or v.shape is None or None in v.shape or int(np.prod(v.shape)) > _FOLD_LIMIT
+           for v in node.outputs + node.inputs):
         return None
     try:
         values = Interpreter(builder.graph).execute(node, [v.const_value() for v in node.inputs])
@@ -226,4 +232,4 @@ def load_mappings() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import ops_attention, ops_elementwise, ops_nn, ops_reduce, ops_resize, ops_shape  # noqa: F401  (they register themselves)
+        from . import ops_attention, ops_elementwise, ops_nn, ops_reduce, ops_resize, ops_rnn, ops_shape  # noqa: F401  (they register themselves)
