@@ -272,9 +272,13 @@ def test_conv_weights_fed_as_an_input(litert_interpreter):
     ("AveragePool", {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "count_include_pad": 1}),
     ("MaxPool", {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}),
     ("MaxPool", {"kernel_shape": [2, 2], "auto_pad": "SAME_LOWER"}),
+    ("MaxPool", {"kernel_shape": [2, 3], "dilations": [2, 2], "pads": [1, 1, 1, 1]}),
+    ("AveragePool", {"kernel_shape": [2, 2, 2], "strides": [2, 1, 2], "pads": [1, 0, 0, 1, 1, 1]}),
+    ("LpPool", {"kernel_shape": [2, 2], "dilations": [2, 1], "p": 2}),
 ])
 def test_pools_match_onnxruntime(op, attrs, litert_interpreter):
-    model, feeds = node_model(op, [_x(15, (1, 2, 7, 8))], opset=18, **attrs)
+    shape = (1, 2, 5, 7, 8) if len(attrs["kernel_shape"]) == 3 else (1, 2, 7, 8)
+    model, feeds = node_model(op, [_x(15, shape)], opset=19, **attrs)
     check_against_ort(model, feeds, litert_interpreter)
 
 
@@ -282,12 +286,17 @@ def test_pools_match_onnxruntime(op, attrs, litert_interpreter):
     ("Attention", {"q_num_heads": 4, "kv_num_heads": 2, "is_causal": 1}, None),
     ("Erf", {}, None), ("Atan", {}, None), ("Softplus", {}, None), ("Mish", {}, None),
     ("RMSNormalization", {"axis": -1}, "scale"), ("LRN", {"size": 3}, None), ("DepthToSpace", {"blocksize": 2}, None),
+    ("RotaryEmbedding", {"interleaved": 1, "rotary_embedding_dim": 4}, None),
 ])
 def test_composed_ops_match_onnxruntime(op, attrs, extra, litert_interpreter):
     rng = np.random.default_rng(16)
     if op == "Attention":
         q, k, v = (rng.normal(size=s).astype(np.float32) for s in ((2, 5, 16), (2, 5, 8), (2, 5, 8)))
         model, feeds = node_model(op, [q, k, v], opset=23, **attrs)
+    elif op == "RotaryEmbedding":
+        x = rng.normal(size=(2, 3, 5, 6)).astype(np.float32)  # [B, H, S, D]
+        cos, sin = (rng.normal(size=(2, 5, 2)).astype(np.float32) for _ in range(2))
+        model, feeds = node_model(op, [x, cos, sin], opset=23, **attrs)
     else:
         x = (rng.normal(size=(1, 4, 3, 5)) * 3).astype(np.float32)
         inits = [init("scale", rng.normal(size=(5,)).astype(np.float32))] if extra else []

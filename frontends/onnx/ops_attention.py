@@ -106,3 +106,48 @@ def _attention(ctx, node, inputs):
     mode = node.attr_int("qk_matmul_output_mode", 0)
     qk_out = {_MODE_BIAS: scores, _MODE_SOFTMAX: probs}.get(mode, qk)
     return [y, present_k, present_v, qk_out][: max(node.num_outputs, 1)]
+
+
+@onnx_op("RotaryEmbedding", inputs=(3, 4))
+def _rotary(ctx, node, inputs):
+    """RoPE as ONNX's reference computes it: halves (or interleaved pairs) of the first
+    rotary_embedding_dim features rotated by the cached cos/sin of each position."""
+    x, cos, sin = inputs[:3]
+    pos = inputs[3] if len(inputs) > 3 else None
+    shape = static_shape(x)
+    if len(shape) == 4:  # [B, H, S, D] -> [B, S, H, D]
+        xs = ctx.transpose(x, [0, 2, 1, 3])
+    elif len(shape) == 3:
+        heads = node.attr_int("num_heads", 0)
+        if heads < 1 or shape[2] % heads:
+            raise Unsupported("num_heads must divide the hidden size")
+        xs = ctx.reshape(x, [shape[0], shape[1], heads, shape[2] // heads])
+    else:
+        raise Unsupported(f"rank-{len(shape)} input")
+    b, s, h, d = static_shape(xs)
+    dim = node.attr_int("rotary_embedding_dim", 0) or d
+    if pos is not None:
+        cos = ctx.op("core.gather", [cos, pos], {"axis": 0})
+        sin = ctx.op("core.gather", [sin, pos], {"axis": 0})
+    cos = ctx.op("core.expand_dims", [cos], {"axis": 2})
+    sin = ctx.op("core.expand_dims", [sin], {"axis": 2})
+    rot = ctx.op("core.slice", [xs, ctx.i32([0, 0, 0, 0]), ctx.i32([b, s, h, dim])]) if dim < d else xs
+    interleaved = bool(node.attr_int("interleaved", 0))
+    if interleaved:
+        pairs = ctx.reshape(rot, [b, s, h, dim // 2, 2])
+        x1, x2 = (ctx.op("core.squeeze", [v], {"axes": [4]})
+                  for v in ctx.ops("core.split", [pairs], {"axis": 4, "sizes": [1, 1]}))
+    else:
+        x1, x2 = ctx.ops("core.split", [rot], {"axis": 3, "sizes": [dim // 2, dim // 2]})
+    real = ctx.op("core.sub", [ctx.op("core.mul", [cos, x1]), ctx.op("core.mul", [sin, x2])])
+    imag = ctx.op("core.add", [ctx.op("core.mul", [sin, x1]), ctx.op("core.mul", [cos, x2])])
+    if interleaved:
+        y = ctx.reshape(ctx.op("core.pack", [real, imag], {"axis": 4}), [b, s, h, dim])
+    else:
+        y = ctx.op("core.concat", [real, imag], {"axis": 3})
+    if dim < d:
+        rest = ctx.op("core.slice", [xs, ctx.i32([0, 0, 0, dim]), ctx.i32([b, s, h, d - dim])])
+        y = ctx.op("core.concat", [y, rest], {"axis": 3})
+    if len(shape) == 3:
+        return [ctx.reshape(y, list(shape))]
+    return [ctx.transpose(y, [0, 2, 1, 3])]

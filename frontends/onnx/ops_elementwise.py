@@ -239,6 +239,14 @@ def _swish(ctx, node, inputs):
     return [ctx.op("core.mul", [x, ctx.op("core.sigmoid", [ax])])]
 
 
+@onnx_op("SwiGLU", inputs=2)
+def _swiglu(ctx, node, inputs):
+    a, b = inputs
+    alpha = node.attr_float("alpha", 1.0)
+    aa = a if alpha == 1.0 else ctx.op("core.mul", [a, ctx.scalar_like(a, alpha)])
+    return [ctx.op("core.mul", [ctx.op("core.mul", [a, ctx.op("core.sigmoid", [aa])]), b])]
+
+
 # Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7): TFLite has no ERF builtin.
 _ERF_P = 0.3275911
 _ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)

@@ -209,6 +209,33 @@ def _pad_or_crop(ctx, y, begin, end):
     return y
 
 
+@onnx_op("CausalConvWithState", inputs=(2, 4))
+def _causal_conv(ctx, node, inputs):
+    """Depthwise 1-D conv over [past_state, input] (zeros without a past): output and the last k-1 steps."""
+    x, w = inputs[:2]
+    b = inputs[2] if len(inputs) > 2 else None
+    past = inputs[3] if len(inputs) > 3 else None
+    n, c, length = static_shape(x)
+    wc, _, k = static_shape(w, "weight")
+    act = node.attr_str("activation", "none")
+    if wc != c or act not in ("none", "silu", "swish"):
+        raise Unsupported(f"weights of {wc} channels for {c} / activation {act}")
+    if past is None:
+        past = ctx.const(np.zeros((n, c, k - 1), x.dtype.np))
+    full = ctx.op("core.concat", [past, x], {"axis": 2}) if k > 1 else x
+    xt = ctx.transpose(ctx.op("core.expand_dims", [full], {"axis": 2}), TO_NHWC)  # [n, 1, L + k - 1, c]
+    filt = ctx.transpose(ctx.reshape(w, [c, 1, 1, k]), [2, 3, 0, 1])  # [1, k, c, 1]
+    y = ctx.op("core.depthwise_conv2d", [xt, filt], {"padding": "VALID"})
+    if b is not None:
+        y = ctx.op("core.add", [y, b])
+    if act != "none":
+        y = ctx.op("core.mul", [y, ctx.op("core.sigmoid", [y])])
+    y = ctx.op("core.squeeze", [ctx.transpose(y, TO_NCHW)], {"axes": [2]})
+    state = ctx.op("core.slice", [full, ctx.i32([0, 0, length]), ctx.i32([n, c, k - 1])]) if k > 1 else \
+        ctx.const(np.zeros((n, c, 0), x.dtype.np))
+    return [y, state]
+
+
 # -- pooling ------------------------------------------------------------------------------------
 
 
@@ -247,12 +274,12 @@ def _pool(kind: str):
     def fn(ctx, node, inputs):
         x = inputs[0]
         rank = need_rank(x)
-        if rank not in (3, 4):
-            raise Unsupported(f"{rank - 2}-D pooling")
         if node.num_outputs > 1:
             raise Unsupported("the Indices output")
         if node.attr_int("storage_order", 0):
             raise Unsupported("storage_order=1")
+        if rank not in (3, 4) or any(d != 1 for d in _window_attrs(node, rank - 2)[2]):
+            return [sliced_pool(ctx, node, x, kind)]
         attrs = _window_attrs(node, rank - 2)
         if rank == 3:
             x, attrs = _to_2d(ctx, node, x, attrs)
@@ -306,8 +333,8 @@ def _lp_pool(ctx, node, inputs):
     """(sum over the window of |x|^p)^(1/p): an average pool of |x|^p times the window size."""
     x = inputs[0]
     rank = need_rank(x)
-    if rank not in (3, 4):
-        raise Unsupported(f"{rank - 2}-D pooling")
+    if rank not in (3, 4) or any(d != 1 for d in _window_attrs(node, rank - 2)[2]):
+        return [sliced_pool(ctx, node, x, "lp")]
     p = node.attr_int("p", 2)
     attrs = _window_attrs(node, rank - 2)
     if rank == 3:
@@ -329,6 +356,71 @@ def _lp_pool(ctx, node, inputs):
 
 
 onnx_op("LpPool", inputs=1)(_lp_pool)
+
+
+def sliced_pool(ctx, node, x, kind: str):
+    """Pooling the TFLite pools cannot express (dilated windows, 3-D): one strided slice of the padded
+    input per kernel offset, combined with maximum or sums; averages divide by the count of cells each
+    window covers (counted on constants, as the 2-D path does)."""
+    shape = static_shape(x)
+    spatial = len(shape) - 2
+    if spatial < 1 or spatial > 3:
+        raise Unsupported(f"{spatial}-D pooling")
+    kernel, strides, dilations, pads = _window_attrs(node, spatial)
+    if kernel is None:
+        raise Unsupported("kernel_shape is missing")
+    auto = node.attr_str("auto_pad", "NOTSET")
+    ceil = node.attr_int("ceil_mode", 0)
+    begin, end, extra, out = [], [], [], []
+    for i in range(spatial):
+        size, k, s, d = shape[2 + i], kernel[i], strides[i], dilations[i]
+        eff = (k - 1) * d + 1
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            pb, pe = _same_pads(size, k, s, d, auto == "SAME_LOWER")
+        elif auto == "VALID":
+            pb = pe = 0
+        elif auto == "NOTSET":
+            pb, pe = pads[i], pads[spatial + i]
+        else:
+            raise Unsupported(f"auto_pad={auto}")
+        span = size + pb + pe - eff
+        if span < 0:
+            raise Unsupported("the window is larger than the padded input")
+        n = (-(-span // s) if ceil else span // s) + 1
+        if ceil and (n - 1) * s >= size + pb:
+            n -= 1
+        begin.append(pb)
+        end.append(pe)
+        extra.append(max((n - 1) * s + eff - (size + pb + pe), 0))
+        out.append(n)
+    low = {"max": -np.inf if x.dtype.is_float else np.iinfo(x.dtype.np).min}.get(kind, 0)
+    src = x
+    p = node.attr_int("p", 2) if kind == "lp" else None
+    if kind == "lp":
+        src = ctx.op("core.square", [x]) if p == 2 else ctx.op("core.pow", [ctx.op("core.abs", [x]), ctx.scalar_like(x, p)])
+    paddings = np.array([[0, 0], [0, 0]] + [[begin[i], end[i] + extra[i]] for i in range(spatial)], np.int32)
+    if paddings.any():
+        src = ctx.op("core.pad", [src, ctx.const(paddings), ctx.scalar_like(x, low)])
+    acc = None
+    for offset in np.ndindex(*kernel):
+        start = [0, 0] + [offset[i] * dilations[i] for i in range(spatial)]
+        stop = [shape[0], shape[1]] + [start[2 + i] + (out[i] - 1) * strides[i] + 1 for i in range(spatial)]
+        piece = ctx.op("core.strided_slice", [src, ctx.i32(start), ctx.i32(stop), ctx.i32([1, 1] + list(strides))])
+        acc = piece if acc is None else ctx.op("core.maximum" if kind == "max" else "core.add", [acc, piece])
+    if kind == "max":
+        return acc
+    if kind == "lp":
+        return ctx.op("core.sqrt", [acc]) if p == 2 else ctx.op("core.pow", [acc, ctx.scalar_like(x, 1.0 / p)])
+    mask = np.zeros([shape[2 + i] + begin[i] + end[i] + extra[i] for i in range(spatial)])
+    if node.attr_int("count_include_pad", 0):
+        mask[tuple(slice(0, mask.shape[i] - extra[i]) for i in range(spatial))] = 1
+    else:
+        mask[tuple(slice(begin[i], begin[i] + shape[2 + i]) for i in range(spatial))] = 1
+    counts = np.zeros(out)
+    for offset in np.ndindex(*kernel):
+        counts += mask[tuple(slice(offset[i] * dilations[i], offset[i] * dilations[i] + (out[i] - 1) * strides[i] + 1,
+                                   strides[i]) for i in range(spatial))]
+    return ctx.op("core.div", [acc, ctx.const(np.maximum(counts, 1).astype(x.dtype.np))])
 
 
 @onnx_op("GlobalLpPool", inputs=1)
@@ -371,8 +463,10 @@ def _per_channel(ctx, v: Value, rank: int) -> Value:
 @onnx_op("BatchNormalization", inputs=5)
 def _batch_norm(ctx, node, inputs):
     x, scale, bias, mean, var = inputs
-    if node.attr_int("training_mode", 0) or (node.num_outputs > 1 and node.opset >= 14):
-        raise Unsupported("training mode")
+    if node.attr_int("training_mode", 0):
+        return _batch_norm_training(ctx, node, inputs)
+    if node.num_outputs > 1 and node.opset >= 14:
+        raise Unsupported("running statistics outside training mode")
     if node.opset < 9 and not node.attr_int("spatial", 1):
         raise Unsupported("spatial=0")
     rank = need_rank(x)
@@ -391,6 +485,25 @@ def _batch_norm(ctx, node, inputs):
         mul_v, add_v = _per_channel(ctx, mul_v, rank), _per_channel(ctx, add_v, rank)
     y = ctx.op("core.add", [ctx.op("core.mul", [x, mul_v]), add_v])
     return [y] + [mean, var][: node.num_outputs - 1]
+
+
+def _batch_norm_training(ctx, node, inputs):
+    """Training mode: normalize with the batch's statistics; the running ones move by ``momentum``."""
+    x, scale, bias, mean, var = inputs
+    rank = need_rank(x)
+    axes = [0] + list(range(2, rank))
+    eps, momentum = node.attr_float("epsilon", 1e-5), node.attr_float("momentum", 0.9)
+    bmean = ctx.op("core.reduce_mean", [x], {"axes": axes, "keepdims": False})
+    bvar = ctx.op("core.reduce_mean", [ctx.op("core.square", [ctx.op("core.sub", [x, _per_channel(ctx, bmean, rank)])])],
+                  {"axes": axes, "keepdims": False})
+    inv = ctx.op("core.rsqrt", [ctx.op("core.add", [bvar, ctx.scalar_like(x, eps)])])
+    mul = ctx.op("core.mul", [inv, scale])
+    add = ctx.op("core.sub", [bias, ctx.op("core.mul", [bmean, mul])])
+    y = ctx.op("core.add", [ctx.op("core.mul", [x, _per_channel(ctx, mul, rank)]), _per_channel(ctx, add, rank)])
+    m, one_m = ctx.scalar_like(x, momentum), ctx.scalar_like(x, 1 - momentum)
+    run_mean = ctx.op("core.add", [ctx.op("core.mul", [mean, m]), ctx.op("core.mul", [bmean, one_m])])
+    run_var = ctx.op("core.add", [ctx.op("core.mul", [var, m]), ctx.op("core.mul", [bvar, one_m])])
+    return [y, run_mean, run_var][: max(node.num_outputs, 1)]
 
 
 def _normalize(ctx, x: Value, axes: List[int], eps: float):
