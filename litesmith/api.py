@@ -15,6 +15,25 @@ from litesmith.ir.graph import Graph
 # canonicalize again after fold-constants: patterns that need constants (a Conv1D whose paddings
 # TF computes at run time) only see them then; 1-6 ms on MobileNetV2 (docs/tflite-backend.md).
 DEFAULT_PIPELINE = "canonicalize,fold-constants,canonicalize,dce"
+# Graphs whose frontend marks them channel-first (ONNX) get the layout pass first.
+LAYOUT_META = "litesmith.layout"
+
+
+def pipeline_for(graph: Graph, passes: Optional[str] = None, io_layout: Optional[str] = None) -> str:
+    """``passes`` then the default clean-up; a channel-first (ONNX) graph runs ``nchw-to-nhwc`` first and
+    ``unroll-loops`` before the clean-up.
+
+    ``io_layout``: "nhwc" makes a channel-first model's rank-4 inputs and outputs
+    channel-last too; None or "nchw" keeps the model's interface."""
+    if io_layout not in (None, "nchw", "nhwc"):
+        raise UserError(f"io_layout must be nchw or nhwc, got {io_layout!r}")
+    first = loops = None
+    if graph.meta.get(LAYOUT_META) == "nchw":
+        first = "nchw-to-nhwc{io_layout=nhwc}" if io_layout == "nhwc" else "nchw-to-nhwc"
+        loops = "unroll-loops"  # ONNX LSTM/GRU/RNN loops over a fixed length (after any unroll-rnn in passes)
+    elif io_layout == "nhwc":
+        raise UserError("io_layout=nhwc applies to channel-first models (ONNX); this graph is not one")
+    return ",".join(p for p in (first, passes, loops, DEFAULT_PIPELINE) if p)
 
 
 def load(
@@ -26,8 +45,9 @@ def load(
 ) -> Graph:
     """Lift a model file into the IR, choosing the frontend by file extension.
 
-    ``.pb``/``.pbtxt``: a frozen TensorFlow GraphDef; ``.tflite``: a TFLite
-    flatbuffer; ``.ir``: litesmith IR text. ``inputs``/``outputs`` override the
+    ``.pb``/``.pbtxt``: a frozen TensorFlow GraphDef; ``.onnx``: an ONNX model
+    (its external data files next to it); ``.tflite``: a TFLite flatbuffer;
+    ``.ir``: litesmith IR text. ``inputs``/``outputs`` override the
     auto-detected graph inputs and outputs; ``input_shapes`` overrides shapes.
     """
     path = os.fspath(path)
@@ -38,6 +58,10 @@ def load(
         from litesmith.frontends.tf import load_graphdef
 
         return load_graphdef(path, inputs=inputs, outputs=outputs, input_shapes=input_shapes)
+    if ext == ".onnx":
+        from litesmith.frontends.onnx import load_onnx
+
+        return load_onnx(path, inputs=inputs, outputs=outputs, input_shapes=input_shapes)
     if ext == ".tflite":
         from litesmith.backends.tflite import read_tflite
 
@@ -47,7 +71,7 @@ def load(
 
         graph = load_ir(path)
     else:
-        raise UserError(f"{path}: unknown model format {ext or '(no extension)'}; expected .pb, .pbtxt, .tflite or .ir")
+        raise UserError(f"{path}: unknown model format {ext or '(no extension)'}; expected .pb, .pbtxt, .onnx, .tflite or .ir")
     if inputs or outputs or input_shapes:
         from litesmith.ir.io_override import override_io
 
@@ -63,20 +87,20 @@ def optimize(graph: Graph, passes: str = DEFAULT_PIPELINE, **options) -> Graph:
     return graph
 
 
-def compile(graph: Graph, passes: Optional[str] = None, **options) -> bytes:
+def compile(graph: Graph, passes: Optional[str] = None, *, io_layout: Optional[str] = None, **options) -> bytes:
     """Run ``passes`` (then the default clean-up pipeline), lower to TFLite, return the flatbuffer.
 
     One pass-manager run covers it all (``compile_to_tflite``: the clean-up, ``lower-tflite``,
     ``fuse-tflite``, ``dce`` and a quantization pass); ``options`` go to ``compile_to_tflite``
-    (``quantize``, ``calibration``, ``manager_options``...). Works on a copy (constants shared,
-    not duplicated): ``graph`` is left as it was, so one loaded graph compiles in several modes
-    and a failed compile changes nothing."""
+    (``quantize``, ``calibration``, ``manager_options``...). Channel-first graphs (ONNX) run
+    ``nchw-to-nhwc`` first (``io_layout="nhwc"``: channel-last inputs and outputs too). Works on
+    a copy (constants shared, not duplicated): ``graph`` is left as it was, so one loaded graph
+    compiles in several modes and a failed compile changes nothing."""
     from litesmith.backends.tflite import compile_to_tflite
     from litesmith.ir.clone import clone_graph
 
     work = clone_graph(graph)
-    pipeline = ",".join(p for p in (passes, DEFAULT_PIPELINE) if p)
-    return compile_to_tflite(work, passes=pipeline, **options)
+    return compile_to_tflite(work, passes=pipeline_for(graph, passes, io_layout), **options)
 
 
 def save(data: Union[bytes, Graph], path: Union[str, os.PathLike]) -> None:

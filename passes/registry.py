@@ -36,9 +36,11 @@ BUILTIN_PASSES: Dict[str, str] = {
     "cse": "litesmith.passes.cse",
     "dce": "litesmith.passes.dce",
     "fold-constants": "litesmith.passes.fold_constants",
+    "nchw-to-nhwc": "litesmith.passes.layout",
     "split-host-ops": "litesmith.passes.split_host_ops",
     "strip-batch": "litesmith.passes.strip_batch",
     "stub-custom-ops": "litesmith.passes.stub_custom_ops",
+    "unroll-loops": "litesmith.passes.unroll_loops",
     "unroll-rnn": "litesmith.passes.unroll_rnn",
 }
 

@@ -240,9 +240,12 @@ def test_hint_names_only_passes_with_a_rule_for_the_op(op, says, not_says):
     assert says in issue.hint and not_says not in issue.hint, issue.hint
 
 
-def test_non_constant_filter_is_reported():
-    build = lambda b, x, w: b.op("core.conv2d", [x, w], {"padding": "SAME"})
-    (issue,) = compile_error({"x": (F32, (1, 4, 4, 2)), "w": (F32, (3, 3, 2, 2))}, build).issues
+def test_non_constant_operand_is_reported():
+    def build(b, x, k):  # the result type is known, but TFLite wants the block shape as a constant
+        return b.create("core.space_to_batch_nd", [x, k, c(b, [[0, 0], [0, 0]], I32)],
+                        output_types=[TensorType(F32, (4, 2, 2, 2))]).output
+
+    (issue,) = compile_error({"x": (F32, (1, 4, 4, 2)), "k": (I32, (2,))}, build).issues
     assert issue.kind == "non-constant-operand" and "fold-constants" in issue.hint
 
 

@@ -1,7 +1,9 @@
 """Lowerings of linear algebra and NN ops: matmul, convolutions, pools, softmax, resize, LRN.
 
 Layout changes happen here, once, on constants: conv filters HWIO -> OHWI,
-depthwise [H,W,C,M] -> [1,H,W,C*M], FULLY_CONNECTED weights -> [out, in].
+depthwise [H,W,C,M] -> [1,H,W,C*M], FULLY_CONNECTED weights -> [out, in]
+(a filter computed at run time, as ONNX models may feed it, gets a TRANSPOSE
+or RESHAPE instead).
 Every conv and FULLY_CONNECTED gets an explicit bias (zeros), so fusions only
 ever add into an existing bias.
 """
@@ -69,14 +71,15 @@ def _zeros_bias(lw, n, like):
 @lowers("core.conv2d")
 def lower_conv2d(node, lw):
     x, w = node.inputs
-    filt = lw.need_const(w, "conv2d filter")
+    filt = w.const_value()
     strides = _pair(node.attrs.get("strides", [1, 1]), "strides", lw)
     dilations = _pair(node.attrs.get("dilations", [1, 1]), "dilations", lw)
-    kh, kw, cin, cout = filt.shape
+    kh, kw, cin, cout = filt.shape if filt is not None else w.shape
     if x.shape[3] % cin:
         lw.fail(UNSUPPORTED_ATTR, f"filter input channels {cin} do not divide input channels {x.shape[3]}")
     padding, x = padding_mode(node, lw, x, (kh, kw), strides, dilations)
-    ohwi = lw.const(np.ascontiguousarray(filt.transpose(3, 0, 1, 2)))
+    # a filter computed at run time (ONNX weights fed as inputs) is transposed at run time
+    ohwi = lw.const(np.ascontiguousarray(filt.transpose(3, 0, 1, 2))) if filt is not None else lw.transpose(w, [3, 0, 1, 2])
     attrs = {
         "padding": padding, "stride_h": strides[0], "stride_w": strides[1],
         "dilation_h_factor": dilations[0], "dilation_w_factor": dilations[1],
@@ -88,12 +91,13 @@ def lower_conv2d(node, lw):
 @lowers("core.depthwise_conv2d")
 def lower_depthwise_conv2d(node, lw):
     x, w = node.inputs
-    filt = lw.need_const(w, "depthwise_conv2d filter")
+    filt = w.const_value()
     strides = _pair(node.attrs.get("strides", [1, 1]), "strides", lw)
     dilations = _pair(node.attrs.get("dilations", [1, 1]), "dilations", lw)
-    kh, kw, c, m = filt.shape
+    kh, kw, c, m = filt.shape if filt is not None else w.shape
     padding, x = padding_mode(node, lw, x, (kh, kw), strides, dilations)
-    weights = lw.const(np.ascontiguousarray(filt.reshape(1, kh, kw, c * m)))
+    weights = lw.const(np.ascontiguousarray(filt.reshape(1, kh, kw, c * m))) if filt is not None \
+        else lw.reshape(w, [1, kh, kw, c * m])
     attrs = {
         "padding": padding, "stride_h": strides[0], "stride_w": strides[1],
         "dilation_h_factor": dilations[0], "dilation_w_factor": dilations[1],

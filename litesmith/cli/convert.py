@@ -1,13 +1,14 @@
 """Compile a model to a .tflite file the stock LiteRT interpreter runs.
 
-Loads MODEL (.pb, .pbtxt, .tflite or .ir) and runs one pipeline: --passes, the
-default clean-up (canonicalize,fold-constants,canonicalize,dce), then the
-backend's lower-tflite,fuse-tflite,dce and, with --quantize, quantize-MODE;
-then writes OUT atomically. The pass instruments (--print-ir-after-all,
---verify-each, --check-numerics, --time-passes, --reproducer-dir...) see every
-pass, as in `litesmith opt`. If some ops cannot be lowered, nothing is
-written: the exit code is 2, stderr says which ops, and --report holds the
-full legality report (JSON) with a hint per node.
+Loads MODEL (.pb, .pbtxt, .onnx, .tflite or .ir) and runs one pipeline:
+--passes, the default clean-up (canonicalize,fold-constants,canonicalize,dce;
+channel-first ONNX graphs run nchw-to-nhwc first), then the backend's
+lower-tflite,fuse-tflite,dce and, with --quantize, quantize-MODE; then writes
+OUT atomically. The pass instruments (--print-ir-after-all, --verify-each,
+--check-numerics, --time-passes, --reproducer-dir...) see every pass, as in
+`litesmith opt`. If some ops cannot be lowered, nothing is written: the exit
+code is 2, stderr says which ops, and --report holds the full legality report
+(JSON) with a hint per node.
 
 example:
   litesmith convert model.pb -o model.tflite --input-shape x:1x28x28x3
@@ -15,6 +16,7 @@ example:
       --passes strip-batch,unroll-rnn --report lm-report.json
   litesmith convert cnn.pb -o cnn-int8.tflite --quantize int8 --calibration calib.npz
   litesmith convert cnn.pb -o cnn.tflite --print-ir-after-all --check-numerics 2> passes.log
+  litesmith convert resnet.onnx -o resnet.tflite --io-layout nhwc
 """
 from __future__ import annotations
 
@@ -25,10 +27,13 @@ from .options import add_io_arguments, add_pass_manager_arguments, add_quantize_
 
 
 def add_arguments(p) -> None:
-    p.add_argument("model", metavar="MODEL", help="the model: .pb/.pbtxt (frozen GraphDef), .tflite or .ir")
+    p.add_argument("model", metavar="MODEL", help="the model: .pb/.pbtxt (frozen GraphDef), .onnx, .tflite or .ir")
     p.add_argument("-o", "--output", required=True, metavar="OUT.tflite", help="where to write the flatbuffer")
     add_io_arguments(p)
     p.add_argument("--passes", metavar="PIPELINE", help="passes to run before the default clean-up pipeline")
+    p.add_argument("--io-layout", choices=("nchw", "nhwc"),
+                   help="ONNX models: nhwc makes rank-4 inputs and outputs channel-last (no transposes at the "
+                        "edges); default nchw keeps the model's interface")
     p.add_argument("--quantize", choices=("dynamic", "int8", "float16"), metavar="MODE",
                    help="quantize after lowering: dynamic (int8 weights), int8 (full integer; needs --calibration) or float16")
     add_quantize_arguments(p)
@@ -38,17 +43,27 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from litesmith.api import DEFAULT_PIPELINE, write_atomic
+    from litesmith.api import pipeline_for, write_atomic
     from litesmith.backends.tflite.compile import compile_to_tflite
     from litesmith.backends.tflite.legalize import IllegalOpsError
+    from litesmith.passes.instruments import Instrument
 
     graph = load_model(args)
-    pipeline = ",".join(p for p in (args.passes, DEFAULT_PIPELINE) if p)
+    pipeline = pipeline_for(graph, args.passes, args.io_layout)
     report = {"model": args.model, "passes": pipeline}
+
+    class LayoutReport(Instrument):
+        """Copies the layout pass's transpose counts into --report."""
+
+        def after_pass(self, p, index, graph, record):
+            if record.name == "nchw-to-nhwc":
+                report["transposes"] = record.report.get("transposes")
+
+    manager_options = dict(pass_manager_options(args), instruments=[LayoutReport()])
     try:
         blob = compile_to_tflite(graph, passes=pipeline, report=report, quantize=args.quantize,
                                  calibration=args.calibration, io_dtype=args.io, percentile=args.percentile,
-                                 integer_only=args.integer_only, manager_options=pass_manager_options(args))
+                                 integer_only=args.integer_only, manager_options=manager_options)
     except IllegalOpsError as e:
         report["status"] = "illegal-ops"
         _write_report(args.report, report)
