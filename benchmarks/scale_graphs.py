@@ -198,9 +198,10 @@ def scale_graph(shape: str, size: str, cache: str = CACHE, tf=None) -> ScaleGrap
     graph_def, inputs, outputs, input_shapes = BUILDERS[shape](tf, count)
     seconds = time.perf_counter() - start
     pb = os.path.join(cache, f"{shape}_{size}.pb")
-    with open(pb + ".tmp", "wb") as f:
+    tmp = f"{pb}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
         f.write(graph_def.SerializeToString())
-    os.replace(pb + ".tmp", pb)
+    os.replace(tmp, pb)
     graph = ScaleGraph(shape, size, count, len(graph_def.node), pb, sha256_file(pb), inputs, outputs,
                        input_shapes, round(seconds, 1))
     with open(meta_path, "w") as f:

@@ -98,6 +98,7 @@ def plot(results: dict, path: str) -> None:
                 ax_t.plot([r["nodes"] for r in late], [r[side]["seconds"] for r in late], "^", color=colour,
                           markersize=10, label=f"{label}: timeout (lower bound)")
     for ax, title, unit in ((ax_t, "whole process time", "seconds"), (ax_m, "peak memory (RSS)", "MiB")):
+        ax.set_xlim(500, 200_000)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("GraphDef nodes")
