@@ -111,7 +111,8 @@ def state_metadata(pairs, hid: int) -> bytes:
 # parent's RSS high-water mark, so ru_maxrss seen from a big parent would be the parent's.
 # The launcher is small (python -S) and spawns the command, so the peak is the command's own.
 _LAUNCHER = ("import os, sys; pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ);"
-             "_, status, usage = os.wait4(pid, 0); open(sys.argv[1], 'w').write(str(usage.ru_maxrss));"
+             "_, status, usage = os.wait4(pid, 0);"
+             "open(sys.argv[1], 'w').write(f'{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}');"
              "sys.exit(os.waitstatus_to_exitcode(status))")
 
 
@@ -128,7 +129,9 @@ class ProcessTimeout(RuntimeError):
 
 
 def measure_process(argv: Sequence[str], quiet: bool = True, timeout: float | None = None) -> dict:
-    """Run ``argv``; {"seconds": wall, "peak_rss_mib": its own peak RSS, "returncode"}.
+    """Run ``argv``; {"seconds": wall, "cpu_seconds": its user + system time, "peak_rss_mib": its own peak
+    RSS, "returncode"}. CPU time says what the work cost when other jobs share the cores (wall time
+    then waits for them).
 
     Past ``timeout`` seconds the process group is killed and ``ProcessTimeout`` raised."""
     import signal
@@ -149,8 +152,9 @@ def measure_process(argv: Sequence[str], quiet: bool = True, timeout: float | No
         if proc.returncode != 0:
             err = (stderr or b"").decode(errors="replace")[-3000:]
             raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{err}")
-        peak_kib = int(rss_file.read() or 0)
-    return {"seconds": seconds, "peak_rss_mib": peak_kib / 1024, "returncode": proc.returncode}
+        peak_kib, cpu = (rss_file.read() or "0 0").split()
+    return {"seconds": seconds, "cpu_seconds": float(cpu), "peak_rss_mib": int(peak_kib) / 1024,
+            "returncode": proc.returncode}
 
 
 def tf_convert_argv(pb: str, inputs: Sequence[str], outputs: Sequence[str], out: str,

@@ -8,7 +8,7 @@ For each generated graph (benchmarks/scale_graphs.py: a deep residual MLP with s
 a wide graph of parallel branches, a statically unrolled LSTM) and for MobileNetV2 / ResNet50
 (benchmarks/models.py's zoo builders, via _common.cnn_paths):
 
-* whole process, wall time and peak RSS (os.wait4 of the child) of `litesmith convert` and of
+* whole process, wall time, CPU time and peak RSS (os.wait4 of the child) of `litesmith convert` and of
   ``tf.compat.v1.lite.TFLiteConverter.from_frozen_graph`` in a Python process that does only that,
   given the same static input shapes; the two alternate in ``--rounds`` rounds (medians reported);
   a side past ``--timeout`` is killed and recorded as a timeout;
@@ -109,7 +109,8 @@ def measure(argv: list[str], timeout: float) -> dict:
     """One whole-process sample: {"seconds", "peak_rss_mib"} or {"status": "timeout"/"failed", ...}."""
     try:
         s = c.measure_process(argv, timeout=timeout)
-        return {"status": "ok", "seconds": s["seconds"], "peak_rss_mib": s["peak_rss_mib"]}
+        return {"status": "ok", "seconds": s["seconds"], "cpu_seconds": s["cpu_seconds"],
+                "peak_rss_mib": s["peak_rss_mib"]}
     except c.ProcessTimeout:
         return {"status": "timeout", "seconds": timeout}
     except RuntimeError as e:
@@ -121,6 +122,7 @@ def summarize(samples: list[dict]) -> dict:
     if not ok:
         return {**samples[-1], "samples": samples}
     return {"status": "ok", "seconds": statistics.median(s["seconds"] for s in ok),
+            "cpu_seconds": statistics.median(s["cpu_seconds"] for s in ok),
             "peak_rss_mib": statistics.median(s["peak_rss_mib"] for s in ok),
             "all_seconds": [round(s["seconds"], 3) for s in ok]}
 
@@ -147,6 +149,9 @@ class PeerCache:
     def put(self, job: dict, figures: dict) -> None:
         self.entries[self.key(job)] = {**figures, "model": job["name"], "tf_version": self.tf_version,
                                        "measured": _now()}
+        if os.path.exists(self.path):  # another run may have added entries since we read the file
+            with open(self.path) as f:
+                self.entries = {**json.load(f), **self.entries}
         with open(self.path + ".tmp", "w") as f:
             json.dump(self.entries, f, indent=1)
         os.replace(self.path + ".tmp", self.path)
@@ -207,7 +212,7 @@ def _stop(samples: list[dict]) -> bool:
 
 
 def _say(job, side, r, s) -> None:
-    what = f"{s['seconds']:.2f} s, {s['peak_rss_mib']:.0f} MiB" if s["status"] == "ok" else s["status"]
+    what = f"{s['seconds']:.2f} s (cpu {s['cpu_seconds']:.2f} s), {s['peak_rss_mib']:.0f} MiB" if s["status"] == "ok" else s["status"]
     print(f"  {job['name']} round {r + 1} {side}: {what}", file=sys.stderr, flush=True)
 
 
@@ -287,7 +292,7 @@ def main(argv=None):
         job["passes"] = extra_passes(job, more_folds)
     peers = PeerCache(args.cache)
     if not args.no_warmup and jobs:
-        warm_up(jobs[0], args, peers, work)
+        warm_up(generated_job((args.shapes or ["wide"])[0], "1k", args.cache), args, peers, work)
     results_path = os.path.join(args.out, "results.json")
     results = json.load(open(results_path)) if os.path.exists(results_path) else {}
     results["_run"] = {"date": _now(), "compiler_commit": _commit(), "machine": c.machine_line(),
@@ -310,10 +315,10 @@ def main(argv=None):
 
 
 def warm_up(job: dict, args, peers: PeerCache, work: str) -> None:
-    """One unmeasured run of each side (bytecode cache, page cache), on the first graph."""
+    """One unmeasured run of each side (bytecode cache, page cache), on a 1k-node graph."""
     if "litesmith" in args.sides:
         measure(litesmith_argv(job, os.path.join(work, "warmup.tflite")), args.timeout)
-    if "tf" in args.sides and not (args.reuse_peer and peers.get(job)):
+    if "tf" in args.sides and not args.reuse_peer:
         measure(c.tf_convert_argv(job["pb"], job["inputs"], job["outputs"], os.path.join(work, "warmup.tf.tflite"),
                                   job["input_shapes"]), args.timeout)
 

@@ -24,7 +24,8 @@ def _seconds(side: dict | None) -> str:
         return f"> {side['seconds']:.0f} (timeout)"
     if side["status"] != "ok":
         return "failed"
-    return f"{side['seconds']:.2f}" + (" (c)" if side.get("cached") else "")
+    cpu = f" ({side['cpu_seconds']:.1f})" if "cpu_seconds" in side else ""
+    return f"{side['seconds']:.1f}{cpu}" + (" (c)" if side.get("cached") else "")
 
 
 def _ok(side: dict | None) -> bool:
@@ -33,12 +34,15 @@ def _ok(side: dict | None) -> bool:
 
 def markdown(results: dict) -> str:
     """Whole-process table, then the per-stage table."""
-    lines = ["| graph | nodes | litesmith s | TF s | TF / litesmith | peak MiB litesmith / TF | peak ratio | "
+    lines = ["| graph | nodes | litesmith s (cpu s) | TF s (cpu s) | TF / litesmith (cpu) | peak MiB litesmith / TF | "
+             "peak ratio | "
              "ops litesmith / TF | LiteRT max abs diff (max abs output) | measured on |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows(results):
         ours, tf = r.get("litesmith"), r.get("tf")
-        speed = f"{tf['seconds'] / ours['seconds']:.2f}x" if _ok(ours) and _ok(tf) else ""
+        speed = f"{tf['seconds'] / ours['seconds']:.1f}x" if _ok(ours) and _ok(tf) else ""
+        if speed and "cpu_seconds" in ours and "cpu_seconds" in tf:
+            speed += f" ({tf['cpu_seconds'] / ours['cpu_seconds']:.1f}x)"
         if _ok(ours) and tf and tf["status"] == "timeout":
             speed = f"> {tf['seconds'] / ours['seconds']:.1f}x"
         peak = " / ".join(f"{s['peak_rss_mib']:.0f}" if _ok(s) else "-" for s in (ours, tf))
@@ -72,13 +76,13 @@ def markdown(results: dict) -> str:
 
 
 def plot(results: dict, path: str) -> None:
-    """Log-log: whole-process time (left) and peak memory (right) against node count, both tools."""
+    """Log-log: whole-process wall time, CPU time and peak memory against node count, both tools."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, (ax_t, ax_c, ax_m) = plt.subplots(1, 3, figsize=(16, 5))
     colours = {"deep_mlp": "tab:blue", "wide": "tab:orange", "rnn": "tab:green", "mobilenet_v2": "tab:purple",
                "resnet50": "tab:brown"}
     by_shape: dict = {}
@@ -89,15 +93,17 @@ def plot(results: dict, path: str) -> None:
         for side, style, marker in (("litesmith", "-", "o"), ("tf", "--", "s")):
             ok = [r for r in rs if _ok(r.get(side))]
             label = f"{shape} {'litesmith' if side == 'litesmith' else 'TF converter'}"
-            for ax, key in ((ax_t, "seconds"), (ax_m, "peak_rss_mib")):
-                if ok:
-                    ax.plot([r["nodes"] for r in ok], [r[side][key] for r in ok], style, marker=marker,
+            for ax, key in ((ax_t, "seconds"), (ax_c, "cpu_seconds"), (ax_m, "peak_rss_mib")):
+                have = [r for r in ok if key in r[side]]
+                if have:
+                    ax.plot([r["nodes"] for r in have], [r[side][key] for r in have], style, marker=marker,
                             color=colour, label=label)
             late = [r for r in rs if r.get(side) and r[side]["status"] == "timeout"]
             if late:
                 ax_t.plot([r["nodes"] for r in late], [r[side]["seconds"] for r in late], "^", color=colour,
                           markersize=10, label=f"{label}: timeout (lower bound)")
-    for ax, title, unit in ((ax_t, "whole process time", "seconds"), (ax_m, "peak memory (RSS)", "MiB")):
+    for ax, title, unit in ((ax_t, "whole process wall time", "seconds"), (ax_c, "CPU time (user + system)", "seconds"),
+                            (ax_m, "peak memory (RSS)", "MiB")):
         ax.set_xlim(500, 200_000)
         ax.set_xscale("log")
         ax.set_yscale("log")
