@@ -111,7 +111,8 @@ def state_metadata(pairs, hid: int) -> bytes:
 # parent's RSS high-water mark, so ru_maxrss seen from a big parent would be the parent's.
 # The launcher is small (python -S) and spawns the command, so the peak is the command's own.
 _LAUNCHER = ("import os, sys; pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ);"
-             "_, status, usage = os.wait4(pid, 0); open(sys.argv[1], 'w').write(str(usage.ru_maxrss));"
+             "_, status, usage = os.wait4(pid, 0);"
+             "open(sys.argv[1], 'w').write(f'{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}');"
              "sys.exit(os.waitstatus_to_exitcode(status))")
 
 
@@ -123,20 +124,37 @@ def _measured_env() -> dict:
     return env
 
 
-def measure_process(argv: Sequence[str], quiet: bool = True) -> dict:
-    """Run ``argv``; {"seconds": wall, "peak_rss_mib": its own peak RSS, "returncode"}."""
+class ProcessTimeout(RuntimeError):
+    """A measured process ran past its timeout and was killed (with everything it started)."""
+
+
+def measure_process(argv: Sequence[str], quiet: bool = True, timeout: float | None = None) -> dict:
+    """Run ``argv``; {"seconds": wall, "cpu_seconds": its user + system time, "peak_rss_mib": its own peak
+    RSS, "returncode"}. CPU time says what the work cost when other jobs share the cores (wall time
+    then waits for them).
+
+    Past ``timeout`` seconds the process group is killed and ``ProcessTimeout`` raised."""
+    import signal
     import tempfile
 
     with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as rss_file:
         start = time.perf_counter()
-        proc = subprocess.run([PYTHON, "-S", "-c", _LAUNCHER, rss_file.name, *argv], check=False, env=_measured_env(),
-                              stdout=subprocess.DEVNULL if quiet else None, stderr=subprocess.PIPE if quiet else None)
+        proc = subprocess.Popen([PYTHON, "-S", "-c", _LAUNCHER, rss_file.name, *argv], env=_measured_env(),
+                                stdout=subprocess.DEVNULL if quiet else None,
+                                stderr=subprocess.PIPE if quiet else None, start_new_session=True)
+        try:
+            _, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the command it spawned
+            proc.communicate()
+            raise ProcessTimeout(f"{' '.join(argv)}: no result after {timeout:.0f} s") from None
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
-            err = (proc.stderr or b"").decode(errors="replace")[-3000:]
+            err = (stderr or b"").decode(errors="replace")[-3000:]
             raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{err}")
-        peak_kib = int(rss_file.read() or 0)
-    return {"seconds": seconds, "peak_rss_mib": peak_kib / 1024, "returncode": proc.returncode}
+        peak_kib, cpu = (rss_file.read() or "0 0").split()
+    return {"seconds": seconds, "cpu_seconds": float(cpu), "peak_rss_mib": int(peak_kib) / 1024,
+            "returncode": proc.returncode}
 
 
 def tf_convert_argv(pb: str, inputs: Sequence[str], outputs: Sequence[str], out: str,

@@ -1,0 +1,102 @@
+"""Time each stage of `litesmith convert` on one model, in this process (run it as a child).
+
+    .venv/bin/python benchmarks/scale_stages.py MODEL.pb OUT.tflite RESULT.json \\
+        [--inputs x] [--outputs y] [--input-shape x:1x16] [--passes PIPELINE]
+
+Writes {"stages": {"import": s, "load": s, "passes": s, "lower": s, "fuse": s, "write": s}, "passes": [{name,
+seconds}, ...], "ops": n} to RESULT.json. The stages are what `litesmith convert` does
+(litesmith/cli/convert.py and backends/tflite/compile.py), split in one place: ``convert_stages``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def convert_stages(model: str, out: str, *, inputs=None, outputs=None, input_shapes=None, passes=None):
+    """([(stage name, run), ...], state): calling each ``run()`` in order converts ``model`` to ``out``
+    and leaves the per-pass times ("passes") and the op count ("ops") in ``state``.
+
+    The one place that knows how `litesmith convert` splits into stages: when lowering and fusion
+    become registered passes, change this function (e.g. run the pass manager on the lowering
+    passes for "lower" and on the fusion passes for "fuse") and nothing else. "import" loads the
+    modules the others use (the frontend, the backend and its 690 KB flatbuffer schema), so the
+    later stages time work on the graph, not Python importing code.
+    """
+    state: dict = {}
+    m: dict = {}
+
+    def import_():
+        import litesmith.frontends.tf  # noqa: F401  (what load() imports for a .pb)
+        from litesmith.backends.tflite import compile as compile_
+        from litesmith.backends.tflite import fusions, legalize, lower, writer
+        from litesmith.ir.verify import verify
+        from litesmith.passes import PassManager
+
+        import litesmith.api as api
+
+        m.update(api=api, compile=compile_, fusions=fusions, legalize=legalize, lower=lower, writer=writer,
+                 verify=verify, PassManager=PassManager)
+
+    def load_():
+        state["graph"] = m["api"].load(model, inputs=inputs, outputs=outputs, input_shapes=input_shapes)
+
+    def passes_():
+        pipeline = ",".join(p for p in (passes, m["api"].DEFAULT_PIPELINE) if p)
+        report = m["PassManager"].parse(pipeline).run(state["graph"])
+        state["passes"] = [{"name": r.name, "seconds": r.seconds} for r in report.passes]
+
+    def lower_():  # backends/tflite/compile.py lower_and_fuse, first half
+        m["verify"](state["graph"])
+        lowered = m["lower"].lower_to_tflite(state["graph"])
+        if not lowered.report.ok:
+            raise m["legalize"].IllegalOpsError(lowered.report, where=state["graph"].name)
+
+    def fuse_():  # ... second half
+        m["fusions"].fuse_tflite(state["graph"])
+        m["compile"].remove_dead_nodes(state["graph"])
+        m["verify"](state["graph"])
+
+    def write_():
+        m["api"].write_atomic(out, m["writer"].write_tflite(state["graph"]))
+        state["ops"] = sum(1 for n in state["graph"].walk() if n.op != "core.const")
+
+    return [("import", import_), ("load", load_), ("passes", passes_), ("lower", lower_), ("fuse", fuse_),
+            ("write", write_)], state
+
+
+STAGES = ("import", "load", "passes", "lower", "fuse", "write")
+
+
+def time_stages(model: str, out: str, **options) -> dict:
+    """{"stages": {stage: seconds}, "passes": [...], "ops": n} of one conversion."""
+    seconds = {}
+    stages, state = convert_stages(model, out, **options)
+    for name, run in stages:
+        start = time.perf_counter()
+        run()
+        seconds[name] = time.perf_counter() - start
+    return {"stages": seconds, "passes": state.get("passes", []), "ops": state.get("ops")}
+
+
+def main(argv=None):
+    from litesmith.cli.options import parse_input_shapes, split_names
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("out")
+    parser.add_argument("result")
+    parser.add_argument("--inputs")
+    parser.add_argument("--outputs")
+    parser.add_argument("--input-shape", action="append", default=[])
+    parser.add_argument("--passes")
+    args = parser.parse_args(argv)
+    result = time_stages(args.model, args.out, inputs=split_names(args.inputs), outputs=split_names(args.outputs),
+                         input_shapes=parse_input_shapes(args.input_shape), passes=args.passes)
+    with open(args.result, "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
