@@ -219,6 +219,30 @@ def _load_dialect(dialect: str) -> None:
             ep.load()
 
 
+def ensure_dialect(dialect: str) -> None:
+    """Load ``dialect``'s module (once) if an entry point declares it."""
+    _ensure_loaded()
+    if dialect not in _dialects_tried:
+        _load_dialect(dialect)
+
+
+# dialect -> fn(node, builder) -> new values or None: how a frontend maps its foreign
+# ``dialect.X`` nodes into core ops once their axis-like operands became constants.
+_FOREIGN_LIFTERS: Dict[str, Callable[..., Any]] = {}
+
+
+def register_foreign_lifter(dialect: str, fn: Callable[..., Any]) -> None:
+    """Called by a frontend's dialect module (loaded through ``litesmith.dialects``)."""
+    _FOREIGN_LIFTERS[dialect] = fn
+
+
+def foreign_lifter(op_name: str) -> Optional[Callable[..., Any]]:
+    """The lifter registered for ``op_name``'s dialect, loading the dialect on first use."""
+    dialect = op_name.split(".", 1)[0]
+    ensure_dialect(dialect)
+    return _FOREIGN_LIFTERS.get(dialect)
+
+
 def all_ops() -> List[OpDef]:
     """Every declared op, dialects from entry points included."""
     _ensure_loaded()

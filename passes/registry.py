@@ -6,7 +6,7 @@ it reads one-line help from the module source without importing it.
 Third-party passes come from the ``litesmith.passes`` entry-point group
 (``my-pass = "my_pkg.passes:MyPass"``), so research code needs no fork. The
 backends contribute theirs the same way (pyproject.toml: ``lower-tflite``,
-``fuse-tflite``, ``quantize-*``), so this module names no backend; their help
+``fuse-tflite``, ``stub-custom-ops``, ``split-host-ops``, ``quantize-*``), so this module names no backend; their help
 is read from source too, and ``litesmith passes`` lists them as built in.
 
 To add a built-in pass: write ``passes/<module>.py`` with a ``@register_pass``
@@ -37,9 +37,7 @@ BUILTIN_PASSES: Dict[str, str] = {
     "dce": "litesmith.passes.dce",
     "fold-constants": "litesmith.passes.fold_constants",
     "nchw-to-nhwc": "litesmith.passes.layout",
-    "split-host-ops": "litesmith.passes.split_host_ops",
     "strip-batch": "litesmith.passes.strip_batch",
-    "stub-custom-ops": "litesmith.passes.stub_custom_ops",
     "unroll-loops": "litesmith.passes.unroll_loops",
     "unroll-rnn": "litesmith.passes.unroll_rnn",
 }

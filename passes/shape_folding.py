@@ -1,7 +1,7 @@
 """Shape arithmetic that folds although its operand is not constant.
 
 ``core.shape``/``core.size``/``core.rank`` only read the operand's type, so
-they fold as soon as inference knows the shape. Foreign ``tf.*`` nodes that
+they fold as soon as inference knows the shape. Foreign nodes (``tf.*``) that
 stayed foreign because an axis-like operand was computed (the seed's
 ``softmax`` without ``axis`` computes ``rank - 1`` at run time) are re-lifted
 once those operands are constants. fold-constants applies these rules node
@@ -16,6 +16,7 @@ import numpy as np
 
 from litesmith.ir.builder import Builder, RecordingBuilder
 from litesmith.ir.graph import Node
+from litesmith.ir.registry import foreign_lifter, get_op
 from litesmith.ir.types import is_static
 
 from .rewrite import replace_value
@@ -57,17 +58,18 @@ def fold_shape_query(node: Node, report: Dict[str, List[str]]) -> Optional[Node]
 
 
 def relift_foreign_node(node: Node, report: Dict[str, List[str]]) -> Optional[List[Node]]:
-    """Map a foreign ``tf.*`` node whose operands are now constant-or-known into core ops.
+    """Map a foreign node whose operands are now constant-or-known into core ops.
 
+    The mapping comes from the frontend that owns the node's dialect (the TF
+    frontend registers ``tf``; see ``ir.registry.register_foreign_lifter``).
     Returns the new nodes (in graph order), or None when it stays foreign."""
-    if not node.op.startswith("tf.") or node.regions:
+    if node.regions or get_op(node.op) is not None:
         return None
-    try:  # the TF frontend is optional: without it foreign nodes simply stay
-        from litesmith.frontends.tf.mapper import relift
-    except ImportError:  # pragma: no cover
+    lifter = foreign_lifter(node.op)
+    if lifter is None:
         return None
     b = RecordingBuilder(Builder(node.graph, before=node))
-    values = relift(node, b)
+    values = lifter(node, b)
     if values is None:
         return None
     for old, new in zip(node.outputs, values):

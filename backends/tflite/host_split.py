@@ -23,6 +23,7 @@ from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
 
 from .host_ops import DEFAULT_HOST_OPS
+from .host_plan import HostStep
 
 __all__ = ["MANIFEST_NAME", "write_host_split", "run_manifest"]
 
@@ -37,8 +38,6 @@ def _type_json(v) -> dict:
 
 def write_host_split(plan, out_dir: str) -> str:
     """Compile each device step of ``plan`` to ``segment<N>.tflite`` in ``out_dir``; write the manifest; return its path."""
-    from litesmith.passes.split_host_ops import HostStep
-
     from .compile import compile_to_tflite
     from .stubs import attrs_to_flex
 

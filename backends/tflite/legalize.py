@@ -17,6 +17,8 @@ from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Node
 from litesmith.ir.types import is_static
 
+from .host_ops import DEFAULT_HOST_OPS
+
 __all__ = [
     "NO_BUILTIN", "UNSUPPORTED_ATTR", "NON_CONSTANT", "DYNAMIC_SHAPE", "UNSUPPORTED_DTYPE", "CONTROL_FLOW",
     "HINTS", "HOST_OPS", "ConversionTarget", "NotLowerable", "LegalityIssue", "LegalityReport", "IllegalOpsError",
@@ -43,7 +45,7 @@ HINTS = {
 }
 
 # Ops that belong on the host (variable-size results, search): split-host-ops takes them by default.
-HOST_OPS = ("CTCBeamSearchDecoder", "CTCGreedyDecoder")
+HOST_OPS = tuple(DEFAULT_HOST_OPS)
 
 # The dtypes TFLite kernels handle in this backend.
 SUPPORTED_DTYPES = {"f32", "f16", "i32", "i64", "i16", "i8", "u8", "bool", "str"}

@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litesmith.ir.graph import Graph, Node
+from litesmith.passes.pass_base import Pass, PassContext
+from litesmith.passes.registry import register_pass
 
-from .pass_base import Pass, PassContext
-from .registry import register_pass
+from .legality_check import bare_op_name, illegal_nodes
+from .legalize import NO_BUILTIN, UNSUPPORTED_ATTR
+from .stubs import StubSpec, TensorSpec, custom_options, write_stubs
 
 
 @register_pass("stub-custom-ops")
@@ -26,10 +29,6 @@ class StubCustomOps(Pass):
     stubs_dir: str = ""
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
-        from litesmith.backends.tflite.legality_check import bare_op_name, illegal_nodes
-        from litesmith.backends.tflite.legalize import NO_BUILTIN, UNSUPPORTED_ATTR
-        from litesmith.backends.tflite.stubs import StubSpec, TensorSpec, custom_options, write_stubs
-
         pairs, _ = illegal_nodes(graph)
         specs, stubbed = [], {}
         for node, issue in pairs:

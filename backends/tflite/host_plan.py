@@ -1,4 +1,4 @@
-"""split-host-ops: cut the graph at ops that must run on the host (beam search, user-named ops).
+"""The plan of split-host-ops: cut the graph at ops that must run on the host (beam search, user-named ops).
 
 The top-level graph becomes an ordered plan of steps: device segments (plain
 IR graphs, later compiled to one TFLite model each) and host ops (run by a
@@ -6,8 +6,8 @@ callback), with every tensor crossing a cut named. Host ops get a *level*:
 a device node runs in the segment after the last host op it depends on, so
 ``segment 0, host ops of level 0, segment 1, ...`` respects every data edge
 with as few models as the dependencies allow. Constants are copied into each
-segment that uses them. ``backends/tflite/host_split.py`` compiles the plan,
-writes the JSON manifest and runs it.
+segment that uses them. ``host_split.py`` compiles the plan, writes the
+JSON manifest and runs it; ``split_host_ops.py`` is the pass.
 """
 from __future__ import annotations
 
@@ -19,12 +19,9 @@ import numpy as np
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Node, Value
 
-from .pass_base import Pass, PassContext
-from .registry import register_pass
+from .host_ops import DEFAULT_HOST_OPS
 
-__all__ = ["DeviceStep", "HostStep", "SplitPlan", "plan_host_split", "SplitHostOps"]
-
-DEFAULT_HOST_OPS = ("CTCBeamSearchDecoder", "CTCGreedyDecoder")
+__all__ = ["DeviceStep", "HostStep", "SplitPlan", "plan_host_split"]
 
 
 @dataclass
@@ -55,7 +52,7 @@ def _bare(op: str) -> str:
     return op.split(".", 1)[1] if "." in op else op
 
 
-def plan_host_split(graph: Graph, host_ops: Sequence[str] = DEFAULT_HOST_OPS) -> SplitPlan:
+def plan_host_split(graph: Graph, host_ops: Sequence[str] = tuple(DEFAULT_HOST_OPS)) -> SplitPlan:
     """The steps that run ``graph`` with nodes of ``host_ops`` (bare or dialect names) on the host."""
     wanted = {_bare(o) for o in host_ops} | set(host_ops)
     nodes = [n for n in graph if n.op != "core.const"]
@@ -75,12 +72,15 @@ def plan_host_split(graph: Graph, host_ops: Sequence[str] = DEFAULT_HOST_OPS) ->
     names = _TensorNames(graph)
     steps: List[Union[DeviceStep, HostStep]] = []
     constants: Dict[str, np.ndarray] = {}
-    for lv in range(max(level.values()) + 1):
-        segment = [n for n in nodes if level[id(n)] == lv and not is_host[id(n)]]
+    by_level: List[List[Node]] = [[] for _ in range(max(level.values()) + 1)]
+    for n in nodes:  # grouped once: one pass over the nodes, however many levels
+        by_level[level[id(n)]].append(n)
+    for lv, at_level in enumerate(by_level):
+        segment = [n for n in at_level if not is_host[id(n)]]
         if segment:
             steps.append(_device_step(graph, segment, names, lv))
-        for n in nodes:
-            if level[id(n)] == lv and is_host[id(n)]:
+        for n in at_level:
+            if is_host[id(n)]:
                 for v in n.inputs:
                     if v.const_value() is not None:
                         constants[names[v]] = v.const_value()
@@ -151,29 +151,3 @@ def _device_step(graph: Graph, segment: List[Node], names: _TensorNames, lv: int
                 out_values.append(new)
     sub.outputs = out_values
     return DeviceStep(sub, inputs, outputs)
-
-
-@register_pass("split-host-ops")
-@dataclass
-class SplitHostOps(Pass):
-    """Cut the graph at host ops (default: CTC decoders) into TFLite models plus a JSON manifest.
-
-    ``ops``: host op names (``ops=CTCBeamSearchDecoder:MyOp``); ``out_dir``:
-    where ``manifest.json`` and ``segment<N>.tflite`` go (required). The graph
-    itself is left unchanged; run the result with
-    ``litesmith.backends.tflite.host_split.run_manifest``.
-    """
-
-    ops: List[str] = field(default_factory=list)
-    out_dir: str = ""
-
-    def run(self, graph: Graph, ctx: PassContext) -> bool:
-        if not self.out_dir:
-            raise UserError("split-host-ops needs out_dir: split-host-ops{ops=CTCBeamSearchDecoder,out_dir=DIR}")
-        from litesmith.backends.tflite.host_split import write_host_split
-
-        plan = plan_host_split(graph, self.ops or DEFAULT_HOST_OPS)
-        manifest = write_host_split(plan, self.out_dir)
-        ctx.report["manifest"] = manifest
-        ctx.report["steps"] = [f"{'host' if isinstance(s, HostStep) else 'tflite'}:{getattr(s, 'op', len(s.outputs))}" for s in plan.steps]
-        return False
