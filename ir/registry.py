@@ -226,6 +226,18 @@ def ensure_dialect(dialect: str) -> None:
         _load_dialect(dialect)
 
 
+def check_op_name(op_name: str) -> None:
+    """Raise ValueError for an undeclared op of a declared dialect (``core.nge``: a typo);
+    foreign dialects (``tf.X``, ``onnx.X``) have no declarations and pass."""
+    dialect = op_name.split(".", 1)[0]
+    ensure_dialect(dialect)
+    if op_name in _REGISTRY:
+        return
+    prefix = dialect + "."
+    if any(name.startswith(prefix) for name in _REGISTRY):
+        raise ValueError(f"{op_name!r} is not a declared op of dialect {dialect!r}")
+
+
 # dialect -> fn(node, builder) -> new values or None: how a frontend maps its foreign
 # ``dialect.X`` nodes into core ops once their axis-like operands became constants.
 _FOREIGN_LIFTERS: Dict[str, Callable[..., Any]] = {}

@@ -25,6 +25,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 from litesmith.ir.builder import Builder
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, IRError, Node, Value
+from litesmith.ir.registry import check_op_name
 
 from .effects import is_trivially_dead
 
@@ -53,6 +54,8 @@ class RewritePattern:
 
 class _FunctionPattern(RewritePattern):
     def __init__(self, fn: Callable[[Node, "Rewriter"], bool], op: Optional[str], name: Optional[str] = None):
+        if op is not None:
+            check_op_name(op)  # a misspelt root would silently never fire
         self.fn = fn
         self.op = op
         self._name = name or getattr(fn, "__name__", "pattern")
@@ -235,6 +238,8 @@ class PatternSet:
         self._by_op: Dict[Optional[str], List[RewritePattern]] = {}
         for p in patterns:
             p = as_pattern(p)
+            if p.op is not None:
+                check_op_name(p.op)
             self._by_op.setdefault(p.op, []).append(p)
 
     def for_op(self, op: str) -> List[RewritePattern]:

@@ -167,3 +167,18 @@ def test_a_crashing_pattern_names_itself_and_the_node():
     """)
     with pytest.raises(PatternError, match="pattern broken failed on test.a 'y'"):
         apply_patterns_greedily(g, [broken])
+
+
+def test_a_misspelt_pattern_root_is_refused_when_registered():
+    """`@pattern("core.nge")` would silently never fire: it is an error of the declaration."""
+    from litesmith.passes.rewrite import PatternSet, RewritePattern
+
+    with pytest.raises(ValueError, match="'core.nge' is not a declared op of dialect 'core'"):
+        pattern("core.nge")(lambda node, rw: False)
+
+    class Misspelt(RewritePattern):
+        op = "tfl.ad"
+
+    with pytest.raises(ValueError, match="'tfl.ad' is not a declared op"):
+        PatternSet([Misspelt()])
+    assert pattern("tf.Cumprod")(lambda node, rw: False).op == "tf.Cumprod"  # foreign roots are fine
