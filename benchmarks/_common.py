@@ -101,7 +101,9 @@ def cnn_paths(archs: Sequence[str], cache: str = CACHE) -> dict[str, dict]:
 
 def state_metadata(pairs, hid: int) -> bytes:
     """The ``litesmith.state`` entry for a hand-split step graph."""
-    return json.dumps([{"input": i, "output": o, "shape": [1, hid]} for i, o in pairs]).encode()
+    from litesmith.ir.state import StatePair, encode_state
+
+    return encode_state(StatePair(i, o, (1, hid)) for i, o in pairs)
 
 
 # -- measured processes --------------------------------------------------------------------------

@@ -10,31 +10,28 @@ h per layer, GRU h...) into a new graph input ``state/<k>`` and its updated
 value into a new output ``state/<k>_out``, and resolves the tensor lists to
 plain tensors. With ``steps=1`` the time axis is then removed from the
 sequence input (ids [T] -> one token []). The state pairs are recorded as
-JSON in ``graph.meta["litesmith.state"]``. Initial state: the caller feeds
+``ir/state.py`` pairs in the graph meta. Initial state: the caller feeds
 zeros at the first step (what dynamic_rnn's zero_state does); a graph whose
 loop started from its own initial-state input documents that value instead.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-
 from litesmith.ir.builder import Builder
 from litesmith.ir.clone import clone_graph
 from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Node, Value
 from litesmith.ir.reinfer import reinfer
+from litesmith.ir.state import StatePair, add_state
 
 from .batch_analysis import AxisAnalysis, strip_axis
 from .pass_base import Pass, PassContext
 from .registry import register_pass
 from .rewrite import replace_value
-
-STATE_META_KEY = "litesmith.state"
 
 
 @register_pass("unroll-rnn")
@@ -70,8 +67,7 @@ class UnrollRnn(Pass):
         dropped = _drop_sequence_lengths(graph, skip, ctx)
         for p in pairs:  # shapes after stripping
             p["shape"] = list(graph.input_by_name(p["input"]).shape)
-        old = json.loads(graph.meta.get(STATE_META_KEY, b"[]") or b"[]")
-        graph.meta[STATE_META_KEY] = json.dumps(old + pairs).encode()
+        add_state(graph, [StatePair(p["input"], p["output"], tuple(p["shape"]), p["initial"], p["source"]) for p in pairs])
         ctx.report["loops"] = len(loops)
         ctx.report["state"] = pairs
         ctx.report["sequence_inputs"] = [f"{v.name} (time axis {a})" for v, a in sequences]

@@ -58,3 +58,18 @@ def test_import_does_not_pull_tensorflow():
 
     code = "import litesmith, litesmith.ir, sys; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_state_pairs_round_trip_through_one_encoding():
+    from litesmith.ir.errors import UserError
+    from litesmith.ir.state import STATE_META_KEY, StatePair, add_state, decode_state, encode_state, graph_state
+
+    g, *_ = _graph()
+    assert graph_state(g) == []
+    add_state(g, [StatePair("state/0", "state/0_out", (8,), "zeros", "cell/add")])
+    add_state(g, [StatePair("h", "h_out", (1, 4))])
+    assert g.meta[STATE_META_KEY] == (b'[{"input": "state/0", "output": "state/0_out", "shape": [8], "initial": "zeros", '
+                                      b'"source": "cell/add"}, {"input": "h", "output": "h_out", "shape": [1, 4]}]')
+    assert decode_state(encode_state(graph_state(g))) == graph_state(g)
+    with pytest.raises(UserError, match=r"m.tflite: malformed 'litesmith.state' metadata"):
+        decode_state(b'[{"in": 1}]', "m.tflite")

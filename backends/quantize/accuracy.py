@@ -76,15 +76,15 @@ def accuracy_report(float_graph: Graph, quant_graph: Graph, data, max_samples: i
         if samples >= max_samples:
             break
         samples += 1
-        fstate = {p["input"]: np.zeros(p["shape"], np.float32) for p in pairs}
+        fstate = {p.input: np.zeros(p.shape, np.float32) for p in pairs}
         qstate = dict(fstate)
         for step in run:
             float_layers.clear()
             quant_layers.clear()
             fout = fi.run({**step, **fstate})
             qout = qi.run(_cast_feed(quant_graph, {**step, **qstate}))
-            fstate = {p["input"]: fout[p["output"]] for p in pairs}
-            qstate = {p["input"]: qout[p["output"]] for p in pairs}
+            fstate = {p.input: fout[p.output] for p in pairs}
+            qstate = {p.input: qout[p.output] for p in pairs}
             for name, stats in outputs.items():
                 got = _as_float(quant_graph, name, qout[name])
                 ref = fout[name]

@@ -2,24 +2,34 @@
 
 Data comes as a mapping (or .npz) of input name -> [samples, *input_shape],
 or a callable / iterable yielding feed dicts. Models with state pairs
-(``graph.meta["litesmith.state"]``: JSON list of {"input","output","shape"})
+(``ir/state.py``: the graph's state pairs)
 take [sequences, steps, *input_shape] arrays without the state inputs: each
 sequence starts from zero state and threads each step's state output into the
 next step's state input, so state tensors get real ranges.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import zipfile
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+)
 
 import numpy as np
-
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Value
 from litesmith.ir.interpreter import Interpreter
+from litesmith.ir.state import StatePair, graph_state
 
 CalibrationData = Union[str, os.PathLike, Mapping[str, np.ndarray], Callable[[], Iterable[Dict[str, Any]]], Iterable[Dict[str, Any]]]
 
@@ -27,13 +37,8 @@ CalibrationData = Union[str, os.PathLike, Mapping[str, np.ndarray], Callable[[],
 PERCENTILE_SAMPLE_CAP = 1 << 20
 
 
-def state_pairs(graph: Graph) -> List[Dict[str, Any]]:
-    raw = graph.meta.get("litesmith.state")
-    if not raw:
-        return []
-    if isinstance(raw, (bytes, bytearray)):
-        raw = raw.decode("utf-8")
-    return json.loads(raw) if isinstance(raw, str) else list(raw)
+def state_pairs(graph: Graph) -> List[StatePair]:
+    return graph_state(graph)
 
 
 def load_calibration(data: CalibrationData) -> Union[Mapping[str, np.ndarray], Callable, Iterable]:
@@ -57,7 +62,7 @@ def feeds(graph: Graph, data: CalibrationData) -> Tuple[int, Iterator[List[Dict[
     """(count, iterator of runs); a run is a list of feed dicts (one step each; several for stateful models)."""
     data = load_calibration(data)
     pairs = state_pairs(graph)
-    state_inputs = {p["input"] for p in pairs}
+    state_inputs = {p.input for p in pairs}
     needed = [v.name for v in graph.inputs if v.name not in state_inputs]
     if isinstance(data, Mapping):
         missing = [n for n in needed if n not in data]
@@ -168,7 +173,7 @@ def calibrate(graph: Graph, data: CalibrationData, percentile: Optional[float] =
     pairs = state_pairs(graph)
     bar = ProgressBar(count, "calibrating", stream if stream is not None else sys.stderr, enabled=progress)
     for run in runs:
-        state = {p["input"]: np.zeros(p["shape"], graph.input_by_name(p["input"]).dtype.np) for p in pairs}
+        state = {p.input: np.zeros(p.shape, graph.input_by_name(p.input).dtype.np) for p in pairs}
         for step in run:
             feed = {**step, **state}
             for v in graph.inputs:
@@ -181,7 +186,7 @@ def calibrate(graph: Graph, data: CalibrationData, percentile: Optional[float] =
             except Exception as e:  # the data does not fit the model: say which input
                 raise UserError(f"calibration run failed: {e}; check the calibration arrays' shapes "
                                 f"against the model inputs ({', '.join(f'{v.name}:{v.type}' for v in graph.inputs)})") from None
-            state = {p["input"]: out[p["output"]] for p in pairs}
+            state = {p.input: out[p.output] for p in pairs}
         bar.step()
     bar.close()
     return obs.ranges(percentile)

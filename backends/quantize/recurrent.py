@@ -32,7 +32,7 @@ def accumulator_nodes(graph: Graph) -> Set[Node]:
     outputs: Dict[str, Value] = {v.name: v for v in graph.outputs}
     keep: Set[Node] = set()
     for pair in state_pairs(graph):
-        start, end = inputs.get(pair["input"]), outputs.get(pair["output"])
+        start, end = inputs.get(pair.input), outputs.get(pair.output)
         if start is None or end is None or end.producer is None:
             continue
         path = _forward(start) & _backward(end)

@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Sequence
 
 from litesmith.ir.errors import UserError
+from litesmith.ir.state import STATE_META_KEY, graph_state
 
 
 @dataclasses.dataclass
@@ -38,14 +39,9 @@ def step_roles(tflite_path: str, state: Sequence[tuple[str, str]] | None = None,
     graph = read_tflite(tflite_path)
     shapes = {v.name: [d if isinstance(d, int) and d >= 0 else 1 for d in (v.type.shape or ())] for v in graph.inputs}
     if state is None:
-        raw = graph.meta.get("litesmith.state")
-        if raw is None:
-            raise UserError(f"{tflite_path}: no 'litesmith.state' metadata; name the state pairs with --state IN:OUT")
-        try:
-            state = [(p["input"], p["output"]) for p in json.loads(bytes(raw).decode("utf-8"))]
-        except (ValueError, KeyError, TypeError) as e:
-            raise UserError(f"{tflite_path}: unreadable 'litesmith.state' metadata ({e}); "
-                            "pass --state IN:OUT") from None
+        if graph.meta.get(STATE_META_KEY) is None:
+            raise UserError(f"{tflite_path}: no '{STATE_META_KEY}' metadata; name the state pairs with --state IN:OUT")
+        state = [(p.input, p.output) for p in graph_state(graph, f"{tflite_path} (or pass --state IN:OUT)")]
     state = [tuple(p) for p in state]
     input_names = [v.name for v in graph.inputs]
     output_names = [v.name for v in graph.outputs]

@@ -32,6 +32,7 @@ def summarize(graph) -> Dict[str, Any]:
     """The machine-readable summary (the ``--json`` output)."""
     import numpy as np
 
+    from litesmith.ir.state import encode_state, graph_state
     from litesmith.ir.types import ElidedTensor
 
     ops: Counter = Counter()
@@ -63,7 +64,7 @@ def summarize(graph) -> Dict[str, Any]:
         "foreign_ops": dict(sorted(foreign.items())),
         "constant_bytes": const_bytes,
         "nodes": nodes,
-        "state": json.loads(graph.meta.get("litesmith.state") or b"[]"),
+        "state": json.loads(encode_state(graph_state(graph))),
     }
 
 

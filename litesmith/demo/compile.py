@@ -9,12 +9,12 @@ Two routes, one function each; the demo picks one by name, so switching is a one
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable, Dict, Mapping, Optional
 
 from litesmith.demo.engine import STATE_METADATA
 from litesmith.demo.train import Artifacts
+from litesmith.ir.state import StatePair, encode_state
 
 FULL_LM_PASSES = "strip-batch,unroll-rnn,fold-constants"
 
@@ -29,9 +29,8 @@ def compile_step_graph(artifacts: Artifacts) -> bytes:
 
 def state_metadata(artifacts: Artifacts) -> bytes:
     """The ``litesmith.state`` entry: which input carries each state and which output returns it."""
-    shape = [1, artifacts.config.hidden]
-    return json.dumps([{"input": i, "output": o, "shape": shape}
-                       for i, o in artifacts.state_pairs().items()]).encode()
+    shape = (1, artifacts.config.hidden)
+    return encode_state(StatePair(i, o, shape) for i, o in artifacts.state_pairs().items())
 
 
 def compile_full_lm(artifacts: Artifacts, quantize: Optional[str] = "int8") -> bytes:

@@ -25,8 +25,9 @@ import numpy as np
 from litesmith.demo.corpus import EOS, UNK
 from litesmith.demo.tflite_metadata import read_metadata
 from litesmith.ir.errors import UserError
+from litesmith.ir.state import STATE_META_KEY, decode_state
 
-STATE_METADATA = "litesmith.state"
+STATE_METADATA = STATE_META_KEY
 
 
 @dataclass
@@ -194,12 +195,7 @@ def _state_pairs(content: bytes, source: str, pairs: Optional[Mapping[str, str]]
     """The model's ``litesmith.state`` metadata if present, else the caller's ``pairs``."""
     raw = read_metadata(content, source).get(STATE_METADATA)
     if raw is not None:
-        try:
-            entries = json.loads(raw.decode())
-            return [(e["input"], e["output"]) for e in entries]
-        except (ValueError, KeyError, TypeError) as e:
-            raise UserError(f"{source}: malformed '{STATE_METADATA}' metadata ({e}); expected a JSON list of "
-                            '{"input": NAME, "output": NAME, "shape": [...]}') from None
+        return [(p.input, p.output) for p in decode_state(raw, source)]
     if not pairs:
         raise UserError(f"{source}: no '{STATE_METADATA}' metadata; pass pairs={{state_input: state_output}}")
     return list(pairs.items())
