@@ -33,7 +33,7 @@ def _scalar(v: Value) -> Optional[float]:
 
 
 def _single_use(v: Value) -> bool:
-    return v.producer is not None and len(v.uses()) == 1 and not v.is_graph_output()
+    return v.producer is not None and v.num_uses() == 1 and not v.is_graph_output()
 
 
 def _product(v: Value, root: bool = True) -> Optional[Tuple[float, List[Value]]]:

@@ -137,3 +137,30 @@ def test_dynamic_shape_is_left_alone_with_a_reason():
     report = rp(g, "compose-ops")
     assert [n.op for n in g] == ["tf.MatrixDeterminant"]
     assert any("static shape" in s for s in report.passes[0].report["skipped"])
+
+
+def test_erfc_and_erf_compose_to_lowerable_ops_within_their_bounds():
+    """IR text in: compose-ops leaves only ops with TFLite lowerings, and the documented error bounds
+    hold against the exact function (math.erfc / math.erf in float64) over [-9, 9]."""
+    import math
+
+    from litesmith.backends.tflite.lower import LOWERINGS, _load_lowerings
+    from litesmith.ir.text import parse_ir
+
+    g = parse_ir("""
+        graph @main(%x: f32[181]) {
+          %c = core.erfc(%x) : f32[181]
+          %e = core.erf(%x) : f32[181]
+          return %c, %e
+        }
+        """)
+    report = run_pipeline(g, "compose-ops", verify_each=True).passes[0].report
+    assert report["composed"] == {"Erfc": 1, "Erf": 1}
+    _load_lowerings()
+    assert {n.op for n in g} - {"core.const"} <= set(LOWERINGS)
+    x = np.linspace(-9, 9, 181).astype(np.float32)
+    got = run(g, {"x": x})
+    erfc = np.array([math.erfc(v) for v in x.astype(np.float64)])
+    erf = np.array([math.erf(v) for v in x.astype(np.float64)])
+    np.testing.assert_allclose(got["c"], erfc, rtol=1.2e-5, atol=4e-7)
+    np.testing.assert_allclose(got["e"], erf, rtol=4e-7, atol=4e-7)
