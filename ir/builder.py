@@ -98,6 +98,24 @@ class Builder:
         return self.op("core.const", [], {"value": arr}, name=name)
 
 
+class RecordingBuilder(Builder):
+    """Inserts through another builder and remembers the nodes it inserted, in order.
+
+    Lets a caller undo or revisit exactly what a mapping or rewrite created,
+    without comparing the graph before and after (which would scan it)."""
+
+    def __init__(self, inner: Builder):
+        super().__init__(inner.graph, before=inner.before, after=inner.after)
+        self.inner = inner
+        self.meta = inner.meta
+        self.created: List[Node] = []
+
+    def insert(self, node: Node) -> Node:
+        self.inner.insert(node)
+        self.created.append(node)
+        return node
+
+
 def as_array(value, dtype: Optional[DType] = None) -> np.ndarray:
     """A numpy array for a constant, in the IR's numpy representation of its dtype."""
     if dtype is not None:

@@ -9,19 +9,21 @@ shared arrays are made read-only so no pass can change both graphs at once.
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
 from .graph import Graph, Node, Value
 
 
-def clone_graph(graph: Graph) -> Graph:
-    """A structurally independent copy of ``graph`` (regions included)."""
-    return _clone(graph, {})
+def clone_graph(graph: Graph, node_map: Optional[Dict[Node, Node]] = None) -> Graph:
+    """A structurally independent copy of ``graph`` (regions included).
+
+    ``node_map``, when given, is filled with original node -> its copy."""
+    return _clone(graph, {}, node_map if node_map is not None else {})
 
 
-def _clone(graph: Graph, values: Dict[Value, Value]) -> Graph:
+def _clone(graph: Graph, values: Dict[Value, Value], nodes: Dict[Node, Node]) -> Graph:
     # Regions are isolated from above, but a shared ``values`` map costs nothing and
     # keeps the copy correct even for a region that (wrongly) reaches out.
     out = Graph(graph.name)
@@ -34,12 +36,13 @@ def _clone(graph: Graph, values: Dict[Value, Value]) -> Graph:
             [values[v] for v in node.inputs],
             attrs={k: _copy_attr(a) for k, a in node.attrs.items()},
             output_types=[v.type for v in node.outputs],
-            regions=[_clone(r, values) for r in node.regions],
+            regions=[_clone(r, values, nodes) for r in node.regions],
             meta=_copy_attr(node.meta),
             output_names=[v.name for v in node.outputs],
         )
         for old, new in zip(node.outputs, copied.outputs):
             values[old] = new
+        nodes[node] = copied
         out.append(copied)
     out.outputs = [values[v] for v in graph.outputs]
     return out

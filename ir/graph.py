@@ -7,14 +7,21 @@ Design points:
   inputs are block arguments. Regions are isolated from above: everything a
   body needs is passed in explicitly, which keeps the interpreter, the
   verifier and every pass simple.
+- A graph's nodes form an intrusive doubly linked list (as MLIR's op lists
+  and torch.fx's node list): inserting before/after a node, erasing and
+  moving one cost O(1), so no edit ever scans the block. A value's uses are
+  an insertion-ordered dict, so dropping one use is O(1) too, and graph
+  output membership is counted, so ``is_graph_output`` is O(1).
 - Iterating ``graph.nodes`` walks a snapshot, so passes may insert or remove
   nodes while they iterate; removed nodes are skipped.
+- ``graph.position(node)`` is a graph-order index, renumbered lazily after
+  edits (one O(n) walk after any number of edits).
 """
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -49,7 +56,7 @@ class Value:
         self.producer = producer
         self.index = index
         self.graph: Optional[Graph] = None  # set for graph inputs; outputs use producer.graph
-        self._uses: List[Use] = []
+        self._uses: Dict[Tuple[int, int], Use] = {}  # (node id, operand index) -> Use, in insertion order
         self._id = next(_ids)
 
     # -- type shortcuts -----------------------------------------------------
@@ -74,7 +81,16 @@ class Value:
 
     # -- def/use -------------------------------------------------------------
     def uses(self) -> List[Use]:
-        return list(self._uses)
+        return list(self._uses.values())
+
+    def num_uses(self) -> int:
+        return len(self._uses)
+
+    def _add_use(self, node: "Node", index: int) -> None:
+        self._uses[(node._id, index)] = Use(node, index)
+
+    def _drop_use(self, node: "Node", index: int) -> None:
+        del self._uses[(node._id, index)]
 
     @property
     def owner_graph(self) -> Optional["Graph"]:
@@ -82,7 +98,7 @@ class Value:
 
     def is_graph_output(self) -> bool:
         g = self.owner_graph
-        return g is not None and any(o is self for o in g.outputs)
+        return g is not None and g._output_counts.get(self._id, 0) > 0
 
     def has_uses(self) -> bool:
         return bool(self._uses) or self.is_graph_output()
@@ -91,10 +107,10 @@ class Value:
         """Point every user (and graph outputs) of this value at ``other``."""
         if other is self:
             return
-        for use in list(self._uses):
+        for use in list(self._uses.values()):
             use.node.set_input(use.index, other)
         g = self.owner_graph
-        if g is not None:
+        if g is not None and self.is_graph_output():
             g.outputs = [other if o is self else o for o in g.outputs]
 
     def const_value(self) -> Optional[np.ndarray]:
@@ -115,7 +131,7 @@ class Value:
 class Node:
     """One operation: op name, input values, attributes, outputs, regions."""
 
-    __slots__ = ("op", "_inputs", "attrs", "outputs", "regions", "meta", "graph", "_id")
+    __slots__ = ("op", "_inputs", "attrs", "outputs", "regions", "meta", "graph", "_id", "_prev", "_next", "_position")
 
     def __init__(
         self,
@@ -133,6 +149,9 @@ class Node:
         self.meta: Dict[str, Any] = dict(meta or {})
         self.graph: Optional[Graph] = None
         self._id = next(_ids)
+        self._prev: Optional[Node] = None  # neighbours in the owning graph's node list
+        self._next: Optional[Node] = None
+        self._position = 0  # graph-order index, valid while the graph's numbering is
         names = list(output_names) if output_names is not None else [""] * len(output_types)
         self.outputs: List[Value] = [Value(t, n, self, i) for i, (t, n) in enumerate(zip(output_types, names))]
         self.regions: List[Graph] = []
@@ -149,15 +168,15 @@ class Node:
 
     def set_input(self, index: int, value: Value) -> None:
         old = self._inputs[index]
-        old._uses.remove(Use(self, index))
+        old._drop_use(self, index)
         self._inputs[index] = value
-        value._uses.append(Use(self, index))
+        value._add_use(self, index)
 
     def add_input(self, value: Value) -> None:
         if not isinstance(value, Value):
             raise TypeError(f"node {self.op}: input must be a Value, got {type(value).__name__}")
         self._inputs.append(value)
-        value._uses.append(Use(self, len(self._inputs) - 1))
+        value._add_use(self, len(self._inputs) - 1)
 
     def set_inputs(self, values: Sequence[Value]) -> None:
         self.drop_inputs()
@@ -166,7 +185,7 @@ class Node:
 
     def drop_inputs(self) -> None:
         for i, v in enumerate(self._inputs):
-            v._uses.remove(Use(self, i))
+            v._drop_use(self, i)
         self._inputs = []
 
     # -- regions -----------------------------------------------------------------
@@ -196,18 +215,80 @@ class Node:
         return self is other
 
 
+def _recounting(name: str):
+    """A list method that, after it runs, refreshes the owning graph's output counts."""
+    base = getattr(list, name)
+
+    def method(self, *args):
+        result = base(self, *args)
+        self._graph._recount_outputs(self)
+        return self if name == "__iadd__" else result
+
+    method.__name__ = name
+    return method
+
+
+class _Outputs(list):
+    """A graph's output list; every change refreshes the graph's membership counts."""
+
+    __slots__ = ("_graph",)
+
+    def __init__(self, graph: "Graph", values: Iterable[Value] = ()):
+        super().__init__(values)
+        self._graph = graph
+        graph._recount_outputs(self)
+
+    __setitem__ = _recounting("__setitem__")
+    __delitem__ = _recounting("__delitem__")
+    __iadd__ = _recounting("__iadd__")
+    append = _recounting("append")
+    extend = _recounting("extend")
+    insert = _recounting("insert")
+    pop = _recounting("pop")
+    remove = _recounting("remove")
+    clear = _recounting("clear")
+    sort = _recounting("sort")
+    reverse = _recounting("reverse")
+
+    def __reduce__(self):
+        return (list, (list(self),))
+
+
 class Graph:
-    """An ordered list of nodes with named inputs and outputs; also a region."""
+    """An ordered node list with named inputs and outputs; also a region.
+
+    The nodes form an intrusive doubly linked list (``Node._prev``/``_next``),
+    so every edit is O(1); ``position`` numbers nodes lazily for order queries.
+    """
 
     def __init__(self, name: str = "main", inputs: Sequence[Value] = (), outputs: Sequence[Value] = ()):
         self.name = name
         self.inputs: List[Value] = []
-        self._nodes: List[Node] = []
+        self._head: Optional[Node] = None
+        self._tail: Optional[Node] = None
+        self._count = 0
+        self._numbered = False  # are the nodes' ``_position`` fields current?
         self.parent: Optional[Node] = None
         self.meta: Dict[str, Any] = {}
+        self._output_counts: Dict[int, int] = {}
         for v in inputs:
             self.add_input(v)
-        self.outputs: List[Value] = list(outputs)
+        self.outputs = list(outputs)
+
+    # -- outputs ------------------------------------------------------------------
+    @property
+    def outputs(self) -> List[Value]:
+        return self._outputs
+
+    @outputs.setter
+    def outputs(self, values: Iterable[Value]) -> None:
+        self._outputs = _Outputs(self, values)
+
+    def _recount_outputs(self, values: Iterable[Value]) -> None:
+        counts: Dict[int, int] = {}
+        for v in values:
+            counts[v._id] = counts.get(v._id, 0) + 1
+        self._output_counts = counts
 
     # -- inputs -------------------------------------------------------------------
     def add_input(self, value_or_type, name: str = "") -> Value:
@@ -228,51 +309,121 @@ class Graph:
     @property
     def nodes(self) -> List[Node]:
         """A snapshot of the nodes in order; safe to mutate the graph while iterating."""
-        return list(self._nodes)
+        out: List[Node] = []
+        n = self._head
+        while n is not None:
+            out.append(n)
+            n = n._next
+        return out
 
     def __iter__(self) -> Iterator[Node]:
-        for n in list(self._nodes):
+        for n in self.nodes:
             if n.graph is self:
                 yield n
 
     def __len__(self) -> int:
-        return len(self._nodes)
+        return self._count
+
+    @property
+    def first(self) -> Optional[Node]:
+        return self._head
+
+    @property
+    def last(self) -> Optional[Node]:
+        return self._tail
 
     def append(self, node: Node) -> Node:
         self._adopt(node)
-        self._nodes.append(node)
+        self._link(node, self._tail, None)
+        return node
+
+    def prepend(self, node: Node) -> Node:
+        self._adopt(node)
+        self._link(node, None, self._head)
         return node
 
     def insert_before(self, anchor: Node, node: Node) -> Node:
+        self._check_member(anchor)
         self._adopt(node)
-        self._nodes.insert(self._index(anchor), node)
+        self._link(node, anchor._prev, anchor)
         return node
 
     def insert_after(self, anchor: Node, node: Node) -> Node:
+        self._check_member(anchor)
         self._adopt(node)
-        self._nodes.insert(self._index(anchor) + 1, node)
+        self._link(node, anchor, anchor._next)
         return node
 
     def remove(self, node: Node, force: bool = False) -> None:
         """Unlink ``node``; its outputs must be unused unless ``force``."""
+        self._check_member(node)
         if not force:
             for v in node.outputs:
                 if v.has_uses():
                     raise IRError(f"cannot remove {node!r}: output %{v.name} still has uses")
         node.drop_inputs()
-        self._nodes.remove(node)
+        self._unlink(node)
         node.graph = None
+
+    def move_before(self, anchor: Node, node: Node) -> None:
+        """Move ``node`` (of this graph) to just before ``anchor``; uses are untouched."""
+        self._check_member(anchor)
+        self._check_member(node)
+        if node is anchor:
+            return
+        self._unlink(node)
+        self._link(node, anchor._prev, anchor)
+
+    def position(self, node: Node) -> int:
+        """``node``'s index in graph order; renumbers lazily (O(n) once after any edits)."""
+        self._check_member(node)
+        if not self._numbered:
+            i, n = 0, self._head
+            while n is not None:
+                n._position = i
+                i, n = i + 1, n._next
+            self._numbered = True
+        return node._position
+
+    def is_before(self, a: Node, b: Node) -> bool:
+        """True when ``a`` comes before ``b`` in this graph."""
+        return self.position(a) < self.position(b)
 
     def _adopt(self, node: Node) -> None:
         if node.graph is not None:
             raise IRError(f"{node!r} already belongs to a graph")
         node.graph = self
 
-    def _index(self, anchor: Node) -> int:
-        for i, n in enumerate(self._nodes):
-            if n is anchor:
-                return i
-        raise IRError(f"{anchor!r} is not in graph {self.name}")
+    def _check_member(self, node: Node) -> None:
+        if node.graph is not self:
+            raise IRError(f"{node!r} is not in graph {self.name}")
+
+    def _link(self, node: Node, prev: Optional[Node], nxt: Optional[Node]) -> None:
+        node._prev, node._next = prev, nxt
+        if prev is None:
+            self._head = node
+        else:
+            prev._next = node
+        if nxt is None:
+            self._tail = node
+        else:
+            nxt._prev = node
+        self._count += 1
+        self._numbered = False
+
+    def _unlink(self, node: Node) -> None:
+        prev, nxt = node._prev, node._next
+        if prev is None:
+            self._head = nxt
+        else:
+            prev._next = nxt
+        if nxt is None:
+            self._tail = prev
+        else:
+            nxt._prev = prev
+        node._prev = node._next = None
+        self._count -= 1
+        self._numbered = False
 
     # -- walking --------------------------------------------------------------------
     def walk(self) -> Iterator[Node]:
@@ -300,8 +451,8 @@ class Graph:
         """Reorder nodes so every node follows its producers (stable)."""
         order: List[Node] = []
         state: Dict[int, int] = {}
-        position = {n._id: i for i, n in enumerate(self._nodes)}
-        for root in self._nodes:
+        nodes = self.nodes
+        for root in nodes:
             if root._id in state:
                 continue
             stack = [(root, 0)]
@@ -322,8 +473,11 @@ class Graph:
                 stack.pop()
                 state[node._id] = 2
                 order.append(node)
-        assert len(order) == len(self._nodes) and all(n._id in position for n in order)
-        self._nodes = order
+        assert len(order) == len(nodes)
+        self._head = self._tail = None
+        self._count = 0
+        for n in order:
+            self._link(n, self._tail, None)
 
     def __repr__(self) -> str:
-        return f"<Graph {self.name}: {len(self.inputs)} inputs, {len(self._nodes)} nodes, {len(self.outputs)} outputs>"
+        return f"<Graph {self.name}: {len(self.inputs)} inputs, {self._count} nodes, {len(self.outputs)} outputs>"

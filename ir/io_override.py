@@ -72,9 +72,10 @@ def override_io(
         for v in list(graph.inputs):
             if any(x is v for x in new_inputs):
                 continue
-            if v._uses:
-                raise UserError(f"graph input {v.name!r} is still used by {v._uses[0].node.op} node "
-                                f"{v._uses[0].node.name!r}; keep it in the input list")
+            if v.num_uses():
+                user = v.uses()[0].node
+                raise UserError(f"graph input {v.name!r} is still used by {user.op} node "
+                                f"{user.name!r}; keep it in the input list")
             v.graph = None
         graph.inputs = []
         for v in new_inputs:

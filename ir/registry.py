@@ -137,14 +137,22 @@ class OpDef:
         return out
 
     def check_arity(self, n: int) -> Optional[str]:
-        fixed = [o for o in self.operands if not o.variadic and not o.optional]
-        optional = [o for o in self.operands if o.optional]
-        variadic = any(o.variadic for o in self.operands)
-        if n < len(fixed):
-            return f"expects at least {len(fixed)} operands, got {n}"
-        if not variadic and n > len(fixed) + len(optional):
-            return f"expects at most {len(fixed) + len(optional)} operands, got {n}"
+        low, high = self._arity()
+        if n < low:
+            return f"expects at least {low} operands, got {n}"
+        if high is not None and n > high:
+            return f"expects at most {high} operands, got {n}"
         return None
+
+    def _arity(self) -> Tuple[int, Optional[int]]:
+        """(fewest, most or None) operands; computed once (asked for every node built or verified)."""
+        cached = self.__dict__.get("_arity_cache")
+        if cached is None:
+            fixed = sum(1 for o in self.operands if not o.variadic and not o.optional)
+            optional = sum(1 for o in self.operands if o.optional)
+            variadic = any(o.variadic for o in self.operands)
+            cached = self.__dict__["_arity_cache"] = (fixed, None if variadic else fixed + optional)
+        return cached
 
 
 _REGISTRY: Dict[str, OpDef] = {}

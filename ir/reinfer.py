@@ -16,7 +16,7 @@ from .graph import Graph, Node, Value
 from .registry import get_op
 from .types import TensorType, refine_shape, shapes_compatible
 
-__all__ = ["reinfer"]
+__all__ = ["reinfer", "reinfer_node"]
 
 _MAX_LOOP_ROUNDS = 16
 
@@ -52,15 +52,21 @@ def _set_type(v: Value, t: TensorType, changed: Set[int]) -> None:
 
 def _reinfer_graph(g: Graph, changed: Set[int]) -> None:
     for node in g:
-        inputs_changed = any(id(v) in changed for v in node.inputs)
-        if node.op == "core.while" and len(node.regions) == 2:
-            _reinfer_while(node, changed, inputs_changed)
-        elif node.op == "core.if" and len(node.regions) == 2:
-            _reinfer_if(node, changed, inputs_changed)
-        else:
-            for r in node.regions:  # foreign ops with regions: keep their argument types
-                _reinfer_graph(r, set())
-            _reinfer_node(node, changed, inputs_changed)
+        reinfer_node(node, changed)
+
+
+def reinfer_node(node: Node, changed: Set[int]) -> None:
+    """Re-infer one node (and its regions); ``changed`` holds ids of values whose type
+    changed so far and gains this node's results when theirs change."""
+    inputs_changed = any(id(v) in changed for v in node.inputs)
+    if node.op == "core.while" and len(node.regions) == 2:
+        _reinfer_while(node, changed, inputs_changed)
+    elif node.op == "core.if" and len(node.regions) == 2:
+        _reinfer_if(node, changed, inputs_changed)
+    else:
+        for r in node.regions:  # foreign ops with regions: keep their argument types
+            _reinfer_graph(r, set())
+        _reinfer_node(node, changed, inputs_changed)
 
 
 def _infer(node: Node):

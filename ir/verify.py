@@ -49,12 +49,8 @@ def _verify_graph(g: Graph, path: str) -> None:
         if v.producer is not None or v.graph is not g:
             raise VerifyError(f"graph {path}: input %{v.name} does not belong to this graph")
         defined[id(v)] = v
-    seen_nodes = set()
-    for node in g.nodes:
+    for node in g.nodes:  # a linked node list cannot hold a node twice
         where = _where(node, path)
-        if node in seen_nodes:
-            raise VerifyError(f"{where}: the node appears twice in the graph")
-        seen_nodes.add(node)
         if node.graph is not g:
             raise VerifyError(f"{where}: node.graph does not point at its graph")
         for i, v in enumerate(node.inputs):
@@ -79,7 +75,7 @@ def _verify_graph(g: Graph, path: str) -> None:
         if id(v) not in defined:
             raise VerifyError(f"graph {path}: output {i} %{v.name} {_undefined_reason(v, g)}")
     for v in defined.values():
-        for use in v._uses:
+        for use in v.uses():
             n = use.node
             ins = n._inputs
             if n.graph is None or use.index >= len(ins) or ins[use.index] is not v:
@@ -102,7 +98,8 @@ def _undefined_reason(v: Value, g: Graph) -> str:
 
 def _check_uses(node: Node, where: str) -> None:
     for i, v in enumerate(node._inputs):
-        if sum(1 for u in v._uses if u.node is node and u.index == i) != 1:
+        use = v._uses.get((node._id, i))  # keyed by (node, operand): at most one record per use
+        if use is None or use.node is not node or use.index != i:
             raise VerifyError(f"{where}: the use list of operand {i} %{v.name} does not record this use exactly once")
 
 

@@ -4,23 +4,23 @@
 they fold as soon as inference knows the shape. Foreign ``tf.*`` nodes that
 stayed foreign because an axis-like operand was computed (the seed's
 ``softmax`` without ``axis`` computes ``rank - 1`` at run time) are re-lifted
-once those operands are constants. fold-constants drives these rules in a
-loop with ordinary constant folding and type re-inference until nothing
-changes.
+once those operands are constants. fold-constants applies these rules node
+by node in one ordered sweep, with ordinary constant folding and type
+re-inference, so a chain of shape computations folds in one pass.
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
-from litesmith.ir.builder import Builder
-from litesmith.ir.graph import Graph, Node
+from litesmith.ir.builder import Builder, RecordingBuilder
+from litesmith.ir.graph import Node
 from litesmith.ir.types import is_static
 
 from .rewrite import replace_value
 
-__all__ = ["fold_shape_queries", "relift_foreign_nodes"]
+__all__ = ["fold_shape_query", "relift_foreign_node"]
 
 _QUERIES = ("core.shape", "core.size", "core.rank")
 
@@ -39,46 +39,39 @@ def _query_value(node: Node):
     return np.array(int(np.prod(shape, dtype=np.int64)), np_dtype)
 
 
-def fold_shape_queries(graph: Graph, report: Dict[str, List[str]]) -> bool:
-    """Replace shape/size/rank of statically shaped values by constants (regions included)."""
-    changed = False
-    for node in list(graph.walk()):
-        if node.graph is None or node.op not in _QUERIES or len(node.inputs) != 1:
-            continue
-        value = _query_value(node)
-        if value is None:
-            continue
-        b = Builder(node.graph, before=node)
-        if node.meta.get("source"):
-            b.meta = {"source": node.meta["source"]}
-        const = b.const(value, name=node.output.name)
-        replace_value(node.output, const)
-        node.graph.remove(node)
-        report.setdefault("shape_queries", []).append(f"{node.op} {node.name!r}")
-        changed = True
-    return changed
+def fold_shape_query(node: Node, report: Dict[str, List[str]]) -> Optional[Node]:
+    """Replace a shape/size/rank of a statically shaped value by a constant; return the constant's node."""
+    if node.op not in _QUERIES or len(node.inputs) != 1:
+        return None
+    value = _query_value(node)
+    if value is None:
+        return None
+    b = Builder(node.graph, before=node)
+    if node.meta.get("source"):
+        b.meta = {"source": node.meta["source"]}
+    const = b.const(value, name=node.output.name)
+    replace_value(node.output, const)
+    node.graph.remove(node)
+    report.setdefault("shape_queries", []).append(f"{node.op} {node.name!r}")
+    return const.producer
 
 
-def relift_foreign_nodes(graph: Graph, report: Dict[str, List[str]]) -> bool:
-    """Map foreign ``tf.*`` nodes whose operands are now all constant-or-known into core ops."""
-    candidates = [n for n in graph.walk() if n.op.startswith("tf.") and not n.regions]
-    if not candidates:
-        return False
+def relift_foreign_node(node: Node, report: Dict[str, List[str]]) -> Optional[List[Node]]:
+    """Map a foreign ``tf.*`` node whose operands are now constant-or-known into core ops.
+
+    Returns the new nodes (in graph order), or None when it stays foreign."""
+    if not node.op.startswith("tf.") or node.regions:
+        return None
     try:  # the TF frontend is optional: without it foreign nodes simply stay
         from litesmith.frontends.tf.mapper import relift
     except ImportError:  # pragma: no cover
-        return False
-    changed = False
-    for node in candidates:
-        if node.graph is None:
-            continue
-        b = Builder(node.graph, before=node)
-        values = relift(node, b)
-        if values is None:
-            continue
-        for old, new in zip(node.outputs, values):
-            replace_value(old, new)
-        node.graph.remove(node)
-        report.setdefault("relifted", []).append(f"{node.op} {node.name!r}")
-        changed = True
-    return changed
+        return None
+    b = RecordingBuilder(Builder(node.graph, before=node))
+    values = relift(node, b)
+    if values is None:
+        return None
+    for old, new in zip(node.outputs, values):
+        replace_value(old, new)
+    node.graph.remove(node)
+    report.setdefault("relifted", []).append(f"{node.op} {node.name!r}")
+    return [n for n in b.created if n.graph is not None]

@@ -21,7 +21,7 @@ def quantize_float16(graph: Graph, report: dict) -> Graph:
             continue
         v = node.outputs[0]
         arr = node.attrs["value"]
-        if not isinstance(arr, np.ndarray) or arr.dtype != np.float32 or arr.size < MIN_ELEMENTS or not v._uses:
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.float32 or arr.size < MIN_ELEMENTS or not v.num_uses():
             continue
         b = Builder(graph, after=node)
         half = const_with_quant(b, arr.astype(np.float16), DType.FLOAT16, None, v.name + "/f16" if v.name else "")

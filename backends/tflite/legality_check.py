@@ -9,10 +9,10 @@ override.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Tuple
 
+from litesmith.ir.clone import clone_graph
 from litesmith.ir.graph import Graph, Node
 
 from .legalize import (
@@ -63,14 +63,14 @@ def bare_op_name(op: str) -> str:
 def illegal_nodes(graph: Graph) -> Tuple[List[Tuple[Node, LegalityIssue]], List[LegalityIssue]]:
     """Nodes of ``graph`` the TFLite lowering leaves illegal, with its issue, plus input-level issues.
 
-    The lowering runs on a deep copy; nodes it cannot rewrite stay the very
+    The lowering runs on a copy; nodes it cannot rewrite stay the very
     same (copied) objects, which map back to ``graph``'s nodes.
     """
     from .lower import lower_to_tflite
 
-    memo: dict = {}
-    clone = copy.deepcopy(graph, memo)
-    original = {id(memo[id(n)]): n for n in graph.walk() if id(n) in memo}
+    copies: dict = {}
+    clone = clone_graph(graph, copies)
+    original = {id(c): n for n, c in copies.items()}
     report = lower_to_tflite(clone).report
     target = ConversionTarget()
     stuck = [n for n in clone.walk() if not target.is_legal(n)]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from litesmith.ir.builder import Builder, as_array
+from litesmith.ir.builder import Builder, RecordingBuilder, as_array
 from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Node, Value
@@ -158,14 +158,14 @@ def map_node(builder: Builder, node: TfNode, inputs: List[Value]) -> Optional[Li
     if fn is None or arity_problem(node.op, len(inputs)):
         return None
     graph = builder.graph
-    before = {id(n) for n in graph.nodes}
+    recording = RecordingBuilder(builder)
     try:
-        result = fn(MapContext(builder), node, inputs)
+        result = fn(MapContext(recording), node, inputs)
     except NotConstant:
         result = None
     if result is None:
-        for n in reversed(graph.nodes):
-            if id(n) not in before and n.graph is graph:
+        for n in reversed(recording.created):
+            if n.graph is graph:
                 graph.remove(n, force=True)
     return result
 
