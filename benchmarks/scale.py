@@ -179,6 +179,8 @@ def run_job(job: dict, args, peers: PeerCache, work: str) -> dict:
     row = {k: job[k] for k in ("name", "shape", "size", "nodes", "count", "sha256", "input_shapes")}
     row.update(passes=job.get("passes"), measured=_now(), load_average=list(os.getloadavg()))
     cached = peers.get(job) if args.reuse_peer else None
+    if cached and cached["status"] == "timeout" and cached["seconds"] < args.timeout:
+        cached = None  # a longer --timeout than the cached one: give TF the chance to finish
     run_tf = "tf" in args.sides and cached is None
     samples = {"litesmith": [], "tf": []}
     for r in range(args.rounds):
@@ -260,7 +262,8 @@ def parse_args(argv):
     p.add_argument("--sides", default=",".join(SIDES), help="litesmith, tf or both")
     p.add_argument("--rounds", type=int, default=1, help="alternating rounds per graph (medians reported)")
     p.add_argument("--timeout", type=float, default=1200, help="seconds before a converter process is killed")
-    p.add_argument("--reuse-peer", action="store_true", help="take TF's figures from the cache where present")
+    p.add_argument("--reuse-peer", action="store_true",
+                   help="take TF's figures from the cache where present (a cached timeout only if >= --timeout)")
     p.add_argument("--no-stages", action="store_true", help="skip the per-stage child")
     p.add_argument("--no-warmup", action="store_true", help="skip the unmeasured first run of each side")
     p.add_argument("--cache", default=sg.CACHE, help="where graphs, TF's figures and outputs are kept")

@@ -55,9 +55,9 @@ def markdown(results: dict) -> str:
         where = f"{r['measured'][:16].replace('T', ' ')}, {r.get('compiler_commit', '?')}"
         lines.append(f"| {r['name']} | {r['nodes']:,} | {_seconds(ours)} | {_seconds(tf)} | {speed} | {peak} | "
                      f"{peak_ratio} | {ops} | {agree_text} | {where} |")
-    lines += ["", "litesmith per stage, seconds (one more child process, Python API; "
+    lines += ["", "litesmith per stage, wall seconds (one more child process, Python API; "
               "benchmarks/scale_stages.py):", "",
-              "| graph | nodes | " + " | ".join(STAGES) + " | sum | slowest passes |",
+              "| graph | nodes | " + " | ".join(STAGES) + " | sum (cpu) | slowest passes |",
               "|---|---:|" + "---:|" * (len(STAGES) + 1) + "---|"]
     for r in rows(results):
         st = r.get("stages")
@@ -66,8 +66,9 @@ def markdown(results: dict) -> str:
         sec = st["stages"]
         slow = sorted(st.get("passes", []), key=lambda p: -p["seconds"])[:2]
         slow_text = ", ".join(f"{p['name']} {p['seconds']:.2f}" for p in slow)
+        cpu = f" ({sum(st['cpu'].values()):.2f})" if "cpu" in st else ""
         lines.append(f"| {r['name']} | {r['nodes']:,} | " + " | ".join(f"{sec.get(s, 0):.2f}" for s in STAGES)
-                     + f" | {sum(sec.values()):.2f} | {slow_text} |")
+                     + f" | {sum(sec.values()):.2f}{cpu} | {slow_text} |")
     notes = [r for r in rows(results) if r.get("passes")]
     if notes:
         lines += ["", "Extra passes given to litesmith: " + "; ".join(

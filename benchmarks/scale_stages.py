@@ -70,14 +70,15 @@ STAGES = ("import", "load", "passes", "lower", "fuse", "write")
 
 
 def time_stages(model: str, out: str, **options) -> dict:
-    """{"stages": {stage: seconds}, "passes": [...], "ops": n} of one conversion."""
-    seconds = {}
+    """{"stages": {stage: wall seconds}, "cpu": {stage: CPU seconds}, "passes": [...], "ops": n} of one conversion."""
+    seconds, cpu = {}, {}
     stages, state = convert_stages(model, out, **options)
     for name, run in stages:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run()
         seconds[name] = time.perf_counter() - start
-    return {"stages": seconds, "passes": state.get("passes", []), "ops": state.get("ops")}
+        cpu[name] = time.process_time() - start_cpu
+    return {"stages": seconds, "cpu": cpu, "passes": state.get("passes", []), "ops": state.get("ops")}
 
 
 def main(argv=None):
