@@ -18,9 +18,9 @@ def convert_stages(model: str, out: str, *, inputs=None, outputs=None, input_sha
     """([(stage name, run), ...], state): calling each ``run()`` in order converts ``model`` to ``out``
     and leaves the per-pass times ("passes") and the op count ("ops") in ``state``.
 
-    The one place that knows how `litesmith convert` splits into stages: when lowering and fusion
-    become registered passes, change this function (e.g. run the pass manager on the lowering
-    passes for "lower" and on the fusion passes for "fuse") and nothing else. "import" loads the
+    The one place that knows how `litesmith convert` splits into stages: "lower" runs the
+    backend's ``lower-tflite`` pass, "fuse" its ``fuse-tflite,dce`` (the float compile pipeline,
+    backends/tflite/compile.py). "import" loads the
     modules the others use (the frontend, the backend and its 690 KB flatbuffer schema), so the
     later stages time work on the graph, not Python importing code.
     """
@@ -29,15 +29,14 @@ def convert_stages(model: str, out: str, *, inputs=None, outputs=None, input_sha
 
     def import_():
         import litesmith.frontends.tf  # noqa: F401  (what load() imports for a .pb)
-        from litesmith.backends.tflite import compile as compile_
-        from litesmith.backends.tflite import fusions, legalize, lower, writer
+        from litesmith.backends.tflite import passes as backend_passes  # noqa: F401  (lower-tflite, fuse-tflite)
+        from litesmith.backends.tflite import writer
         from litesmith.ir.verify import verify
         from litesmith.passes import PassManager
 
         import litesmith.api as api
 
-        m.update(api=api, compile=compile_, fusions=fusions, legalize=legalize, lower=lower, writer=writer,
-                 verify=verify, PassManager=PassManager)
+        m.update(api=api, writer=writer, verify=verify, PassManager=PassManager)
 
     def load_():
         state["graph"] = m["api"].load(model, inputs=inputs, outputs=outputs, input_shapes=input_shapes)
@@ -47,15 +46,12 @@ def convert_stages(model: str, out: str, *, inputs=None, outputs=None, input_sha
         report = m["PassManager"].parse(pipeline).run(state["graph"])
         state["passes"] = [{"name": r.name, "seconds": r.seconds} for r in report.passes]
 
-    def lower_():  # backends/tflite/compile.py lower_and_fuse, first half
+    def lower_():  # the backend pipeline's first pass (backends/tflite/compile.py tflite_pipeline)
         m["verify"](state["graph"])
-        lowered = m["lower"].lower_to_tflite(state["graph"])
-        if not lowered.report.ok:
-            raise m["legalize"].IllegalOpsError(lowered.report, where=state["graph"].name)
+        m["PassManager"].parse("lower-tflite").run(state["graph"])
 
-    def fuse_():  # ... second half
-        m["fusions"].fuse_tflite(state["graph"])
-        m["compile"].remove_dead_nodes(state["graph"])
+    def fuse_():  # ... and the rest of the float pipeline
+        m["PassManager"].parse("fuse-tflite,dce").run(state["graph"])
         m["verify"](state["graph"])
 
     def write_():
