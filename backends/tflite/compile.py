@@ -8,6 +8,7 @@ place; load it again to compile it twice.
 """
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from typing import Dict, Optional
 
@@ -69,12 +70,22 @@ def compile_to_tflite(
     dynamic, int8 or float16; see backends/quantize), then serialize it."""
     report = {} if report is None else report
     lower_and_fuse(graph, report)
+    _free_replaced_constants()
     if quantize:
         from litesmith.backends.quantize import quantize_graph
 
         report["quantization"] = {}
         quantize_graph(graph, quantize, calibration=calibration, io_dtype=io_dtype, percentile=percentile,
                        report=report["quantization"], integer_only=integer_only)
+        _free_replaced_constants()
     from .writer import write_tflite
 
     return write_tflite(graph, **writer_options)
+
+
+def _free_replaced_constants() -> None:
+    """Run the cyclic garbage collector. A removed node and its values refer to each other, so a
+    constant that lowering replaced (a weight's untransposed original) or quantization replaced (a
+    float weight) stays in memory until the collector runs: a 100 MB weight would be held twice
+    while the next stage allocates (docs/benchmarks.md, big constants)."""
+    gc.collect()

@@ -43,7 +43,8 @@ def run(args) -> int:
     report = {"model": args.model, "passes": pipeline}
     try:
         blob = compile_to_tflite(graph, report=report, quantize=args.quantize, calibration=args.calibration,
-                                 io_dtype=args.io, percentile=args.percentile, integer_only=args.integer_only)
+                                 io_dtype=args.io, percentile=args.percentile, integer_only=args.integer_only,
+                                 as_bytearray=True)  # written to a file: no second copy of the weights
     except IllegalOpsError as e:
         report["status"] = "illegal-ops"
         _write_report(args.report, report)
