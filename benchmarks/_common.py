@@ -111,7 +111,8 @@ def state_metadata(pairs, hid: int) -> bytes:
 # parent's RSS high-water mark, so ru_maxrss seen from a big parent would be the parent's.
 # The launcher is small (python -S) and spawns the command, so the peak is the command's own.
 _LAUNCHER = ("import os, sys; pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ);"
-             "_, status, usage = os.wait4(pid, 0); open(sys.argv[1], 'w').write(str(usage.ru_maxrss));"
+             "_, status, usage = os.wait4(pid, 0);"
+             "open(sys.argv[1], 'w').write(f'{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}');"
              "sys.exit(os.waitstatus_to_exitcode(status))")
 
 
@@ -123,20 +124,24 @@ def _measured_env() -> dict:
     return env
 
 
-def measure_process(argv: Sequence[str], quiet: bool = True) -> dict:
-    """Run ``argv``; {"seconds": wall, "peak_rss_mib": its own peak RSS, "returncode"}."""
+def measure_process(argv: Sequence[str], quiet: bool = True, env: dict | None = None) -> dict:
+    """Run ``argv``; {"seconds": wall, "cpu_seconds": its own user + system CPU time (what a shared,
+    busy box inflates least), "peak_rss_mib": its own peak RSS, "returncode"}. ``env``: extra
+    environment variables."""
     import tempfile
 
     with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as rss_file:
         start = time.perf_counter()
-        proc = subprocess.run([PYTHON, "-S", "-c", _LAUNCHER, rss_file.name, *argv], check=False, env=_measured_env(),
+        proc = subprocess.run([PYTHON, "-S", "-c", _LAUNCHER, rss_file.name, *argv], check=False,
+                              env={**_measured_env(), **(env or {})},
                               stdout=subprocess.DEVNULL if quiet else None, stderr=subprocess.PIPE if quiet else None)
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
             err = (proc.stderr or b"").decode(errors="replace")[-3000:]
             raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{err}")
-        peak_kib = int(rss_file.read() or 0)
-    return {"seconds": seconds, "peak_rss_mib": peak_kib / 1024, "returncode": proc.returncode}
+        peak_kib, cpu = (rss_file.read() or "0 0").split()
+    return {"seconds": seconds, "cpu_seconds": float(cpu), "peak_rss_mib": int(peak_kib) / 1024,
+            "returncode": proc.returncode}
 
 
 def tf_convert_argv(pb: str, inputs: Sequence[str], outputs: Sequence[str], out: str,
