@@ -71,7 +71,7 @@ def build(kind: str, rows: int, folder: str) -> str:
 
 def verbs(pb: str, out: str) -> dict:
     """Verb name -> argv; ``quantize`` reads the .tflite that ``convert`` writes (run in this order)."""
-    ls = C.LITESMITH
+    ls = [C.PYTHON, "-P", "-m", "litesmith"]  # -P: not the working directory's litesmith/ (the --baseline one)
     tfl = out + ".tflite"
     return {
         "inspect": [*ls, "inspect", pb],

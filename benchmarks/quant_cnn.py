@@ -93,7 +93,8 @@ def convert_child(argv) -> None:
     with open(out, "wb") as f:
         f.write(blob)
     with open(report_path, "w") as f:
-        json.dump({"compile_seconds": seconds, "quantization": report.get("quantization", {})}, f, default=str)
+        json.dump({"compile_seconds": seconds, "quantization": report.get("quantization", {}),
+                   "litesmith": os.path.dirname(gptq.__file__)}, f, default=str)
 
 
 def litesmith_models(pb: str, calib: np.ndarray, folder: str, sides: dict, runs: int) -> dict:
@@ -116,7 +117,7 @@ def litesmith_models(pb: str, calib: np.ndarray, folder: str, sides: dict, runs:
             entry = out.setdefault((mode, side), {"path": path, "runs": []})
             entry["runs"].append({"seconds": m["seconds"], "cpu_seconds": m["cpu_seconds"],
                                   "compile_seconds": child["compile_seconds"]})
-            entry["quantization"] = child["quantization"]
+            entry["quantization"], entry["litesmith"] = child["quantization"], child["litesmith"]
     for entry in out.values():
         for key in ("seconds", "cpu_seconds", "compile_seconds"):
             entry[key] = float(np.median([r[key] for r in entry["runs"]]))
@@ -173,6 +174,8 @@ def main(argv=None):
     parser.add_argument("--baseline", metavar="SITE",
                         help="also convert with the litesmith installed in SITE (pip install --target SITE <older "
                              "checkout>; run with PYTHONPATH=SITE): rows 'litesmith before', side by side")
+    parser.add_argument("--baseline-one-thread", action="store_true",
+                        help="with --baseline: also 'litesmith before, 1 BLAS thread' (OPENBLAS_NUM_THREADS=1)")
     parser.add_argument("--nearest", action="store_true",
                         help="also a 'litesmith nearest' side: int8 without GPTQ (convolution weights rounded to nearest)")
     parser.add_argument("--json", help="write the results here")
@@ -186,6 +189,9 @@ def main(argv=None):
     sides = {"litesmith": ({}, [])}
     if args.baseline:
         sides["litesmith before"] = ({"PYTHONPATH": os.path.abspath(args.baseline)}, [])
+        if args.baseline_one_thread:
+            sides["litesmith before, 1 BLAS thread"] = (
+                {"PYTHONPATH": os.path.abspath(args.baseline), "OPENBLAS_NUM_THREADS": "1"}, [])
     if args.nearest:
         sides["litesmith nearest"] = ({}, ["--nearest"])
     ours = litesmith_models(pb, calib, folder, sides, args.convert_runs)

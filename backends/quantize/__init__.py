@@ -22,7 +22,19 @@ def quantize_graph(graph, mode: str, calibration=None, io_dtype: str = "float32"
     ``calibration``: .npz path, {input name: [samples, *shape]} or a callable
     yielding feed dicts; required for int8. ``report`` gets a JSON-able
     summary, including the accuracy report when calibration data is given. ``integer_only``
-    (int8): every op int8, no float kept for accuracy; an op without an int8 kernel is an error."""
+    (int8): every op int8, no float kept for accuracy; an op without an int8 kernel is an error.
+
+    BLAS runs on one thread meanwhile: calibration, GPTQ and the accuracy report are thousands of
+    small matrix products, where OpenBLAS's threads cost more than they give; on the shared 2-core
+    box MobileNetV2's int8 conversion took 220 s with them and 28 s without (docs/benchmarks.md
+    section 5). The limit is lifted on return."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _quantize_graph(graph, mode, calibration, io_dtype, percentile, report, progress, integer_only)
+
+
+def _quantize_graph(graph, mode, calibration, io_dtype, percentile, report, progress, integer_only):
     from litesmith.ir.errors import UserError
 
     from .calibrate import calibrate
