@@ -130,10 +130,11 @@ class ProcessTimeout(RuntimeError):
     """A measured process ran past its timeout and was killed (with everything it started)."""
 
 
-def measure_process(argv: Sequence[str], quiet: bool = True, timeout: float | None = None) -> dict:
+def measure_process(argv: Sequence[str], quiet: bool = True, timeout: float | None = None,
+                    env: dict | None = None) -> dict:
     """Run ``argv``; {"seconds": wall, "cpu_seconds": its user + system time, "peak_rss_mib": its own peak
     RSS, "returncode"}. CPU time says what the work cost when other jobs share the cores (wall time
-    then waits for them).
+    then waits for them). ``env``: extra environment variables.
 
     Past ``timeout`` seconds the process group is killed and ``ProcessTimeout`` raised."""
     import signal
@@ -141,7 +142,7 @@ def measure_process(argv: Sequence[str], quiet: bool = True, timeout: float | No
 
     with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as rss_file:
         start = time.perf_counter()
-        proc = subprocess.Popen([PYTHON, "-S", "-c", _LAUNCHER, rss_file.name, *argv], env=_measured_env(),
+        proc = subprocess.Popen([PYTHON, "-S", "-c", _LAUNCHER, rss_file.name, *argv], env={**_measured_env(), **(env or {})},
                                 stdout=subprocess.DEVNULL if quiet else None,
                                 stderr=subprocess.PIPE if quiet else None, start_new_session=True)
         try:

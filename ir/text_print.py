@@ -129,12 +129,15 @@ def _nested(arr: np.ndarray, dtype: DType) -> str:
     return "[" + ", ".join(_nested(arr[i, ...], dtype) for i in range(arr.shape[0])) + "]"
 
 
+_SPLAT_CHUNK = 1 << 16  # elements compared at a time: no array-sized temporary for a 100 MB constant
+
+
 def _is_splat(arr: np.ndarray) -> bool:
     if arr.size < 2 or arr.dtype == object:
         return False
     flat = np.ascontiguousarray(arr).reshape(-1)
     raw = flat.view(np.uint8).reshape(flat.size, -1)
-    return bool((raw == raw[0]).all())
+    return all((raw[i : i + _SPLAT_CHUNK] == raw[0]).all() for i in range(0, len(raw), _SPLAT_CHUNK))
 
 
 class _Printer:

@@ -49,21 +49,51 @@ def _round(x: float) -> int:
 KEEP_SUM_OPS = frozenset({"tfl.conv_2d", "tfl.depthwise_conv_2d"})
 
 
+# Weights are quantized this many elements at a time: the float64 temporaries of a 100 MB
+# embedding table stay a few MB (channels are independent, so the result is the same).
+CHUNK_ELEMENTS = 1 << 18
+
+
 def per_channel_weights(w: np.ndarray, axis: Optional[int], keep_sums: bool = False) -> Tuple[np.ndarray, QuantParams]:
     """Symmetric int8 weights, one scale per slice along ``axis`` (per tensor if None);
     ``keep_sums``: rounded by :func:`keep_channel_sums`."""
     w = np.asarray(w, np.float32)
+    blocks = list(_blocks(w, axis)) if w.size else []
     if axis is None:
-        m = np.array([np.max(np.abs(w))]) if w.size else np.zeros(1)
+        m = np.array([max((np.max(np.abs(b)) for b, _ in blocks), default=0)], np.float32)
     else:
-        axes = tuple(i for i in range(w.ndim) if i != axis)
-        m = np.max(np.abs(w), axis=axes) if w.size else np.zeros(w.shape[axis])
+        m = np.zeros(w.shape[axis], np.float32)
+        for b, channels in blocks:
+            m[channels] = np.max(np.abs(b), axis=tuple(range(1, b.ndim)))
     scales = np.where(m > 0, m / 127.0, _TINY_SCALE).astype(np.float32)
     qp = QuantParams(tuple(float(s) for s in scales), (0,) * scales.size, axis if axis is not None else None)
-    q = quantize_array(w, qp, INT8_MIN + 1, INT8_MAX)
-    if keep_sums and axis is not None and w.size:
-        q = keep_channel_sums(q, np.asarray(w, np.float64) / broadcast_axis(qp.scale, axis, w.ndim), axis)
-    return q.astype(np.int8), qp
+    q = np.empty(w.shape, np.int8)
+    q_first = np.moveaxis(q, axis, 0) if axis is not None else q.reshape(-1)
+    for b, where in blocks:
+        scale = broadcast_axis(scales[where], 0, b.ndim) if axis is not None else np.float64(scales[0])
+        q_first[where] = _quantize_block(b, scale, keep_sums and axis is not None)
+    return q, qp
+
+
+def _quantize_block(w: np.ndarray, scale, keep_sums: bool) -> np.ndarray:
+    """quantize_array's arithmetic on one block (channels first), kept sums per channel."""
+    exact = np.asarray(w, np.float64) / scale
+    q = np.clip(round_away(exact), INT8_MIN + 1, INT8_MAX).astype(np.int64)
+    return keep_channel_sums(q, exact, 0) if keep_sums else q
+
+
+def _blocks(w: np.ndarray, axis: Optional[int]):
+    """(block, index): ``w`` with ``axis`` first, a few whole channels at a time (index: a channel
+    slice), or, per tensor, flat chunks (index: an element slice)."""
+    if axis is None:
+        flat = w.reshape(-1)
+        for i in range(0, flat.size, CHUNK_ELEMENTS):
+            yield flat[i : i + CHUNK_ELEMENTS], slice(i, i + CHUNK_ELEMENTS)
+        return
+    first = np.moveaxis(w, axis, 0)
+    per = max(1, CHUNK_ELEMENTS // max(1, first[0].size)) if len(first) else 1
+    for c in range(0, len(first), per):
+        yield first[c : c + per], slice(c, c + per)
 
 
 def keep_channel_sums(q: np.ndarray, exact: np.ndarray, axis: int) -> np.ndarray:

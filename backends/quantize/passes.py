@@ -42,6 +42,16 @@ class _QuantizePass(Pass):
     interpreter = QuantizedInterpreter  # integer kernels for the quantized nodes
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
+        """BLAS runs on one thread meanwhile: calibration, GPTQ and the accuracy report are
+        thousands of small matrix products, where OpenBLAS's threads cost more than they give;
+        on the shared 2-core box MobileNetV2's int8 conversion took 220 s with them and 28 s
+        without (docs/benchmarks.md section 5). The limit is lifted on return."""
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._run(graph, ctx)
+
+    def _run(self, graph: Graph, ctx: PassContext) -> bool:
         calibration = ctx.resources.get("calibration")
         self.check(calibration)
         ctx.report["mode"] = self.mode

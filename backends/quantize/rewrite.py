@@ -13,7 +13,7 @@ from litesmith.ir.types import QuantParams, TensorType
 
 def const_with_quant(b: Builder, arr: np.ndarray, dtype: DType, quant: Optional[QuantParams], name: str) -> Value:
     """A ``core.const`` whose result type carries ``quant``."""
-    arr = np.asarray(arr).astype(dtype.np)
+    arr = np.asarray(arr).astype(dtype.np, copy=False)
     node = b.create("core.const", [], {"value": arr}, output_types=[TensorType(dtype, arr.shape, quant)], name=name)
     return node.outputs[0]
 

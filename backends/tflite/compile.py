@@ -13,6 +13,7 @@ malformed file. The graph is lowered in place; load it again to compile it twice
 """
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from typing import Any, Dict, Mapping, Optional
 
@@ -73,7 +74,7 @@ def compile_to_tflite(
                            resources={"calibration": calibration, "progress": progress}, **dict(manager_options or {}))
     first_backend = len(pm.passes) - len(parse_pipeline_syntax(backend))
     probe = _OpCountsAfter(first_backend + len(parse_pipeline_syntax(LOWERING_PIPELINE)))
-    pm.extra_instruments.append(probe)
+    pm.extra_instruments += [probe, _FreeReplacedConstants()]
     try:
         run = pm.run(graph)
     except PipelineError as e:
@@ -113,3 +114,15 @@ def _fill_report(report: dict, run: Optional[PassRunReport], first: int, probe: 
         report["ops_after"] = probe.counts
     if len(records) > 3:
         report["quantization"] = records[3].report
+
+
+class _FreeReplacedConstants(Instrument):
+    """Runs the cyclic garbage collector after the lowering and each quantization pass. A removed
+    node and its values refer to each other, so a constant that lowering replaced (a weight's
+    untransposed original) or quantization replaced (a float weight) stays in memory until the
+    collector runs: a 100 MB weight would be held twice while the next stage allocates
+    (docs/benchmarks.md, big constants)."""
+
+    def after_pass(self, p, index, graph, record):
+        if record.name == "lower-tflite" or record.name.startswith("quantize-"):
+            gc.collect()

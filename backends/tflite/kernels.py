@@ -57,7 +57,7 @@ def conv_2d(x, filt, bias=None, *, padding, stride_w, stride_h, fused_activation
     out = None
     acc = np.float64 if x.dtype == np.float64 else np.float32
     for i, j, win in _windows(x, filt.shape[1], filt.shape[2], stride_h, stride_w, dilation_h_factor, dilation_w_factor, padding, 0):
-        part = np.tensordot(win.astype(acc), filt[:, i, j, :].astype(acc), axes=([3], [1]))
+        part = np.tensordot(win.astype(acc, copy=False), filt[:, i, j, :].astype(acc, copy=False), axes=([3], [1]))
         out = part if out is None else out + part
     if bias is not None:
         out = out + bias

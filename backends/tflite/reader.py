@@ -77,7 +77,7 @@ class _Lifter:
             _rename(graph.inputs, sub.inputs, sig.inputs)
             _rename(graph.outputs, sub.outputs, sig.outputs)
         for entry in self.model.metadata or []:
-            graph.meta[_text(entry.name)] = self.buffer_bytes(entry.buffer)
+            graph.meta[_text(entry.name)] = bytes(self.buffer_view(entry.buffer))
         if self.model.description:
             graph.meta.setdefault("tflite.description", _text(self.model.description))
         return graph
@@ -241,27 +241,28 @@ class _Lifter:
             quant = QuantParams(tuple(q.scale), tuple(zp), q.quantizedDimension if len(q.scale) > 1 else None)
         return TensorType(dtype, [None if d < 0 else int(d) for d in dims], quant)
 
-    def buffer_bytes(self, index: int) -> bytes:
+    def buffer_view(self, index: int) -> memoryview:
+        """Buffer ``index``'s data as a read-only view on the file's bytes (no copy of a 100 MB weight)."""
         if not 0 <= index < len(self.model.buffers or []):
             raise UserError(f"{self.origin}: buffer index {index} out of range")
         buf = self.model.buffers[index]
         if buf.data is not None and len(buf.data):
-            return np.asarray(buf.data, np.uint8).tobytes()
+            return memoryview(np.asarray(buf.data, np.uint8))  # the object API's numpy view on the file
         if buf.offset > 1:  # data stored after the flatbuffer (models over 2 GB)
             end = buf.offset + buf.size
             if end > len(self.data):
                 raise UserError(f"{self.origin}: buffer {index} runs past the end of the file (truncated?)")
-            return self.data[buf.offset:end]
-        return b""
+            return memoryview(self.data)[buf.offset:end]
+        return memoryview(b"")
 
     def constant(self, t) -> Optional[np.ndarray]:
-        raw = self.buffer_bytes(t.buffer) if t.buffer else b""
-        if not raw:
+        raw = self.buffer_view(t.buffer) if t.buffer else memoryview(b"")
+        if not len(raw):
             return None
         ty = self.tensor_type(t)
         shape = [1 if d is None else d for d in ty.shape]
         if ty.dtype is DType.STRING:
-            arr = _decode_strings(raw, f"{self.origin}: string constant {_text(t.name)!r}")
+            arr = _decode_strings(bytes(raw), f"{self.origin}: string constant {_text(t.name)!r}")
         elif len(raw) % ty.dtype.itemsize:
             raise UserError(f"{self.origin}: constant {_text(t.name)!r} has {len(raw)} bytes of data, "
                             f"not a whole number of {ty.dtype} values; the model is corrupt")
@@ -271,7 +272,9 @@ class _Lifter:
             return densify(arr.astype(ty.dtype.np), shape, t.sparsity, f"{self.origin}: constant {_text(t.name)!r}")
         if arr.size != int(np.prod(shape)):
             raise UserError(f"{self.origin}: constant {_text(t.name)!r} holds {arr.size} values for shape {shape}")
-        return arr.astype(ty.dtype.np).reshape(shape)
+        # A read-only view on the file's bytes where the layout allows (little-endian host): the IR
+        # shares constants read-only, and a 100 MB weight is then held once.
+        return arr.astype(ty.dtype.np, copy=False).reshape(shape)
 
 
 def decode_option(name: str, value):

@@ -3,16 +3,20 @@
 A mechanical emitter through the generated object API (schema_generated.py):
 one SubGraphT per graph/region, one TensorT per value, one OperatorT per node,
 constants in buffers. What needs care is written out here, not in the schema:
-- buffer 0 is the empty sentinel; identical constant bytes share one buffer;
+- buffer 0 is the empty sentinel; identical constant bytes (same content
+  digest) share one buffer;
 - constant data is 16-byte aligned (the object API's ``Pack`` ignores the
-  schema's ``force_align``), written straight from numpy;
+  schema's ``force_align``), copied straight from each numpy array, whatever
+  its strides, into the builder sized for all of it up front: the weights
+  are copied once (docs/benchmarks.md, big constants);
 - ``deprecated_builtin_code`` = min(code, 127) beside ``builtin_code``;
 - a ``serving_default`` signature names the graph inputs/outputs;
 - the same graph always gives the same bytes.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+import hashlib
+from typing import Dict, List, Optional, Tuple, Union
 
 import flatbuffers
 import numpy as np
@@ -26,18 +30,22 @@ from . import schema_generated as schema
 from .opcodes import DTYPE_FIELDS, ENUM_FIELDS, OPCODES, TENSOR_TYPE_CODES, camel_case
 
 BUFFER_ALIGNMENT = 16
+DIGEST_BLOCK = 1 << 18  # elements of a non-contiguous constant made contiguous at a time to digest it
 SIGNATURE_KEY = "serving_default"
 SCHEMA_VERSION = 3
 MIN_RUNTIME_VERSION = b"1.14.0"  # older runtimes lack ops litesmith emits routinely
 
 
-def write_tflite(graph: Graph, *, description: str = "litesmith", metadata: Optional[Dict[str, bytes]] = None) -> bytes:
+def write_tflite(graph: Graph, *, description: str = "litesmith", metadata: Optional[Dict[str, bytes]] = None,
+                 as_bytearray: bool = False) -> Union[bytes, bytearray]:
     """The .tflite bytes of ``graph`` (``tfl.*`` ops and ``core.const`` only).
 
     ``graph.meta`` entries whose value is bytes, then ``metadata``, are
-    written as TFLite metadata (name -> bytes)."""
+    written as TFLite metadata (name -> bytes). ``as_bytearray``: the builder's own buffer,
+    trimmed in place, instead of a ``bytes`` copy of it (what LiteRT's ``model_content`` takes):
+    a caller that writes the model to a file then holds its weights once more, not twice."""
     check_writable(graph)
-    return _ModelWriter(description).write(graph, _collect_metadata(graph, metadata))
+    return _ModelWriter(description).write(graph, _collect_metadata(graph, metadata), as_bytearray)
 
 
 def check_writable(graph: Graph) -> None:
@@ -64,21 +72,48 @@ def _collect_metadata(graph: Graph, extra: Optional[Dict[str, bytes]]) -> Dict[s
 
 
 class _AlignedBufferT(schema.BufferT):
-    """A buffer whose data vector starts on a 16-byte boundary of the file."""
+    """A buffer whose data vector starts on a 16-byte boundary of the file. ``data``: bytes, or a
+    little-endian numpy array in any layout (copied into the file from where it lies)."""
 
     def Pack(self, builder):
         data = None
         if self.data is not None:
-            raw = self.data
-            builder.StartVector(1, len(raw), BUFFER_ALIGNMENT)
-            builder.head = builder.head - len(raw)
-            builder.Bytes[builder.head : builder.head + len(raw)] = raw
-            builder.vectorNumElems = len(raw)
+            n = _nbytes(self.data)
+            builder.StartVector(1, n, BUFFER_ALIGNMENT)
+            builder.head = builder.head - n
+            _copy_into(builder.Bytes, builder.head, self.data)
+            builder.vectorNumElems = n
             data = builder.EndVector()
         schema.BufferStart(builder)
         if data is not None:
             schema.BufferAddData(builder, data)
         return schema.BufferEnd(builder)
+
+
+def _nbytes(data) -> int:
+    return data.nbytes if isinstance(data, np.ndarray) else len(data)
+
+
+def _copy_into(out: bytearray, offset: int, data) -> None:
+    """``data``'s bytes, in C order, into ``out`` at ``offset``. An array goes straight from its own
+    layout (a transposed weight is not made contiguous first: one copy of it, the file's)."""
+    if not isinstance(data, np.ndarray):
+        out[offset : offset + len(data)] = data
+    elif data.nbytes:
+        target = np.frombuffer(out, np.uint8, data.nbytes, offset)  # gone before the builder can grow
+        target.view(data.dtype).reshape(data.shape)[...] = data
+
+
+def _digest(data) -> bytes:
+    """A content digest of ``data``'s C-order bytes, read in blocks (no contiguous copy of a big array)."""
+    h = hashlib.blake2b(digest_size=32)
+    if not isinstance(data, np.ndarray) or data.flags.c_contiguous:
+        h.update(data)
+        return h.digest()
+    per = max(1, DIGEST_BLOCK // max(1, data[0].size))
+    for i in range(0, len(data), per):
+        h.update(np.ascontiguousarray(data[i : i + per]))
+    return h.digest()
 
 
 class _ModelWriter:
@@ -89,11 +124,11 @@ class _ModelWriter:
         self.model.buffers = [_AlignedBufferT()]  # buffer 0: the empty sentinel
         self.model.operatorCodes = []
         self.model.subgraphs = []
-        self._buffer_by_bytes: Dict[bytes, int] = {}
+        self._buffer_by_digest: Dict[bytes, int] = {}  # content digest -> buffer index
         self._opcode_index: Dict[Tuple[int, str, int], int] = {}
         self._pending: List[Tuple[int, Graph]] = []
 
-    def write(self, graph: Graph, metadata: Dict[str, bytes]) -> bytes:
+    def write(self, graph: Graph, metadata: Dict[str, bytes], as_bytearray: bool = False) -> Union[bytes, bytearray]:
         main = self._reserve(graph)
         while self._pending:
             index, g = self._pending.pop(0)
@@ -107,10 +142,15 @@ class _ModelWriter:
             self.model.metadata.append(entry)
         # Size the builder for all buffer data up front: growing it by doubling would copy a
         # 100 MB model's weights a dozen times.
-        data_bytes = sum(len(b.data) + 2 * BUFFER_ALIGNMENT for b in self.model.buffers if b.data is not None)
+        data_bytes = sum(_nbytes(b.data) + 2 * BUFFER_ALIGNMENT for b in self.model.buffers if b.data is not None)
         builder = flatbuffers.Builder(data_bytes + (1 << 20))
         builder.Finish(self.model.Pack(builder), file_identifier=b"TFL3")
-        return bytes(memoryview(builder.Bytes)[builder.Head():])
+        if not as_bytearray:
+            return bytes(memoryview(builder.Bytes)[builder.Head():])
+        out, head = builder.Bytes, builder.Head()
+        del builder
+        del out[:head]  # CPython moves a bytearray's start for this: no copy of the weights
+        return out
 
     # -- subgraphs ----------------------------------------------------------------------------
 
@@ -168,26 +208,31 @@ class _ModelWriter:
                 t.shapeSignature = [-1 if d is None else d for d in ty.shape]
         if ty.quant is not None:
             q = schema.QuantizationParametersT()
-            q.scale = list(ty.quant.scale)
-            q.zeroPoint = list(ty.quant.zero_point)
+            # numpy vectors: the object API packs them in one copy, lists one element per call
+            # (1.7 s for MobileNetV2's per-channel int8 scales)
+            q.scale = np.array(ty.quant.scale, np.float32)
+            q.zeroPoint = np.array(ty.quant.zero_point, np.int64)
             q.quantizedDimension = ty.quant.axis or 0
             t.quantization = q
         const = v.const_value()
         if v.producer is not None and v.producer.op == "core.const":
             if const is None:
                 raise UserError(f"constant %{v.name} has no data (elided); load its .npz before writing")
-            t.buffer = self._new_buffer(_tensor_bytes(const, ty.dtype, v.name), dedupe=True)
+            t.buffer = self._new_buffer(_tensor_data(const, ty.dtype, v.name), dedupe=True)
         return t
 
-    def _new_buffer(self, raw: bytes, dedupe: bool = False) -> int:
-        if dedupe and raw in self._buffer_by_bytes:
-            return self._buffer_by_bytes[raw]
+    def _new_buffer(self, raw, dedupe: bool = False) -> int:
+        """A buffer holding ``raw`` (bytes, or a constant's array: not copied here). ``dedupe``:
+        data with the same content digest (blake2b-256) shares one buffer."""
+        key = _digest(raw) if dedupe else None
+        if key in self._buffer_by_digest:
+            return self._buffer_by_digest[key]
         buf = _AlignedBufferT()
         buf.data = raw
         self.model.buffers.append(buf)
         index = len(self.model.buffers) - 1
         if dedupe:
-            self._buffer_by_bytes[raw] = index
+            self._buffer_by_digest[key] = index
         return index
 
     # -- operators ------------------------------------------------------------------------------
@@ -299,12 +344,13 @@ def _default_name(v: Value, index: int) -> str:
     return f"tensor_{index}"
 
 
-def _tensor_bytes(arr: np.ndarray, dtype: DType, name: str) -> bytes:
-    """Constant data in TFLite's little-endian layout (strings in its packed string format)."""
+def _tensor_data(arr: np.ndarray, dtype: DType, name: str):
+    """Constant data in TFLite's little-endian layout: the array itself where it already is
+    little-endian, whatever its strides (the builder copies it once, into the file); strings as
+    bytes in TFLite's packed string format."""
     if dtype is DType.STRING:
         items = [s.encode() if isinstance(s, str) else bytes(s) for s in np.asarray(arr, object).reshape(-1)]
         header = 4 * (len(items) + 2)
         offsets = np.cumsum([header] + [len(s) for s in items]).astype("<i4")
         return np.int32(len(items)).astype("<i4").tobytes() + offsets.tobytes() + b"".join(items)
-    data = np.ascontiguousarray(arr, dtype=dtype.np.newbyteorder("<"))
-    return data.tobytes()
+    return np.asarray(arr).astype(dtype.np.newbyteorder("<"), copy=False)

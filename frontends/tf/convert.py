@@ -81,12 +81,14 @@ def tensor_to_numpy(t, where: str) -> np.ndarray:
     if dtype is DType.STRING:
         vals = list(t.string_val)
         return _fill(np.array(vals + [b""] * (not vals), dtype=object), count, dims, where)
-    if t.tensor_content:
-        raw = t.tensor_content
+    raw = t.tensor_content  # (each read of the field makes a new bytes object: read it once)
+    if raw:
         if len(raw) != count * itemsize:
             raise UserError(f"{where}: constant of shape {dims} and dtype {dtype} needs {count * itemsize} bytes, "
                             f"tensor_content has {len(raw)}")
-        return np.frombuffer(raw, dtype=dtype.np.newbyteorder("<")).astype(dtype.np).reshape(dims)
+        # A read-only view on those bytes (no second copy of a 100 MB weight): the IR shares constants
+        # read-only. Only a big-endian host converts.
+        return np.frombuffer(raw, dtype=dtype.np.newbyteorder("<")).astype(dtype.np, copy=False).reshape(dims)
     if dtype is DType.FLOAT16:
         vals = np.array(t.half_val, dtype=np.uint16).view(np.float16)
     elif dtype is DType.FLOAT32:

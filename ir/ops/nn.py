@@ -124,12 +124,18 @@ def _taps(x: np.ndarray, ksize, strides, dilations, padding, explicit, pad_value
             yield i, j, x[:, y0 : y0 + (oh - 1) * sh + 1 : sh, x0 : x0 + (ow - 1) * sw + 1 : sw, :]
 
 
-def window_patches(x: np.ndarray, ksize, strides, dilations, padding, explicit) -> np.ndarray:
+def window_patches(x: np.ndarray, ksize, strides, dilations, padding, explicit, positions=None) -> np.ndarray:
     """Windows of NHWC ``x`` as [N, OH, OW, KH, KW, C] (im2col), padded as TF pads (also what
-    GPTQ measures a convolution's inputs with, backends/quantize/gptq.py)."""
-    views = [v for _, _, v in _taps(x, ksize, strides, dilations, padding, explicit)]
-    p = np.stack(views, axis=3)
-    return p.reshape(p.shape[:3] + tuple(ksize) + p.shape[4:])
+    GPTQ measures a convolution's inputs with, backends/quantize/gptq.py). ``positions`` (flat
+    indices into N * OH * OW): only those windows, as [P, KH, KW, C], gathered tap by tap so a
+    caller that samples a few windows never builds the others."""
+    views = [v for _, _, v in _taps(x, ksize, strides, dilations, padding, explicit)]  # [N, OH, OW, C] each
+    if positions is None:
+        p = np.stack(views, axis=3)
+        return p.reshape(p.shape[:3] + tuple(ksize) + p.shape[4:])
+    at = np.unravel_index(positions, views[0].shape[:3])
+    p = np.stack([v[at] for v in views], axis=1)  # [P, KH * KW, C]
+    return p.reshape((p.shape[0],) + tuple(ksize) + p.shape[2:])
 
 
 _CONV_ATTRS = {

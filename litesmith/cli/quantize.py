@@ -48,7 +48,7 @@ def run(args) -> int:
     quantize_graph(graph, args.mode, calibration=args.calibration, io_dtype=args.io, percentile=args.percentile,
                    report=report, progress=not args.quiet, integer_only=args.integer_only,
                    manager_options=pass_manager_options(args))
-    blob = write_tflite(graph)
+    blob = write_tflite(graph, as_bytearray=True)  # written to a file: no second copy of the weights
     write_atomic(args.output, blob)
     report["output_bytes"] = len(blob)
     if args.report:
