@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from litesmith.ir.dtypes import DType
 
-from .registry import Unsupported, need_rank, onnx_op, static_shape
+from .registry import Unsupported, need_input, need_rank, onnx_op, static_shape
 from .tensors import to_dtype
 
 _I32_MAX = np.iinfo(np.int32).max
@@ -154,9 +154,8 @@ def _slice(ctx, node, inputs):
         axes = node.attr_ints("axes", None)
         steps = None
     else:
-        if len(inputs) < 3:
-            raise Unsupported("Slice needs starts and ends")
-        starts, ends = ctx.const_ints(inputs[1], "starts"), ctx.const_ints(inputs[2], "ends")
+        starts = ctx.const_ints(need_input(inputs, 1, "starts", "Slice"), "starts")
+        ends = ctx.const_ints(need_input(inputs, 2, "ends", "Slice"), "ends")
         axes = ctx.const_ints(inputs[3], "axes") if len(inputs) > 3 and inputs[3] is not None else None
         steps = ctx.const_ints(inputs[4], "steps") if len(inputs) > 4 and inputs[4] is not None else None
     axes = axes if axes is not None else list(range(len(starts)))
@@ -253,7 +252,7 @@ def _pad(ctx, node, inputs):
         value_v = ctx.scalar_like(x, value)
         axes = list(range(rank))
     else:
-        pads = ctx.const_ints(inputs[1], "pads")
+        pads = ctx.const_ints(need_input(inputs, 1, "pads", "Pad"), "pads")
         value_v = inputs[2] if len(inputs) > 2 and inputs[2] is not None else ctx.scalar_like(x, 0)
         axes = ctx.const_ints(inputs[3], "axes") if len(inputs) > 3 and inputs[3] is not None else list(range(rank))
     if len(pads) != 2 * len(axes):
@@ -381,7 +380,7 @@ def _one_hot(ctx, node, inputs):
 def _top_k(ctx, node, inputs):
     x = inputs[0]
     rank = need_rank(x)
-    k = node.attr_int("k") if node.opset < 10 else int(ctx.const_ints(inputs[1], "k")[0])
+    k = node.attr_int("k") if node.opset < 10 else int(ctx.const_ints(need_input(inputs, 1, "K", "TopK"), "k")[0])
     axis = _axis(node.attr_int("axis", -1), rank)
     largest = node.attr_int("largest", 1)
     if not node.attr_int("sorted", 1):
