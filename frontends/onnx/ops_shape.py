@@ -33,7 +33,47 @@ def _reshape(ctx, node, inputs):
                 if x.shape is None or i >= len(x.shape) or x.shape[i] is None:
                     raise Unsupported("shape copies an unknown dim")
                 shape[i] = x.shape[i]
+    unit = _unit_dims_only(x.shape, shape)
+    if unit is not None and x.const_value() is None:
+        return [unit(ctx, x)]
     return [ctx.reshape(x, shape)]
+
+
+def _unit_dims_only(src, target):
+    """A squeeze or expand_dims when a reshape only drops or adds size-1 dims (exporters bake whole
+    shapes into such reshapes: an axis op keeps working when strip-batch / unroll-rnn change the sizes)."""
+    if src is None or None in src or target.count(-1) > 1:
+        return None
+    total = int(np.prod(src))
+    if -1 in target:
+        known = int(np.prod([d for d in target if d != -1]))
+        if known == 0 or total % known:
+            return None
+        target = [total // known if d == -1 else d for d in target]
+    if list(src) == list(target):
+        return lambda ctx, x: x
+    longer, shorter = (list(src), list(target)) if len(src) > len(target) else (list(target), list(src))
+    if len(longer) == len(shorter) or [d for d in longer if d != 1] != [d for d in shorter if d != 1]:
+        return None
+    extra, j = [], 0
+    for i, d in enumerate(longer):
+        if j < len(shorter) and shorter[j] == d:
+            j += 1
+        elif d == 1:
+            extra.append(i)
+        else:
+            return None
+    if j != len(shorter):
+        return None
+    if len(src) > len(target):
+        return lambda ctx, x: ctx.op("core.squeeze", [x], {"axes": extra})
+
+    def expand(ctx, x):
+        for a in extra:
+            x = ctx.op("core.expand_dims", [x], {"axis": a})
+        return x
+
+    return expand
 
 
 @onnx_op("Flatten", inputs=1)
