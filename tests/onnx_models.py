@@ -156,3 +156,37 @@ def node_model(op: str, inputs: Sequence[np.ndarray], n_out: int = 1, opset: int
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = min(model.ir_version, 10)
     return onnx.shape_inference.infer_shapes(model), dict(zip(names, inputs))
+
+
+def light_models():
+    """The 9 CNNs the onnx wheel ships for its backend tests (opset 9, placeholder weights)."""
+    import glob
+
+    folder = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+    return sorted(glob.glob(os.path.join(folder, "*.onnx")))
+
+
+def check_light_model(path, litert):
+    """(relative error vs onnxruntime, LiteRT op histogram, convert seconds)."""
+    import time
+    from collections import Counter
+
+    import litesmith
+
+    model = onnx.load(path)
+    inits = {t.name for t in model.graph.initializer}
+    (inp,) = [v for v in model.graph.input if v.name not in inits]
+    shape = [d.dim_value for d in inp.type.tensor_type.shape.dim]
+    x = np.random.default_rng(0).uniform(0, 1, size=shape).astype(np.float32)
+    want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {inp.name: x})[0]
+    t0 = time.perf_counter()
+    blob = litesmith.compile(litesmith.load(path))
+    seconds = time.perf_counter() - t0
+    interp = litert(model_content=blob)
+    interp.allocate_tensors()
+    interp.set_tensor(interp.get_input_details()[0]["index"], x)
+    interp.invoke()
+    got = interp.get_tensor(interp.get_output_details()[0]["index"])
+    ops = Counter(d["op_name"] for d in interp._get_ops_details() if d["op_name"] != "DELEGATE")
+    err = float(np.max(np.abs(got - want)) / max(1.0, float(np.max(np.abs(want)))))
+    return err, ops, seconds

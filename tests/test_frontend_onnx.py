@@ -302,3 +302,13 @@ def test_composed_ops_match_onnxruntime(op, attrs, extra, litert_interpreter):
         inits = [init("scale", rng.normal(size=(5,)).astype(np.float32))] if extra else []
         model, feeds = node_model(op, [x], opset=23, extra_inits=inits, **attrs)
     check_against_ort(model, feeds, litert_interpreter)
+
+
+@pytest.mark.parametrize("name", ["squeezenet", "inception_v1", "resnet50", "shufflenet"])
+def test_light_models_in_the_onnx_wheel_match_onnxruntime(name, litert_interpreter):
+    """Four of the wheel's nine light CNNs (benchmarks/onnx_light_models.py runs all nine)."""
+    from onnx_models import check_light_model, light_models
+
+    (path,) = [p for p in light_models() if p.endswith(f"light_{name}.onnx")]
+    err, ops, _ = check_light_model(path, litert_interpreter)
+    assert err <= 1e-4 and ops["CONV_2D"] >= 1

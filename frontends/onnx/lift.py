@@ -22,7 +22,7 @@ from litesmith.ir.registry import InferError
 from litesmith.ir.types import TensorType, refine_shape, shapes_compatible
 
 from .reader import Source, infer_shapes, opset_of, read_model
-from .registry import BadAttr, OnnxNode, arity_problem, load_mappings, map_node
+from .registry import BadAttr, BadNode, OnnxNode, arity_problem, load_mappings, map_node, missing_required
 from .tensors import UnsupportedDType, ir_attrs, node_attrs, tensor_to_numpy, to_dtype, value_type
 
 LAYOUT_META = "litesmith.layout"  # "nchw": the default pipeline runs nchw-to-nhwc first
@@ -199,6 +199,9 @@ class _Lifter:
                 problem = arity_problem(op_key, len(inputs))
                 if problem:
                     raise UserError(f"{where} {problem}; the file is corrupt or was edited by hand")
+                empty = missing_required(op_key, inputs)
+                if empty is not None:
+                    raise UserError(f"{where}: required input {empty} is empty; the file is corrupt")
                 outs = map_node(self.builder, node, inputs)
             if outs is None:
                 outs = self._foreign(proto, node, inputs)
@@ -206,7 +209,7 @@ class _Lifter:
                 self._check_outputs(proto, outs, where)
                 if not self.shapes_given:
                     self._refine(proto, outs)
-        except (InferError, IRError, BadAttr) as e:
+        except (InferError, IRError, BadAttr, BadNode) as e:
             raise UserError(f"{where}: {e}") from None
         except UnsupportedDType as e:
             raise UserError(f"{where}: {e}") from None

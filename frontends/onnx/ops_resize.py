@@ -164,6 +164,8 @@ def _tf_op(kind: str, mats, sizes) -> Optional[Tuple[str, bool, bool]]:
 def _resize(ctx, node, x, scales: Optional[List[float]], sizes: Optional[List[int]], attrs, roi=None, axes=None):
     shape = static_shape(x)
     rank = len(shape)
+    if axes is not None and any(not -rank <= a < rank for a in axes):
+        raise Unsupported(f"axes {axes} out of range for rank {rank}")
     axes = list(range(rank)) if axes is None else [a + rank if a < 0 else a for a in axes]
     if sizes is not None:
         if len(sizes) != len(axes):
@@ -181,8 +183,8 @@ def _resize(ctx, node, x, scales: Optional[List[float]], sizes: Optional[List[in
             raise Unsupported("scales do not match the axes")
         scale_by_axis = dict(zip(axes, scales))
         out = {a: int(math.floor(s * shape[a])) for a, s in zip(axes, scales)}
-    if any(s <= 0 for s in scale_by_axis.values()):
-        raise Unsupported("non-positive scales")
+    if any(s <= 0 for s in scale_by_axis.values()) or any(n < 1 for n in out.values()):
+        raise Unsupported("non-positive scales or an empty result")
     mats, masks = {}, {}
     for a in axes:
         if math.isclose(scale_by_axis[a], 1.0) and out[a] == shape[a] and roi is None:

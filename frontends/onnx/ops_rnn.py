@@ -21,7 +21,7 @@ from litesmith.ir.builder import Builder
 from litesmith.ir.graph import Graph, Value
 from litesmith.ir.types import TensorType
 
-from .registry import MapContext, Unsupported, onnx_op, static_shape
+from .registry import MapContext, Unsupported, need_rank, onnx_op, static_shape
 
 _DEFAULTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
@@ -93,6 +93,8 @@ def _at(values: List[float], i: int) -> Optional[float]:
 def _recurrent(kind: str):
     def fn(ctx, node, inputs):
         x, w, r = inputs[:3]
+        if any(v is None or need_rank(v) != 3 for v in (x, w, r)):
+            raise Unsupported("X, W and R must have rank 3")
         rest = (list(inputs[3:]) + [None] * 5)[:5]
         b, seq_lens, init_h = rest[0], rest[1], rest[2]
         init_c, peep = (rest[3], rest[4]) if kind == "LSTM" else (None, None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from litesmith.ir.dtypes import DType
 
-from .registry import Unsupported, need_rank, onnx_op, static_shape
+from .registry import Unsupported, need_input, need_rank, onnx_op, static_shape
 from .tensors import to_dtype
 
 _I32_MAX = np.iinfo(np.int32).max
@@ -33,7 +33,47 @@ def _reshape(ctx, node, inputs):
                 if x.shape is None or i >= len(x.shape) or x.shape[i] is None:
                     raise Unsupported("shape copies an unknown dim")
                 shape[i] = x.shape[i]
+    unit = _unit_dims_only(x.shape, shape)
+    if unit is not None and x.const_value() is None:
+        return [unit(ctx, x)]
     return [ctx.reshape(x, shape)]
+
+
+def _unit_dims_only(src, target):
+    """A squeeze or expand_dims when a reshape only drops or adds size-1 dims (exporters bake whole
+    shapes into such reshapes: an axis op keeps working when strip-batch / unroll-rnn change the sizes)."""
+    if src is None or None in src or target.count(-1) > 1:
+        return None
+    total = int(np.prod(src))
+    if -1 in target:
+        known = int(np.prod([d for d in target if d != -1]))
+        if known == 0 or total % known:
+            return None
+        target = [total // known if d == -1 else d for d in target]
+    if list(src) == list(target):
+        return lambda ctx, x: x
+    longer, shorter = (list(src), list(target)) if len(src) > len(target) else (list(target), list(src))
+    if len(longer) == len(shorter) or [d for d in longer if d != 1] != [d for d in shorter if d != 1]:
+        return None
+    extra, j = [], 0
+    for i, d in enumerate(longer):
+        if j < len(shorter) and shorter[j] == d:
+            j += 1
+        elif d == 1:
+            extra.append(i)
+        else:
+            return None
+    if j != len(shorter):
+        return None
+    if len(src) > len(target):
+        return lambda ctx, x: ctx.op("core.squeeze", [x], {"axes": extra})
+
+    def expand(ctx, x):
+        for a in extra:
+            x = ctx.op("core.expand_dims", [x], {"axis": a})
+        return x
+
+    return expand
 
 
 @onnx_op("Flatten", inputs=1)
@@ -154,9 +194,8 @@ def _slice(ctx, node, inputs):
         axes = node.attr_ints("axes", None)
         steps = None
     else:
-        if len(inputs) < 3:
-            raise Unsupported("Slice needs starts and ends")
-        starts, ends = ctx.const_ints(inputs[1], "starts"), ctx.const_ints(inputs[2], "ends")
+        starts = ctx.const_ints(need_input(inputs, 1, "starts", "Slice"), "starts")
+        ends = ctx.const_ints(need_input(inputs, 2, "ends", "Slice"), "ends")
         axes = ctx.const_ints(inputs[3], "axes") if len(inputs) > 3 and inputs[3] is not None else None
         steps = ctx.const_ints(inputs[4], "steps") if len(inputs) > 4 and inputs[4] is not None else None
     axes = axes if axes is not None else list(range(len(starts)))
@@ -253,7 +292,7 @@ def _pad(ctx, node, inputs):
         value_v = ctx.scalar_like(x, value)
         axes = list(range(rank))
     else:
-        pads = ctx.const_ints(inputs[1], "pads")
+        pads = ctx.const_ints(need_input(inputs, 1, "pads", "Pad"), "pads")
         value_v = inputs[2] if len(inputs) > 2 and inputs[2] is not None else ctx.scalar_like(x, 0)
         axes = ctx.const_ints(inputs[3], "axes") if len(inputs) > 3 and inputs[3] is not None else list(range(rank))
     if len(pads) != 2 * len(axes):
@@ -381,7 +420,7 @@ def _one_hot(ctx, node, inputs):
 def _top_k(ctx, node, inputs):
     x = inputs[0]
     rank = need_rank(x)
-    k = node.attr_int("k") if node.opset < 10 else int(ctx.const_ints(inputs[1], "k")[0])
+    k = node.attr_int("k") if node.opset < 10 else int(ctx.const_ints(need_input(inputs, 1, "K", "TopK"), "k")[0])
     axis = _axis(node.attr_int("axis", -1), rank)
     largest = node.attr_int("largest", 1)
     if not node.attr_int("sorted", 1):

@@ -46,6 +46,12 @@ def onnx_op(*names: str, inputs: Arity):
     return wrap
 
 
+def missing_required(op: str, inputs) -> Optional[int]:
+    """The first of the op's required inputs left empty (""), or None."""
+    least = ARITY.get(op, (0, None))[0]
+    return next((i for i, v in enumerate(inputs[:least]) if v is None), None)
+
+
 def arity_problem(op: str, n: int) -> Optional[str]:
     least, most = ARITY.get(op, (0, None))
     if least <= n and (most is None or n <= most):
@@ -56,6 +62,17 @@ def arity_problem(op: str, n: int) -> Optional[str]:
 
 class BadAttr(UserError):
     """An ONNX attribute of the wrong kind or value (the caller adds the node's name)."""
+
+
+class BadNode(UserError):
+    """A node the ONNX spec does not allow (a required input missing at this opset...); the caller adds its name."""
+
+
+def need_input(inputs, i: int, what: str, op: str):
+    """Input ``i`` (required at this opset), or ``BadNode``."""
+    if i >= len(inputs) or inputs[i] is None:
+        raise BadNode(f"{op} needs input {i} ({what}) at this opset")
+    return inputs[i]
 
 
 class Unsupported(Exception):
@@ -136,10 +153,16 @@ class MapContext:
         return self.builder.const(as_array(value, dtype))
 
     def i32(self, values) -> Value:
-        return self.const(np.asarray(values, np.int32))
+        """An int32 constant (shapes, axes, indices: TFLite's type); values beyond int32 keep the node foreign."""
+        arr = np.asarray(values, np.int64)
+        if arr.size and (arr.max() > np.iinfo(np.int32).max or arr.min() < np.iinfo(np.int32).min):
+            raise Unsupported("a shape or index does not fit in int32")
+        return self.const(arr.astype(np.int32))
 
     def scalar_like(self, x: Value, value) -> Value:
         """A scalar constant of ``x``'s dtype."""
+        if x.dtype in (DType.STRING, DType.VARIANT):
+            raise Unsupported(f"arithmetic on {x.dtype} values")
         return self.const(np.asarray(value, dtype=x.dtype.np))
 
     @staticmethod
@@ -151,7 +174,13 @@ class MapContext:
         return c
 
     def const_ints(self, v: Optional[Value], what: str = "input") -> List[int]:
-        return [int(x) for x in np.asarray(self.const_value(v, what)).reshape(-1)]
+        """An integer shape/axes input as ints (a float tensor there is a malformed file)."""
+        c = np.asarray(self.const_value(v, what))
+        if c.dtype.kind not in "iu":
+            raise BadNode(f"{what} must be an integer tensor, got {v.dtype}")
+        if c.size > 64:
+            raise Unsupported(f"{what} has {c.size} entries")
+        return [int(x) for x in c.reshape(-1)]
 
     def transpose(self, x: Value, perm: Sequence[int]) -> Value:
         """``x`` transposed; a constant is transposed now, so weights stay plain constants."""
@@ -191,6 +220,11 @@ def _fold(node, builder: Builder) -> Optional[List[Value]]:
     return outs
 
 
+# Ops whose mappings only move elements, so string tensors may pass through them.
+STRING_OPS = {"Identity", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Concat", "Split", "Slice",
+              "Gather", "Expand", "Tile", "Constant", "Shape", "Size", "Equal", "Where", "Cast"}
+
+
 def map_node(builder: Builder, node: OnnxNode, inputs: List[Optional[Value]]) -> Optional[List[Value]]:
     """Run the mapping of ``node``; None when there is none or it declines.
 
@@ -198,6 +232,8 @@ def map_node(builder: Builder, node: OnnxNode, inputs: List[Optional[Value]]) ->
     node never leaves half a mapping behind."""
     fn = MAPPERS.get(node.op)
     if fn is None:
+        return None
+    if node.op not in STRING_OPS and any(v is not None and v.dtype is DType.STRING for v in inputs):
         return None
     graph = builder.graph
     before = len(graph)

@@ -68,7 +68,7 @@ def shape_of(tensor_type, where: str) -> Optional[tuple]:
         if d.HasField("dim_value"):
             if d.dim_value < 0:
                 raise UserError(f"{where}: negative dimension {d.dim_value}; the file is corrupt")
-            if d.dim_value > 1 << 31:
+            if d.dim_value >= 1 << 31:
                 raise UserError(f"{where}: dimension {d.dim_value} is too large; the file is corrupt")
             dims.append(int(d.dim_value))
         else:
