@@ -17,6 +17,9 @@ a wide graph of parallel branches, a statically unrolled LSTM) and for MobileNet
 * both .tflite files run in LiteRT on the same seeded random input: the max abs difference of
   their outputs (a benchmark of a broken conversion would be worthless).
 
+While `litesmith convert` cannot fold a 34-block deep MLP's shape arithmetic with its default
+pipeline (probed at start; see FOLD_BLOCKS_PER_RUN), the deep MLP gets extra fold-constants runs.
+
 TF's figures are cached in ``<cache>/peer.json`` keyed by the .pb's sha256, the input shapes and
 TF's version (its .tflite kept beside it); ``--reuse-peer`` takes them from there instead of
 running TF again. Results accumulate in ``--out``/results.json (a run replaces the rows it
@@ -198,6 +201,8 @@ def run_job(job: dict, args, peers: PeerCache, work: str) -> dict:
         peers.put(job, row["tf"])
     elif cached is not None:
         row["tf"] = {**cached, "cached": True}
+        if not samples["litesmith"]:  # nothing measured now: the row is as old as the cached figures
+            row["measured"] = cached["measured"]
     if row.get("litesmith", {}).get("status") == "ok" and not args.no_stages:
         row["stages"] = litesmith_stages(job, work, args.timeout)
     if row.get("litesmith", {}).get("status") == "ok" and row.get("tf", {}).get("status") == "ok":

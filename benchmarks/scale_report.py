@@ -83,7 +83,7 @@ def plot(results: dict, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_t, ax_c, ax_m) = plt.subplots(1, 3, figsize=(16, 5))
+    fig, (ax_t, ax_c, ax_m) = plt.subplots(1, 3, figsize=(16, 6))
     colours = {"deep_mlp": "tab:blue", "wide": "tab:orange", "rnn": "tab:green", "mobilenet_v2": "tab:purple",
                "resnet50": "tab:brown"}
     by_shape: dict = {}
@@ -112,9 +112,10 @@ def plot(results: dict, path: str) -> None:
         ax.set_ylabel(unit)
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-    ax_t.legend(fontsize=7, loc="upper left")
+    handles, labels = ax_t.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.suptitle("litesmith convert vs TF's converter (solid: litesmith, dashed: TF)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
