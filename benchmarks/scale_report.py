@@ -52,7 +52,8 @@ def markdown(results: dict) -> str:
         agree_text = f"{agree['max_abs_diff']:.2g} ({agree['max_abs_output']:.3g})" if agree else ""
         if agree and not agree["finite"]:
             agree_text += " NOT FINITE"
-        where = f"{r['measured'][:16].replace('T', ' ')}, {r.get('compiler_commit', '?')}"
+        made_by = r.get("compiler_commit", "?") if ours else f"TF {(tf or {}).get('tf_version', '?')} only"
+        where = f"{r['measured'][:16].replace('T', ' ')}, {made_by}"
         lines.append(f"| {r['name']} | {r['nodes']:,} | {_seconds(ours)} | {_seconds(tf)} | {speed} | {peak} | "
                      f"{peak_ratio} | {ops} | {agree_text} | {where} |")
     lines += ["", "litesmith per stage, wall seconds (one more child process, Python API; "

@@ -1,6 +1,9 @@
 """Models exported from PyTorch (when torch is installed: it is not a test dependency, 750 MB;
 `pip install torch==2.13.0 onnxscript` here): a CNN, an MLP and an LSTM language model, with
-torch.onnx.export's default (dynamo) exporter and the legacy TorchScript one, against onnxruntime."""
+torch.onnx.export's default (dynamo) exporter and the legacy TorchScript one, against onnxruntime.
+
+torch is imported by the ``torch`` fixture, never at collection: importing it changes what the
+standard library modules hold, which other tests (the demo's corpus) must not see."""
 from __future__ import annotations
 
 import io
@@ -10,20 +13,23 @@ import warnings
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import onnx
 
-import onnx  # noqa: E402
-
-import litesmith  # noqa: E402
-from litesmith.frontends.onnx import load_onnx  # noqa: E402
-from litesmith.ir import run  # noqa: E402
-from litesmith.passes import run_pipeline  # noqa: E402
-from onnx_models import check_against_ort, run_ort, run_tflite  # noqa: E402
+import litesmith
+from litesmith.frontends.onnx import load_onnx
+from litesmith.ir import run
+from litesmith.passes import run_pipeline
+from onnx_models import check_against_ort, run_ort, run_tflite
 
 EXPORTERS = [pytest.param(True, id="dynamo"), pytest.param(False, id="torchscript")]
 
 
-def _export(module, args, dynamo: bool):
+@pytest.fixture(scope="module")
+def torch():
+    return pytest.importorskip("torch")
+
+
+def _export(torch, module, args, dynamo: bool):
     if dynamo:
         pytest.importorskip("onnxscript")
     f = io.BytesIO()
@@ -33,49 +39,55 @@ def _export(module, args, dynamo: bool):
     return onnx.load_from_string(f.getvalue())
 
 
-class _CNN(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c1, self.bn = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8)
-        self.c2, self.fc = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1), torch.nn.Linear(16 * 4 * 4, 10)
+def _cnn(torch):
+    class CNN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1, self.bn = torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8)
+            self.c2, self.fc = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1), torch.nn.Linear(16 * 4 * 4, 10)
 
-    def forward(self, x):
-        x = torch.relu(self.bn(self.c1(x)))
-        x = torch.nn.functional.max_pool2d(torch.relu(self.c2(x)), 2)
-        return torch.softmax(self.fc(torch.flatten(x, 1)), -1)
+        def forward(self, x):
+            x = torch.relu(self.bn(self.c1(x)))
+            x = torch.nn.functional.max_pool2d(torch.relu(self.c2(x)), 2)
+            return torch.softmax(self.fc(torch.flatten(x, 1)), -1)
+
+    return CNN()
 
 
-class _LM(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.emb, self.lstm, self.out = torch.nn.Embedding(11, 6), torch.nn.LSTM(6, 8), torch.nn.Linear(8, 11)
+def _lm(torch):
+    class LM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.lstm, self.out = torch.nn.Embedding(11, 6), torch.nn.LSTM(6, 8), torch.nn.Linear(8, 11)
 
-    def forward(self, ids):
-        y, _ = self.lstm(self.emb(ids))
-        return torch.softmax(self.out(y), -1)
+        def forward(self, ids):
+            y, _ = self.lstm(self.emb(ids))
+            return torch.softmax(self.out(y), -1)
+
+    return LM()
 
 
 @pytest.mark.parametrize("dynamo", EXPORTERS)
-def test_exported_cnn_and_mlp_match(dynamo, litert_interpreter):
+def test_exported_cnn_and_mlp_match(torch, dynamo, litert_interpreter):
     torch.manual_seed(0)
-    cnn = _CNN()
+    cnn = _cnn(torch)
     with torch.no_grad():  # statistics that are not the identity
         cnn.bn.running_mean.normal_()
         cnn.bn.running_var.uniform_(0.5, 2.0)
     x = torch.randn(1, 3, 16, 16)
-    graph, ops = check_against_ort(_export(cnn, (x,), dynamo), {"x": x.numpy()}, litert_interpreter)
+    graph, ops = check_against_ort(_export(torch, cnn, (x,), dynamo), {"x": x.numpy()}, litert_interpreter)
     assert ops["TRANSPOSE"] == 1 and ops["CONV_2D"] == 2  # the input's; flatten moved into the weights
     np.testing.assert_allclose(run(graph, {"x": x.numpy()})["y"], cnn.eval()(x).detach().numpy(), atol=1e-6)
     mlp = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 4), torch.nn.Tanh())
     v = torch.randn(3, 8)
-    check_against_ort(_export(mlp, (v,), dynamo), {"x": v.numpy()}, litert_interpreter)
+    check_against_ort(_export(torch, mlp, (v,), dynamo), {"x": v.numpy()}, litert_interpreter)
 
 
 @pytest.mark.parametrize("dynamo", EXPORTERS)
-def test_exported_lstm_lm_runs_one_step_at_a_time(dynamo, litert_interpreter):
+def test_exported_lstm_lm_runs_one_step_at_a_time(torch, dynamo, litert_interpreter):
     torch.manual_seed(1)
     ids = torch.randint(0, 11, (5, 1))
-    model = _export(_LM(), (ids,), dynamo)
+    model = _export(torch, _lm(torch), (ids,), dynamo)
     want = run_ort(model, {"x": ids.numpy()})["y"]
     graph = load_onnx(model.SerializeToString())
     blob = litesmith.compile(graph, "strip-batch,unroll-rnn,fold-constants")
