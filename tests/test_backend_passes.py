@@ -32,7 +32,8 @@ CONV = dedent("""
 """)
 CONV_ATTRS = 'dilation_h_factor = 1, dilation_w_factor = 1, fused_activation_function = "{act}", padding = "VALID", stride_h = 1, stride_w = 1'
 RNG = np.random.default_rng(7)
-BACKEND_PASSES = {"lower-tflite", "fuse-tflite", "quantize-float16", "quantize-dynamic", "quantize-int8"}
+BACKEND_PASSES = {"lower-tflite", "fuse-tflite", "quantize-float16", "quantize-dynamic", "quantize-int8",
+                  "stub-custom-ops", "split-host-ops"}
 
 
 def feeds():
