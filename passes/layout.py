@@ -266,7 +266,7 @@ def count_transposes(graph: Graph) -> int:
 def channel_last_io(graph: Graph) -> int:
     """Make rank-4 graph inputs and outputs NHWC (same names); returns how many changed."""
     changed = 0
-    first = next(iter(graph), None)
+    first = graph.first
     for i, v in enumerate(list(graph.inputs)):
         if v.rank != 4 or v.type.is_list:
             continue

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from litesmith.ir.builder import Builder, as_array
+from litesmith.ir.builder import Builder, RecordingBuilder, as_array
 from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Value
@@ -236,13 +236,13 @@ def map_node(builder: Builder, node: OnnxNode, inputs: List[Optional[Value]]) ->
     if node.op not in STRING_OPS and any(v is not None and v.dtype is DType.STRING for v in inputs):
         return None
     graph = builder.graph
-    before = len(graph)
+    recording = RecordingBuilder(builder)
     try:
-        result = fn(MapContext(builder), node, inputs)
+        result = fn(MapContext(recording), node, inputs)
     except Unsupported:
         result = None
     if result is None:
-        for n in reversed(graph.nodes[before:]):
+        for n in reversed(recording.created):
             if n.graph is graph:
                 graph.remove(n, force=True)
     return result
