@@ -21,13 +21,16 @@ libprotobuf-mutator from source), so the protobuf edits are ours.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import sys
 import tempfile
+import traceback
 from typing import Callable, Dict, List
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 FINDINGS = os.path.join(HERE, "data", "fuzz_findings")
 EXTENSIONS = {"graphdef": ".pb", "tflite": ".tflite", "ir": ".ir", "onnx": ".onnx"}
 
@@ -158,6 +161,8 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=int, default=0, help="stop after this many inputs (0: no limit)")
     parser.add_argument("--seconds", type=int, default=60, help="stop after this many seconds (0: no limit)")
     parser.add_argument("--findings", default=FINDINGS, help="folder for crash-/timeout-/oom- files")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="record one input per distinct exception and continue (hangs and OOMs still stop)")
     args, libfuzzer_args = parser.parse_known_args(argv)
     sys.path.insert(0, HERE)
     import atheris
@@ -179,10 +184,26 @@ def main(argv=None) -> None:
     findings = os.path.join(args.findings, args.target)
     os.makedirs(findings, exist_ok=True)
 
+    seen = set()
+
     def test_one_input(data: bytes) -> None:
         with open(path, "wb") as f:
             f.write(data)
-        run_one(path)
+        if not args.keep_going:
+            run_one(path)
+            return
+        try:
+            run_one(path)
+        except Exception as e:  # record one input per distinct failure and go on
+            where = traceback.extract_tb(e.__traceback__)[-1]
+            signature = f"{type(e).__name__} at {os.path.relpath(where.filename, ROOT)}:{where.lineno}"
+            if signature not in seen:
+                seen.add(signature)
+                name = "crash-" + hashlib.sha1(data).hexdigest()
+                with open(os.path.join(findings, name), "wb") as f:
+                    f.write(data)
+                print(f"FINDING {name}: {signature}: {str(e).splitlines()[0][:300] if str(e) else ''}",
+                      file=sys.stderr, flush=True)
 
     def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
         rng = random.Random(seed)
