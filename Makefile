@@ -23,11 +23,14 @@ lint: install
 
 # Coverage-guided fuzzing of every reader (tests/fuzz_readers.py), FUZZ_SECONDS per reader.
 # A finding stops its reader's run and lands in tests/data/fuzz_findings/, which `make test` replays.
+# Then the differential tester on DIFF_COUNT random graphs (tests/difftest.py).
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS ?= graphdef tflite ir onnx
+DIFF_COUNT ?= 2000
 fuzz: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,fuzz]'
 	for t in $(FUZZ_TARGETS); do $(BIN)/python tests/fuzz_readers.py $$t --seconds $(FUZZ_SECONDS) || exit 1; done
+	$(BIN)/python tests/difftest.py --count $(DIFF_COUNT)
 
 demo: install
 	$(BIN)/python -m litesmith.demo

@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     out_dir = os.path.join(args.cache, "converted")
     os.makedirs(out_dir, exist_ok=True)
     rows = [roundtrip(p, out_dir) for spec in (args.wheel or WHEELS) for p in fetch(spec, args.cache)]
-    print(f"| model | KB | outcome | max abs diff | convert s |\n|---|---|---|---|---|")
+    print("| model | KB | outcome | max abs diff | convert s |\n|---|---|---|---|---|")
     for r in rows:
         diff = f"{r['max_abs_diff']:.1e}" if "max_abs_diff" in r else r.get("detail", "")
         print(f"| {r['model']} | {r['bytes'] // 1024} | {r['outcome']} | {diff} | {r.get('convert_s', 0):.1f} |")
