@@ -27,7 +27,7 @@ from litesmith.ir.dtypes import DType
 from litesmith.ir.ops.nn import local_response_norm
 from litesmith.ir.ops.shape_ops import batch_to_space_nd, space_to_batch_nd
 from litesmith.ir.registry import Attr, InferContext, defop
-from litesmith.ir.types import TensorType, broadcast_shapes, is_static
+from litesmith.ir.types import TensorType, broadcast_shapes, is_static, num_elements
 
 from . import kernels as K
 from .opcodes import OpCode, register
@@ -82,6 +82,11 @@ def to_bool(ctx):
     return _broadcast(ctx, DType.BOOL)
 
 
+# Inference by evaluation allocates its inputs: beyond this (1 GiB of f32) a model cannot be
+# a TFLite model anyway (flatbuffers hold < 2 GiB), so refuse instead of exhausting memory.
+MAX_EVALUATED_ELEMENTS = 1 << 28
+
+
 def by_evaluation(dtypes: Callable[[InferContext], List[DType]] = lambda ctx: [ctx.types[0].dtype], consts=(), nout=None):
     """Inference by running the kernel on zeros of the input shapes, with the
     operands listed in ``consts`` (shape-like: axes, perm, begin...) at their
@@ -94,6 +99,10 @@ def by_evaluation(dtypes: Callable[[InferContext], List[DType]] = lambda ctx: [c
         known = all(is_static(t.shape) for t in ctx.types) and all(
             i < len(ctx.consts) and ctx.consts[i] is not None for i in consts)
         if known:
+            elements = sum(num_elements(t.shape) for t in ctx.types)
+            if elements > MAX_EVALUATED_ELEMENTS:
+                ctx.fail(f"inputs {', '.join(map(str, ctx.types))} hold {elements} elements, more than a TFLite "
+                         f"model can hold ({MAX_EVALUATED_ELEMENTS}); the model is corrupt or not for a device")
             args = [c if (i in consts and c is not None) else np.zeros(t.shape, t.dtype.np)
                     for i, (c, t) in enumerate(zip(ctx.consts, ctx.types))]
             try:
@@ -869,14 +878,35 @@ tflop("expand_dims", doc="Insert a size-1 axis at ``axis`` (scalar i32 operand).
 tflop("tile", doc="Repeat ``x`` by ``multiples``.", operands=["x", "multiples"], options="TileOptions",
       infer=by_evaluation(consts=(1,)), kernel=lambda x, m: np.tile(x, _int_list(m)),
       version=dtype_version({DType.INT8: 3, DType.STRING: 2}))
+def _shaped_by_const(operand: int, dtype_of: int):
+    """Inference for ops whose result shape is a constant operand (fill, broadcast_to): no
+    evaluation, so a hostile shape costs nothing before it is refused."""
+
+    def infer(ctx):
+        dims = ctx.consts[operand] if operand < len(ctx.consts) else None
+        if dims is None:
+            return [TensorType(ctx.types[dtype_of].dtype, None)]
+        dims = _int_list(dims)
+        if any(d < 0 for d in dims):
+            ctx.fail(f"negative dims {dims}")
+        if dtype_of != operand and ctx.types[dtype_of].shape is not None:
+            try:
+                np.broadcast_shapes(tuple(d or 1 for d in ctx.types[dtype_of].shape), tuple(dims))
+            except ValueError:
+                ctx.fail(f"cannot broadcast {ctx.types[dtype_of]} to {dims}")
+        return [TensorType(ctx.types[dtype_of].dtype, tuple(dims))]
+
+    return infer
+
+
 tflop("broadcast_to", doc="Broadcast ``x`` to ``shape``.", operands=["x", "shape"], options="BroadcastToOptions",
-      infer=by_evaluation(consts=(1,)), kernel=lambda x, shape: np.broadcast_to(x, _int_list(shape)).copy(),
+      infer=_shaped_by_const(1, 0), kernel=lambda x, shape: np.broadcast_to(x, _int_list(shape)).copy(),
       version=dtype_version({DType.INT8: 3, DType.INT16: 3}, default=2))  # LiteRT registers BROADCAST_TO from version 2
 tflop("reverse_v2", doc="Reverse along the axes in ``axis`` (1-D i32).", operands=["x", "axis"],
       options="ReverseV2Options", infer=same, kernel=lambda x, axis: np.flip(x, tuple(_int_list(axis))),
       version=dtype_version({DType.INT8: 3, DType.BOOL: 2}))
 tflop("fill", doc="A tensor of shape ``dims`` filled with the scalar ``value``.", operands=["dims", "value"],
-      options="FillOptions", infer=by_evaluation(lambda ctx: [ctx.types[1].dtype], consts=(0,)),
+      options="FillOptions", infer=_shaped_by_const(0, 1),
       kernel=lambda dims, value: np.full(_int_list(dims), value, dtype=value.dtype),
       version=dtype_version({DType.FLOAT16: 4, DType.INT8: 3, DType.INT16: 3, DType.BOOL: 2, DType.STRING: 2}, operand=1))
 tflop("range", doc="[start, limit) by delta, the dtype of start.", operands=["start", "limit", "delta"],

@@ -143,10 +143,17 @@ class MapContext:
         return c
 
     def const_ints(self, v: Value) -> List[int]:
-        return [int(x) for x in np.asarray(self.const_value(v)).reshape(-1)]
+        """An integer-valued constant input (axes, sizes, perms) as ints; BadAttr for any other dtype."""
+        arr = np.asarray(self.const_value(v))
+        if arr.dtype.kind not in "iub":
+            raise BadAttr(f"input {v.name!r} must hold integers (an axis, size or index), got {arr.dtype}")
+        return [int(x) for x in arr.reshape(-1)]
 
     def const_int(self, v: Value) -> int:
-        return int(np.asarray(self.const_value(v)).reshape(-1)[0])
+        values = self.const_ints(v)
+        if len(values) != 1:
+            raise BadAttr(f"input {v.name!r} must hold one integer, got {len(values)}")
+        return values[0]
 
 
 def map_node(builder: Builder, node: TfNode, inputs: List[Value]) -> Optional[List[Value]]:

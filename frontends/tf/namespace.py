@@ -114,6 +114,9 @@ class Namespace:
         if self.function is not None and len(parts) == 3:
             node, arg, idx = parts
             self._check(user, node)
+            if node not in self.nodes or not idx.isdigit():  # "arg:out:0" of a function argument
+                who = f"{self.at(user)} ({self.nodes[user].op})" if user else f"{self.where}: a return value"
+                raise UserError(f"{who} reads {ref!r}, which is not a node output of the form node:arg:index")
             return f"{node}:{self._flat_index(node, arg, int(idx))}"
         if self.function is not None and len(parts) == 1 and ref in self.args:
             return f"{ref}:0"

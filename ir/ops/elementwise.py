@@ -126,11 +126,20 @@ defop(
 # -- binary -------------------------------------------------------------------
 
 
+def _same_dtype(ctx):
+    """Binary ops compute in one dtype, as TF's ``T`` and TFLite's kernels do: a mix is a malformed graph."""
+    a, b = ctx.types[0].dtype, ctx.types[1].dtype
+    if a is not b:
+        ctx.fail(f"operands have different dtypes ({a} and {b})")
+
+
 def _infer_arith(ctx):
+    _same_dtype(ctx)
     return [TensorType(ctx.types[0].dtype, broadcast_shapes(ctx, ctx.types[0].shape, ctx.types[1].shape))]
 
 
 def _infer_compare(ctx):
+    _same_dtype(ctx)
     return [TensorType(DType.BOOL, broadcast_shapes(ctx, ctx.types[0].shape, ctx.types[1].shape))]
 
 
