@@ -300,8 +300,10 @@ _loaded = False
 
 
 def _ensure_loaded() -> None:
-    """Import the op declaration modules once (they register themselves)."""
+    """Import the op declaration modules once (they register themselves), then the core
+    canonicalization patterns (``ir/canonical/``), which attach to those declarations."""
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import ops  # noqa: F401
+        from . import ops  # noqa: F401  (the declarations first,)
+        from . import canonical  # noqa: F401, I001  (then the patterns that attach to them)

@@ -15,7 +15,8 @@ COMMUTATIVE = "commutative"
 TRAITS = {
     ELEMENTWISE: "each result element depends only on the operand elements at the same (broadcast) "
                  "index; operands broadcast numpy-style",
-    COMMUTATIVE: "a binary op whose two operands may be swapped",
+    COMMUTATIVE: "a binary op whose two operands may be swapped (numeric operands: core.add of strings "
+                 "concatenates)",
 }
 
 # -- batch-axis rules: how a tracked axis (batch, time) goes through the op -------------------------

@@ -81,3 +81,21 @@ def test_a_new_op_with_a_declared_rule_strips_like_its_kind(sum_last):
     assert "%x: f32[4,5]" in text and f"{sum_last}(%x) {{axes = [1], keepdims = false}} : f32[4]" in text
     for b in range(3):
         np.testing.assert_allclose(run(g, {"x": x[b]})["e"], before[b], rtol=1e-6)
+
+
+def test_canonicalization_patterns_attach_at_registration():
+    """In a fresh process, the declaration carries its patterns without the canonicalize pass imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from litesmith.ir.registry import get_op; "
+            "print(sorted(f.__name__ for f in get_op('core.mul').canonicalize), "
+            "'litesmith.passes.canonicalize' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "['gelu', 'mul_one', 'one_mul'] False"
+
+
+def test_commutative_ops_get_the_left_neutral_pattern():
+    names = {op: [f.__name__ for f in get_op(op).canonicalize] for op in ("core.add", "core.sub", "core.mul", "core.div")}
+    assert "zero_add" in names["core.add"] and "zero_add" not in names["core.sub"]
+    assert "one_mul" in names["core.mul"] and "one_mul" not in names["core.div"]
