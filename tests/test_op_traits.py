@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from litesmith.ir import run
-from litesmith.ir.registry import Attr, all_ops, defop, get_op
+from litesmith.ir.registry import _REGISTRY, Attr, all_ops, defop, get_op
 from litesmith.ir.text import parse_ir, print_ir
 from litesmith.ir.traits import BATCH_AXIS_RULES, ELEMENTWISE
 from litesmith.ir.types import TensorType
@@ -59,11 +59,11 @@ def _infer_sum_last(ctx):
 def sum_last():
     """A reduction declared in-process with a batch-axis rule kind and nothing else."""
     name = "traits_test.sum_last"
-    if get_op(name) is None:
-        defop(name, doc="Sum over the last dim (`axes` names it for the rule).", operands=["x"],
-              attrs={"axes": Attr("ints", [-1]), "keepdims": Attr("bool", False)}, infer=_infer_sum_last,
-              kernel=lambda x, axes, keepdims: np.sum(x, axis=-1), batch_axis="reduce_axes")
-    return name
+    defop(name, doc="Sum over the last dim (`axes` names it for the rule).", operands=["x"],
+          attrs={"axes": Attr("ints", [-1]), "keepdims": Attr("bool", False)}, infer=_infer_sum_last,
+          kernel=lambda x, axes, keepdims: np.sum(x, axis=-1), batch_axis="reduce_axes")
+    yield name
+    del _REGISTRY[name]
 
 
 def test_a_new_op_with_a_declared_rule_strips_like_its_kind(sum_last):

@@ -85,7 +85,7 @@ UNARY_CASES = {
     "core.floor": {}, "core.ceil": {}, "core.square": {}, "core.sign": {},
     "core.hard_swish": {"low": -5, "high": 5}, "core.reciprocal": {"low": 0.5}, "core.softplus": {"low": -20, "high": 20},
     "core.selu": {}, "core.log1p": {"low": -0.5}, "core.expm1": {}, "core.atan": {"low": -30, "high": 30},
-    "core.tan": {"low": -1.5, "high": 1.5},
+    "core.tan": {"low": -1.5, "high": 1.5}, "core.softsign": {"low": -20, "high": 20},
 }
 
 

@@ -1,7 +1,7 @@
 """Lowerings of elementwise core ops (unary, binary, compare, select, cast).
 
 Most map 1:1 to a TFLite builtin with the same operands (one `same_operands` line each); a few without a
-builtin are composed from builtins (reciprocal, softplus, selu, log1p, expm1,
+builtin are composed from builtins (reciprocal, softplus, softsign, selu, log1p, expm1,
 atan as ATAN2(x, 1), tan as SIN / COS).
 """
 from __future__ import annotations
@@ -126,6 +126,14 @@ def lower_selu(node, lw):
     pos = _same(lw, "tfl.mul", [elu, _scalar(lw, scale, x)], x, ACT_NONE)
     cond = lw.op("tfl.greater", [x, _scalar(lw, 0, x)], {}, [x.type.with_dtype(DType.BOOL)])
     return [lw.op("tfl.select_v2", [cond, pos, neg])]
+
+
+@lowers("core.softsign")
+def lower_softsign(node, lw):
+    """x / (1 + |x|): TFLite has no SOFTSIGN builtin."""
+    (x,) = node.inputs
+    denominator = _same(lw, "tfl.add", [_same(lw, "tfl.abs", [x], x), _scalar(lw, 1, x)], x, ACT_NONE)
+    return [lw.op("tfl.div", [x, denominator], dict(ACT_NONE))]
 
 
 @lowers("core.log1p")

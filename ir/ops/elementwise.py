@@ -108,6 +108,18 @@ _unary("logical_not", np.logical_not, "Boolean negation.", infer=_infer_bool_una
 _unary("log1p", np.log1p, "log(1 + x), accurate near 0.")
 _unary("expm1", np.expm1, "exp(x) - 1, accurate near 0.")
 
+# The worked example of docs/adding-an-op.md, spelled out without the ``_unary`` helper: this
+# declaration (and a lowering) is all a new elementwise op needs.
+defop(
+    "core.softsign",
+    doc="x / (1 + |x|), like TF Softsign.",
+    operands=["x"],
+    infer=same_type,
+    kernel=_quiet(lambda x: x / (1 + np.abs(x))),
+    category="elementwise unary",
+    traits=[ELEMENTWISE],
+)
+
 
 def _cast(x, dtype):
     return np.asarray(x).astype(np_dtype(dtype))
