@@ -66,6 +66,10 @@ _KIND_CHECKS = {
     "shape": lambda v: v is None or _all(lambda d: d is None or (_is_int(d) and d >= 0))(v),
     "tensor": lambda v: isinstance(v, (np.ndarray, ElidedTensor)),
 }
+_KIND_CONVERT = {
+    "int": int, "float": float, "bool": bool, "str": str,
+    "ints": lambda v: [int(x) for x in v], "floats": lambda v: [float(x) for x in v], "strs": lambda v: [str(x) for x in v],
+}
 _KIND_NAMES = {"int": "an int", "float": "a number", "bool": "a bool", "str": "a string", "ints": "a list of ints",
                "floats": "a list of numbers", "strs": "a list of strings", "dtype": "an element type",
                "shape": "a shape", "tensor": "a tensor"}
@@ -135,6 +139,34 @@ class OpDef:
 
     def has(self, trait: str) -> bool:
         return trait in self.traits
+
+    # -- typed accessors: ``node.attr("axis")``, ``node.operand("perm")`` ----------------------------
+    def attr_value(self, attrs: Dict[str, Any], name: str) -> Any:
+        """``attrs[name]`` (the default if absent) as its declared kind: an int for ``int``,
+        a list of ints for ``ints``... A name the op does not declare is a KeyError naming the op."""
+        attr = self.attrs.get(name)
+        if attr is None:
+            raise KeyError(f"{self.name} declares no attribute {name!r} (it has {sorted(self.attrs) or 'none'})")
+        value = attrs.get(name, attr.default)
+        if value is REQUIRED:
+            raise KeyError(f"{self.name}: required attribute {name!r} is missing")
+        convert = _KIND_CONVERT.get(attr.kind)
+        return value if value is None or convert is None else convert(value)
+
+    def operand_index(self, name: str, count: int):
+        """Where operand ``name`` sits among ``count`` inputs: an int, a slice (variadic), or None
+        (an optional operand that is absent). An undeclared name is a KeyError naming the op."""
+        names = [o.name for o in self.operands]
+        if name not in names:
+            raise KeyError(f"{self.name} declares no operand {name!r} (it has {names or 'none'})")
+        k = names.index(name)
+        variadic = next((i for i, o in enumerate(self.operands) if o.variadic), None)
+        if variadic is None or k < variadic:
+            return k if k < count else None
+        tail = len(self.operands) - 1 - k  # operands after the variadic one are counted from the end
+        if k == variadic:
+            return slice(k, count - (len(self.operands) - 1 - k))
+        return count - 1 - tail
 
     @property
     def dialect(self) -> str:

@@ -80,7 +80,7 @@ def _replace_by_identity(node: Node) -> None:
 
 def _shift_axis_attr(node: Node, a: int, rank: int) -> None:
     """``axis`` of an op whose rank drops by one at ``a`` (axis < a stays, > a moves down)."""
-    n = norm(node.attrs["axis"], rank)
+    n = norm(node.attr("axis"), rank)
     node.attrs["axis"] = n - (n > a)
 
 
@@ -172,8 +172,8 @@ class Elementwise(AxisRule):
 class ReduceAxes(AxisRule):
     def forward(self, an, node, ins, first):
         rank = node.inputs[0].rank
-        axes = [norm(a, rank) for a in node.attrs["axes"]] or list(range(rank))
-        keep = node.attrs.get("keepdims")
+        axes = [norm(a, rank) for a in node.attr("axes")] or list(range(rank))
+        keep = node.attr("keepdims")
         if first.axis in axes:
             if an.size == 1:  # one element: its max, sum, mean... is the element itself
                 return [AxisInfo(first.axis, first.merged) if keep else None]
@@ -181,7 +181,7 @@ class ReduceAxes(AxisRule):
         return [AxisInfo(first.axis if keep else first.axis - sum(a < first.axis for a in axes), first.merged)]
 
     def strip(self, an, node, ins, a, rank):
-        axes = [norm(k, rank) for k in node.attrs["axes"]] or list(range(rank))
+        axes = [norm(k, rank) for k in node.attr("axes")] or list(range(rank))
         rest = [k - (k > a) for k in axes if k != a]
         if not rest:  # it only reduced over the (size-1) axis: the value itself
             _replace_by_identity(node)
@@ -196,14 +196,14 @@ class AlongAxis(AxisRule):
         self.drops = drops
 
     def forward(self, an, node, ins, first):
-        n = norm(node.attrs["axis"], node.inputs[0].rank)
+        n = norm(node.attr("axis"), node.inputs[0].rank)
         if n == first.axis:
             return [an.mixing(node, "combines elements")]
         return [AxisInfo(first.axis - (n < first.axis), first.merged) if self.drops else first]
 
     def strip(self, an, node, ins, a, rank):
-        n = norm(node.attrs["axis"], rank)
-        if not (node.attrs["axis"] < 0 and n > a):
+        n = norm(node.attr("axis"), rank)
+        if not (node.attr("axis") < 0 and n > a):
             node.attrs["axis"] = n - (n > a)
 
 
@@ -217,7 +217,7 @@ class Matmul(AxisRule):
             return [an.mixing(node, "multiplies")]
         if a.axis < ra - 2:
             return [AxisInfo(a.axis + rank - ra, a.merged)]
-        if a.axis == ra - 2 and not node.attrs.get("transpose_a"):
+        if a.axis == ra - 2 and not node.attr("transpose_a"):
             return [AxisInfo(rank - 2, a.merged)]
         return [an.mixing(node, "multiplies")]
 
@@ -257,16 +257,16 @@ class PerDimOperands(FirstOperandOnly):
 
 class Reverse(FirstOperandOnly):
     def strip(self, an, node, ins, a, rank):
-        node.attrs["axes"] = [k - (k > a) for k in (norm(k, rank) for k in node.attrs["axes"])]
+        node.attrs["axes"] = [k - (k > a) for k in (norm(k, rank) for k in node.attr("axes"))]
 
 
 class Transpose(AxisRule):
     def forward(self, an, node, ins, first):
-        perm = [int(p) for p in const_operand(node.inputs[1], node, "permutation")]
+        perm = [int(p) for p in const_operand(node.operand("perm"), node, "permutation")]
         return [AxisInfo(perm.index(first.axis), first.merged)]
 
     def strip(self, an, node, ins, a, rank):
-        perm = [int(p) for p in node.inputs[1].const_value()]
+        perm = [int(p) for p in node.operand("perm").const_value()]
         set_const_operand(node, 1, np.array([p - (p > a) for p in perm if p != a]))
 
 
@@ -274,7 +274,7 @@ class Concat(AxisRule):
     def forward(self, an, node, ins, first):
         if any(i != first for i in ins if i is not None):
             return [an.mixing(node, "joins values whose axes disagree")]
-        if norm(node.attrs["axis"], node.inputs[0].rank) == first.axis:
+        if norm(node.attr("axis"), node.inputs[0].rank) == first.axis:
             return [an.mixing(node, "concatenates")]
         return [first]
 
@@ -289,11 +289,11 @@ class NewAxis(AxisRule):
     def forward(self, an, node, ins, first):
         if any(i != first for i in ins if i is not None):
             return [an.mixing(node, "joins values whose axes disagree")]
-        n = norm(node.attrs["axis"], node.inputs[0].rank + 1)
+        n = norm(node.attr("axis"), node.inputs[0].rank + 1)
         return [AxisInfo(first.axis + (n <= first.axis), first.merged)]
 
     def strip(self, an, node, ins, a, rank):
-        n = norm(node.attrs["axis"], rank + 1)
+        n = norm(node.attr("axis"), rank + 1)
         node.attrs["axis"] = n - (a < n)
 
 
@@ -304,7 +304,7 @@ class Split(AxisRule):
         self.drops = drops
 
     def forward(self, an, node, ins, first):
-        n = norm(node.attrs["axis"], node.inputs[0].rank)
+        n = norm(node.attr("axis"), node.inputs[0].rank)
         if n == first.axis:
             return [an.mixing(node, "splits")] * len(node.outputs)
         out = AxisInfo(first.axis - (n < first.axis), first.merged) if self.drops else first
@@ -317,9 +317,9 @@ class Split(AxisRule):
 class Gather(AxisRule):
     def forward(self, an, node, ins, first):
         p, i = ins
-        if node.attrs.get("batch_dims"):
+        if node.attr("batch_dims"):
             return [an.mixing(node, "gathers with batch_dims")]
-        axis = norm(node.attrs["axis"], node.inputs[0].rank)
+        axis = norm(node.attr("axis"), node.inputs[0].rank)
         if p is not None and i is not None:
             return [an.mixing(node, "gathers")]
         if p is not None:
@@ -339,7 +339,7 @@ class Reshape(AxisRule):
 
     def _follow(self, an, node, first: AxisInfo) -> Optional[AxisInfo]:
         shape = node.inputs[0].shape
-        target = node.inputs[1].const_value()
+        target = node.operand("shape").const_value()
         if first.merged or shape is None or target is None:
             return an.mixing(node, "reshapes (shapes not static)")
         target = [int(t) for t in target]
@@ -390,7 +390,7 @@ class Reshape(AxisRule):
 def squeeze_axes(node: Node) -> List[int]:
     """The dims a ``core.squeeze`` removes (its ``axes``, or every static size-1 dim when empty)."""
     rank = node.inputs[0].rank
-    axes = [norm(a, rank) for a in node.attrs["axes"]]
+    axes = [norm(a, rank) for a in node.attr("axes")]
     if not axes:
         axes = [k for k, d in enumerate(node.inputs[0].shape) if d == 1]
     return axes
@@ -413,18 +413,18 @@ class Squeeze(AxisRule):
 
 class StridedSlice(AxisRule):
     def forward(self, an, node, ins, first):
-        at = node.attrs
-        if at["ellipsis_mask"] or at["new_axis_mask"]:
+        mask = node.attr
+        if mask("ellipsis_mask") or mask("new_axis_mask"):
             return [an.mixing(node, "slices (ellipsis/new-axis masks)")]
-        begin = const_operand(node.inputs[1], node, "begin")
-        end = const_operand(node.inputs[2], node, "end")
-        strides = const_operand(node.inputs[3], node, "strides")
+        begin = const_operand(node.operand("begin"), node, "begin")
+        end = const_operand(node.operand("end"), node, "end")
+        strides = const_operand(node.operand("strides"), node, "strides")
         a = first.axis
-        shrinks = sum(1 for k in range(min(a, len(begin))) if at["shrink_axis_mask"] >> k & 1)
+        shrinks = sum(1 for k in range(min(a, len(begin))) if mask("shrink_axis_mask") >> k & 1)
         if a < len(begin):
-            full = ((at["begin_mask"] >> a & 1 or int(begin[a]) == 0)
-                    and (at["end_mask"] >> a & 1 or (an.size is not None and int(end[a]) >= an.size))
-                    and int(strides[a]) == 1 and not at["shrink_axis_mask"] >> a & 1)
+            full = ((mask("begin_mask") >> a & 1 or int(begin[a]) == 0)
+                    and (mask("end_mask") >> a & 1 or (an.size is not None and int(end[a]) >= an.size))
+                    and int(strides[a]) == 1 and not mask("shrink_axis_mask") >> a & 1)
             if not full:
                 return [an.mixing(node, "slices")]
         return [AxisInfo(a - shrinks, first.merged)]

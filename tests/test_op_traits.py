@@ -99,3 +99,30 @@ def test_commutative_ops_get_the_left_neutral_pattern():
     names = {op: [f.__name__ for f in get_op(op).canonicalize] for op in ("core.add", "core.sub", "core.mul", "core.div")}
     assert "zero_add" in names["core.add"] and "zero_add" not in names["core.sub"]
     assert "one_mul" in names["core.mul"] and "one_mul" not in names["core.div"]
+
+
+# -- typed accessors -----------------------------------------------------------------------------------
+
+ACCESSED = """
+graph @main(%x: f32[2,3], %y: f32[2,3]) {
+  %pads = core.const() {value = dense<i32[2,2]> [[0, 0], [1, 1]]} : i32[2,2]
+  %p = core.pad(%x, %pads) : f32[2,5]
+  %c = core.concat(%x, %y, %x) {axis = -1} : f32[2,9]
+  %s = core.reduce_sum(%c) {axes = [1]} : f32[2]
+  return %p, %s
+}
+"""
+
+
+def test_typed_accessors_read_by_declared_name():
+    g = parse_ir(dedent(ACCESSED))
+    pad, concat, total = [n for n in g if n.op != "core.const"]
+    concat.attrs["axis"] = np.int64(-1)  # as a frontend may leave it
+    assert concat.attr("axis") == -1 and type(concat.attr("axis")) is int
+    assert total.attr("axes") == [1] and total.attr("keepdims") is False  # the default, typed
+    assert [v.name for v in concat.operand("values")] == ["x", "y", "x"]  # variadic: a list
+    assert pad.operand("paddings").name == "pads" and pad.operand("constant_value") is None
+    with pytest.raises(KeyError, match=r"core.reduce_sum declares no attribute 'axis'"):
+        total.attr("axis")
+    with pytest.raises(KeyError, match=r"core.pad declares no operand 'padding'"):
+        pad.operand("padding")

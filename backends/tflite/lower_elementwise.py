@@ -73,12 +73,12 @@ same_operands("core.select", "tfl.select_v2")
 
 @lowers("core.gelu")
 def lower_gelu(node, lw):
-    return [lw.op("tfl.gelu", node.inputs, {"approximate": bool(node.attrs["approximate"])})]
+    return [lw.op("tfl.gelu", node.inputs, {"approximate": node.attr("approximate")})]
 
 
 @lowers("core.leaky_relu")
 def lower_leaky_relu(node, lw):
-    return [lw.op("tfl.leaky_relu", node.inputs, {"alpha": float(node.attrs["alpha"])})]
+    return [lw.op("tfl.leaky_relu", node.inputs, {"alpha": node.attr("alpha")})]
 
 
 @lowers("core.cast")
