@@ -190,21 +190,34 @@ class ReduceAxes(AxisRule):
 
 
 class AlongAxis(AxisRule):
-    """softmax, cumsum (``drops=False``); argmax, argmin (``drops=True``: the axis attr's dim goes)."""
+    """Works along attr ``axis``, which must not be the tracked one; every result carries it.
 
-    def __init__(self, drops: bool):
+    softmax, cumsum (``drops=False``); argmax, argmin (``drops=True``: the ``axis`` dim goes);
+    split, unpack (``verb="splits"``: several results)."""
+
+    def __init__(self, drops: bool, verb: str = "combines elements"):
         self.drops = drops
+        self.verb = verb
 
     def forward(self, an, node, ins, first):
         n = norm(node.attr("axis"), node.inputs[0].rank)
         if n == first.axis:
-            return [an.mixing(node, "combines elements")]
-        return [AxisInfo(first.axis - (n < first.axis), first.merged) if self.drops else first]
+            return [an.mixing(node, self.verb)] * len(node.outputs)
+        out = AxisInfo(first.axis - (n < first.axis), first.merged) if self.drops else first
+        return [out] * len(node.outputs)
 
     def strip(self, an, node, ins, a, rank):
         n = norm(node.attr("axis"), rank)
         if not (node.attr("axis") < 0 and n > a):
             node.attrs["axis"] = n - (n > a)
+
+
+class Split(AlongAxis):
+    def __init__(self, drops: bool):
+        super().__init__(drops, "splits")
+
+    def strip(self, an, node, ins, a, rank):
+        _shift_axis_attr(node, a, rank)
 
 
 class Matmul(AxisRule):
@@ -295,23 +308,6 @@ class NewAxis(AxisRule):
     def strip(self, an, node, ins, a, rank):
         n = norm(node.attr("axis"), rank + 1)
         node.attrs["axis"] = n - (a < n)
-
-
-class Split(AxisRule):
-    """split (``drops=False``), unpack (``drops=True``: the attr ``axis`` dim goes)."""
-
-    def __init__(self, drops: bool):
-        self.drops = drops
-
-    def forward(self, an, node, ins, first):
-        n = norm(node.attr("axis"), node.inputs[0].rank)
-        if n == first.axis:
-            return [an.mixing(node, "splits")] * len(node.outputs)
-        out = AxisInfo(first.axis - (n < first.axis), first.merged) if self.drops else first
-        return [out] * len(node.outputs)
-
-    def strip(self, an, node, ins, a, rank):
-        _shift_axis_attr(node, a, rank)
 
 
 class Gather(AxisRule):
