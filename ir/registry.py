@@ -8,10 +8,11 @@ generated ``docs/ops.md`` all read the same declaration.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import traits as _traits
 from .dtypes import DType
 from .types import ElidedTensor, TensorType
 
@@ -123,9 +124,17 @@ class OpDef:
     execute: Optional[Callable[..., Any]] = None
     num_regions: int = 0
     canonicalize: List[Any] = field(default_factory=list)
+    # A heading for the generated catalogue only; passes ask ``traits``/``batch_axis``.
     category: str = "misc"
     # Side-effect-free ops may be removed when unused and merged by CSE.
     pure: bool = True
+    # What passes may assume about the op (``ir/traits.py``: elementwise, commutative...).
+    traits: FrozenSet[str] = frozenset()
+    # How a tracked batch/time axis goes through the op (a rule of ``ir/traits.py``); None: no rule.
+    batch_axis: Optional[str] = None
+
+    def has(self, trait: str) -> bool:
+        return trait in self.traits
 
     @property
     def dialect(self) -> str:
@@ -170,10 +179,18 @@ def defop(
     num_regions: int = 0,
     category: str = "misc",
     pure: bool = True,
+    traits: Sequence[str] = (),
+    batch_axis: Optional[str] = None,
 ) -> OpDef:
-    """Declare an op. Declaring the same name twice is an error."""
+    """Declare an op. Declaring the same name twice is an error.
+
+    ``traits`` and ``batch_axis`` come from the vocabulary in ``ir/traits.py``; an
+    elementwise op's batch-axis rule defaults to ``"elementwise"``."""
     if name in _REGISTRY:
         raise ValueError(f"op {name} declared twice")
+    if batch_axis is None and _traits.ELEMENTWISE in traits:
+        batch_axis = "elementwise"
+    _traits.check(name, traits, batch_axis)
     opdef = OpDef(
         name=name,
         doc=" ".join(doc.split()),
@@ -185,6 +202,8 @@ def defop(
         num_regions=num_regions,
         category=category,
         pure=pure,
+        traits=frozenset(traits),
+        batch_axis=batch_axis,
     )
     _REGISTRY[name] = opdef
     return opdef
@@ -281,8 +300,10 @@ _loaded = False
 
 
 def _ensure_loaded() -> None:
-    """Import the op declaration modules once (they register themselves)."""
+    """Import the op declaration modules once (they register themselves), then the core
+    canonicalization patterns (``ir/canonical/``), which attach to those declarations."""
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import ops  # noqa: F401
+        from . import ops  # noqa: F401  (the declarations first,)
+        from . import canonical  # noqa: F401, I001  (then the patterns that attach to them)

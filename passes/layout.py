@@ -33,16 +33,16 @@ import numpy as np
 from litesmith.ir.builder import Builder
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Node, Value
+from litesmith.ir.canonical.basic import reshape_of_reshape, reshape_to_same_shape, transpose_identity, transpose_of_transpose
 from litesmith.ir.registry import get_op
+from litesmith.ir.traits import ELEMENTWISE
 from litesmith.ir.types import TensorType
 
-from .canonical_patterns import reshape_of_reshape, reshape_to_same_shape, transpose_identity, transpose_of_transpose
 from .pass_base import Pass, PassContext
 from .registry import register_pass
 from .rewrite import Rewriter, apply_patterns_greedily, as_pattern, pattern
 
 LAYOUT_META = "litesmith.layout"
-_ELEMENTWISE = ("elementwise unary", "elementwise binary", "comparison")
 _AXIS_OPS = ("core.concat", "core.softmax", "core.log_softmax", "core.split")
 _REDUCE = ("core.reduce_sum", "core.reduce_mean", "core.reduce_max", "core.reduce_min", "core.reduce_prod",
            "core.reduce_any", "core.reduce_all")
@@ -72,7 +72,7 @@ def _is_pushable_op(node: Node) -> bool:
     if node.op in _AXIS_OPS or node.op in _REDUCE or node.op in _OTHER:
         return True
     opdef = get_op(node.op)
-    return opdef is not None and opdef.category in _ELEMENTWISE and opdef.kernel is not None
+    return opdef is not None and opdef.has(ELEMENTWISE) and opdef.kernel is not None
 
 
 def _plan(node: Node, root: Optional[Value] = None):

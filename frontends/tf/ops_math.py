@@ -14,7 +14,7 @@ _UNARY = {
     "Ceil": "core.ceil", "Round": "core.round", "Rint": "core.round", "Square": "core.square", "Sign": "core.sign",
     "Reciprocal": "core.reciprocal", "Inv": "core.reciprocal", "Softplus": "core.softplus", "Erf": "core.erf",
     "Erfc": "core.erfc",
-    "LogicalNot": "core.logical_not", "Log1p": "core.log1p", "Expm1": "core.expm1",
+    "LogicalNot": "core.logical_not", "Log1p": "core.log1p", "Expm1": "core.expm1", "Softsign": "core.softsign",
 }
 _BINARY = {
     "Add": "core.add", "AddV2": "core.add", "Sub": "core.sub", "Mul": "core.mul", "RealDiv": "core.div",

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..registry import Attr, defop
+from ..traits import COMMUTATIVE, ELEMENTWISE
 from ..types import TensorType
 from ._common import broadcast_shapes, np_dtype, same_type
 
@@ -40,7 +41,8 @@ def _infer_bool_unary(ctx):
 
 def _unary(name, fn, doc, attrs=None, infer=same_type):
     """Declare ``core.<name>``: one operand, result of the same type."""
-    return defop(f"core.{name}", doc=doc, operands=["x"], attrs=attrs, infer=infer, kernel=_quiet(fn), category="elementwise unary")
+    return defop(f"core.{name}", doc=doc, operands=["x"], attrs=attrs, infer=infer, kernel=_quiet(fn),
+                 category="elementwise unary", traits=[ELEMENTWISE])
 
 
 def _erf(x):
@@ -106,6 +108,18 @@ _unary("logical_not", np.logical_not, "Boolean negation.", infer=_infer_bool_una
 _unary("log1p", np.log1p, "log(1 + x), accurate near 0.")
 _unary("expm1", np.expm1, "exp(x) - 1, accurate near 0.")
 
+# The worked example of docs/adding-an-op.md, spelled out without the ``_unary`` helper: this
+# declaration (and a lowering) is all a new elementwise op needs.
+defop(
+    "core.softsign",
+    doc="x / (1 + |x|), like TF Softsign.",
+    operands=["x"],
+    infer=same_type,
+    kernel=_quiet(lambda x: x / (1 + np.abs(x))),
+    category="elementwise unary",
+    traits=[ELEMENTWISE],
+)
+
 
 def _cast(x, dtype):
     return np.asarray(x).astype(np_dtype(dtype))
@@ -120,6 +134,7 @@ defop(
     infer=lambda ctx: [TensorType(ctx.attrs["dtype"], ctx.types[0].shape)],
     kernel=_quiet(_cast),
     category="elementwise unary",
+    traits=[ELEMENTWISE],
 )
 
 
@@ -148,10 +163,11 @@ def _keep_x_dtype(fn):
     return kernel
 
 
-def _binary(name, fn, doc, category="elementwise binary", infer=_infer_arith):
+def _binary(name, fn, doc, category="elementwise binary", infer=_infer_arith, traits=()):
     """Declare ``core.<name>``: two broadcasting operands."""
     kernel = _keep_x_dtype(fn) if infer is _infer_arith else fn
-    return defop(f"core.{name}", doc=doc, operands=["x", "y"], infer=infer, kernel=_quiet(kernel), category=category)
+    return defop(f"core.{name}", doc=doc, operands=["x", "y"], infer=infer, kernel=_quiet(kernel), category=category,
+                 traits=[ELEMENTWISE, *traits])
 
 
 def _is_int(x) -> bool:
@@ -176,16 +192,16 @@ def _floor_mod(x, y):
     return np.where((r != 0) & ((y < 0) != (r < 0)), r + y, r)
 
 
-_binary("add", np.add, "x + y (strings concatenate).")
+_binary("add", np.add, "x + y (strings concatenate).", traits=[COMMUTATIVE])
 _binary("sub", np.subtract, "x - y.")
-_binary("mul", np.multiply, "x * y.")
+_binary("mul", np.multiply, "x * y.", traits=[COMMUTATIVE])
 _binary("div", _div, "x / y: true division for floats, truncation toward zero for integers (TF Div).")
 _binary("floor_div", _floor_div, "floor(x / y).")
 _binary("floor_mod", _floor_mod, "x - floor(x / y) * y: the result takes the sign of y.")
-_binary("maximum", np.maximum, "Elementwise max (nan propagates).")
-_binary("minimum", np.minimum, "Elementwise min (nan propagates).")
+_binary("maximum", np.maximum, "Elementwise max (nan propagates).", traits=[COMMUTATIVE])
+_binary("minimum", np.minimum, "Elementwise min (nan propagates).", traits=[COMMUTATIVE])
 _binary("pow", np.power, "x ** y.")
-_binary("squared_difference", lambda x, y: np.square(np.subtract(x, y)), "(x - y) ** 2.")
+_binary("squared_difference", lambda x, y: np.square(np.subtract(x, y)), "(x - y) ** 2.", traits=[COMMUTATIVE])
 
 defop(
     "core.atan2",
@@ -194,17 +210,18 @@ defop(
     infer=_infer_arith,
     kernel=_quiet(_keep_x_dtype(np.arctan2)),
     category="elementwise binary",
+    traits=[ELEMENTWISE],
 )
 
-_binary("equal", np.equal, "x == y.", "comparison", _infer_compare)
-_binary("not_equal", np.not_equal, "x != y.", "comparison", _infer_compare)
+_binary("equal", np.equal, "x == y.", "comparison", _infer_compare, [COMMUTATIVE])
+_binary("not_equal", np.not_equal, "x != y.", "comparison", _infer_compare, [COMMUTATIVE])
 _binary("less", np.less, "x < y.", "comparison", _infer_compare)
 _binary("less_equal", np.less_equal, "x <= y.", "comparison", _infer_compare)
 _binary("greater", np.greater, "x > y.", "comparison", _infer_compare)
 _binary("greater_equal", np.greater_equal, "x >= y.", "comparison", _infer_compare)
 
-_binary("logical_and", np.logical_and, "Boolean and.", "comparison", _infer_logical)
-_binary("logical_or", np.logical_or, "Boolean or.", "comparison", _infer_logical)
+_binary("logical_and", np.logical_and, "Boolean and.", "comparison", _infer_logical, [COMMUTATIVE])
+_binary("logical_or", np.logical_or, "Boolean or.", "comparison", _infer_logical, [COMMUTATIVE])
 
 
 def _infer_select(ctx):
@@ -221,4 +238,5 @@ defop(
     infer=_infer_select,
     kernel=lambda cond, x, y: np.where(cond, x, y).astype(np.asarray(x).dtype, copy=False),
     category="elementwise binary",
+    traits=[ELEMENTWISE],
 )

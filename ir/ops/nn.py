@@ -46,6 +46,7 @@ def _matmul(a, b, transpose_a=False, transpose_b=False):
 
 defop(
     "core.matmul",
+    batch_axis="matmul",
     doc="""Matrix product over the last two dims; leading (batch) dims
     broadcast. Covers TF MatMul and BatchMatMulV2 (adj_x/adj_y map to the
     transpose attributes).""",
@@ -198,6 +199,7 @@ def _depthwise_conv2d(x, filter, strides=(1, 1), dilations=(1, 1), padding="VALI
 
 defop(
     "core.conv2d",
+    batch_axis="spatial",
     doc="""2-D convolution (cross-correlation) of NHWC input with an HWIO
     filter, with TF's strides, dilations and SAME/VALID/EXPLICIT padding.""",
     operands=["x", "filter"],
@@ -209,6 +211,7 @@ defop(
 
 defop(
     "core.depthwise_conv2d",
+    batch_axis="spatial",
     doc="""Depthwise 2-D convolution: filter [H, W, C, M] applies M filters to
     each input channel; output channel c*M+m. Same attributes as conv2d.""",
     operands=["x", "filter"],
@@ -266,6 +269,7 @@ def _avg_pool(x, ksize, strides, padding):
 
 defop(
     "core.max_pool",
+    batch_axis="spatial",
     doc="Max over each window of NHWC input; SAME padding never wins the max.",
     operands=["x"],
     attrs=dict(_POOL_ATTRS),
@@ -276,6 +280,7 @@ defop(
 
 defop(
     "core.avg_pool",
+    batch_axis="spatial",
     doc="Mean over each window of NHWC input; with SAME padding, pad cells are left out of the count (TF).",
     operands=["x"],
     attrs=dict(_POOL_ATTRS),
@@ -300,6 +305,7 @@ def _log_softmax(x, axis=-1):
 
 defop(
     "core.softmax",
+    batch_axis="along_axis",
     doc="exp(beta * x) normalized to sum 1 along `axis` (beta is TFLite's; TF's is 1).",
     operands=["x"],
     attrs={"axis": Attr("int", -1), "beta": Attr("float", 1.0, "logit scale")},
@@ -310,6 +316,7 @@ defop(
 
 defop(
     "core.log_softmax",
+    batch_axis="along_axis",
     doc="log(softmax(x)) along `axis`, computed stably.",
     operands=["x"],
     attrs={"axis": Attr("int", -1)},
@@ -432,6 +439,7 @@ def _resize_nearest(x, size, align_corners=False, half_pixel_centers=False):
 
 defop(
     "core.resize_bilinear",
+    batch_axis="spatial",
     doc="""Bilinear resize of NHWC images to `size` = [height, width] (int32),
     TF ResizeBilinear coordinates; the result is f32 whatever the input
     type, as in TF.""",
@@ -444,6 +452,7 @@ defop(
 
 defop(
     "core.resize_nearest",
+    batch_axis="spatial",
     doc="Nearest-neighbour resize of NHWC images to `size` = [height, width], TF ResizeNearestNeighbor coordinates.",
     operands=["x", "size"],
     attrs=dict(_RESIZE_ATTRS),
