@@ -121,7 +121,8 @@ def _build_one(tf, K, out_dir, version, variant, spec, prefix=True):
             name=name, pb_path=pb, pbtxt_path=None, inputs={"ids": ids}, input_names=["ids"],
             output_names=outs, expected=dict(zip(outs, want)), control_flow="v1" if form == "default" else "v2",
             meta={"keras": version, "variant": variant, "form": form, "prefix": steps,
-                  "layers": [layer.name for layer in model.layers]})
+                  "rnn_layers": [layer.name for layer in model.layers
+                                 if type(layer).__name__ in ("LSTM", "GRU", "SimpleRNN", "Bidirectional")]})
     return models
 
 
