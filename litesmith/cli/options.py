@@ -1,6 +1,7 @@
 """Option parsing shared by the verbs (one definition of `--input-shape` and name lists)."""
 from __future__ import annotations
 
+import sys
 from typing import Dict, List, Optional
 
 from litesmith.ir.errors import UserError
@@ -52,8 +53,6 @@ def add_pass_manager_arguments(p) -> None:
 
 def pass_manager_options(args) -> Dict[str, object]:
     """``PassManager`` keywords from the arguments of ``add_pass_manager_arguments``."""
-    import sys
-
     return dict(
         verify_each=args.verify_each,
         print_ir_after_all=args.print_ir_after_all,
@@ -96,6 +95,10 @@ def split_names(text: Optional[str]) -> Optional[List[str]]:
 def load_model(args):
     """Load ``args.model`` with the I/O overrides of ``add_io_arguments``."""
     from litesmith.api import load
+    from litesmith.ir.notes import graph_notes
 
-    return load(args.model, inputs=split_names(args.inputs), outputs=split_names(args.outputs),
-                input_shapes=parse_input_shapes(args.input_shape))
+    graph = load(args.model, inputs=split_names(args.inputs), outputs=split_names(args.outputs),
+                 input_shapes=parse_input_shapes(args.input_shape))
+    for note in graph_notes(graph):
+        print(f"litesmith: note: {args.model}: {note}", file=sys.stderr)
+    return graph
