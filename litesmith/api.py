@@ -42,6 +42,7 @@ def load(
     inputs: Optional[Sequence[str]] = None,
     outputs: Optional[Sequence[str]] = None,
     input_shapes: Optional[Dict[str, Sequence[Optional[int]]]] = None,
+    custom_shapes: Optional[Dict[str, Sequence[Optional[int]]]] = None,
 ) -> Graph:
     """Lift a model file into the IR, choosing the frontend by file extension.
 
@@ -49,8 +50,18 @@ def load(
     (its external data files next to it); ``.tflite``: a TFLite flatbuffer;
     ``.ir``: litesmith IR text. ``inputs``/``outputs`` override the
     auto-detected graph inputs and outputs; ``input_shapes`` overrides shapes.
+    ``custom_shapes`` declares the result shapes of foreign (unmapped) ops by
+    result, node or op name (``{"Lgamma": [1, 3]}``, see ``ir/custom_shapes.py``).
     """
-    path = os.fspath(path)
+    graph = _load(os.fspath(path), inputs, outputs, input_shapes)
+    if custom_shapes:
+        from litesmith.ir.custom_shapes import declare_shapes
+
+        declare_shapes(graph, custom_shapes)
+    return graph
+
+
+def _load(path: str, inputs, outputs, input_shapes) -> Graph:
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file")
     ext = os.path.splitext(path)[1].lower()
