@@ -23,6 +23,8 @@ def add_io_arguments(p) -> None:
     p.add_argument("--outputs", metavar="X,Y", help="graph outputs by name (default: tensors nobody consumes)")
     p.add_argument("--input-shape", metavar="NAME:1x28x28x3", action="append", default=[],
                    help="static shape of an input; ? for an unknown dim, NAME: for a scalar (repeatable)")
+    p.add_argument("--signature", metavar="NAME",
+                   help="SavedModel directories: the signature to convert (default serving_default)")
     add_custom_shape_argument(p)
 
 
@@ -107,4 +109,4 @@ def load_model(args):
 
     return load(args.model, inputs=split_names(args.inputs), outputs=split_names(args.outputs),
                 input_shapes=parse_input_shapes(args.input_shape),
-                custom_shapes=parse_input_shapes(args.custom_shape, "--custom-shape"))
+                custom_shapes=parse_input_shapes(args.custom_shape, "--custom-shape"), signature=args.signature)
