@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from litesmith.ir.dtypes import DType
+from litesmith.ir.ops import index_ops
 from litesmith.ir.ops.nn import local_response_norm
 from litesmith.ir.ops.shape_ops import batch_to_space_nd, space_to_batch_nd
 from litesmith.ir.registry import Attr, InferContext, defop
@@ -345,6 +346,8 @@ _BINARY = {
     "floor_div": (lambda x, y: np.floor_divide(x, y), "FloorDivOptions"),
     "floor_mod": (_floor_mod, "FloorModOptions"),
     "atan2": (np.arctan2, None),
+    "bitwise_xor": (np.bitwise_xor, "BitwiseXorOptions"),
+    "right_shift": (np.right_shift, "RightShiftOptions"),
 }
 
 
@@ -998,3 +1001,26 @@ tflop("if", doc="Conditional: bool scalar ``cond``; regions then/else take the o
 tflop("custom", doc="A custom operator named ``custom_code``; ``custom_options`` are its raw option bytes.",
       operands=["*inputs"], attrs={"custom_code": Attr("str"), "custom_options": Attr("any", b"")},
       infer=None, pure=False)
+
+
+# -- ops TF's converter emits for TF ops mapped through ir/ops/index_ops.py -----------------------
+
+tflop("reverse_sequence", doc="Row i of batch_dim reversed along seq_dim over its first seq_lengths[i] entries.",
+      operands=["input", "seq_lengths"], attrs={"seq_dim": Attr("int"), "batch_dim": Attr("int", 0)},
+      options="ReverseSequenceOptions", infer=same,
+      kernel=lambda x, lengths, *, seq_dim, batch_dim: index_ops.reverse_sequence(x, lengths, seq_dim, batch_dim))
+tflop("scatter_nd", doc="Zeros of shape with updates added at indices.", operands=["indices", "updates", "shape"],
+      options="ScatterNdOptions", infer=by_evaluation(lambda ctx: [ctx.types[1].dtype], consts=(2,)),
+      kernel=index_ops.scatter_nd)
+for _kind in ("sum", "prod", "max", "min"):
+    tflop(f"unsorted_segment_{_kind}", doc=f"The {_kind} of the data rows per segment id, num_segments segments.",
+          operands=["data", "segment_ids", "num_segments"], options=f"UnsortedSegment{_kind.capitalize()}Options",
+          infer=by_evaluation(consts=(1, 2)), kernel=index_ops._segment_kernel(_kind))
+tflop("bucketize", doc="int32 bucket index of each element for sorted float boundaries.", operands=["input"],
+      attrs={"boundaries": Attr("floats")}, options="BucketizeOptions",
+      infer=lambda ctx: [TensorType(DType.INT32, ctx.types[0].shape)],
+      kernel=lambda x, *, boundaries: index_ops.bucketize(x, boundaries))
+tflop("matrix_set_diag", doc="The input with its main diagonal replaced.", operands=["input", "diagonal"],
+      options="MatrixSetDiagOptions", infer=same, kernel=index_ops.matrix_set_diag)
+tflop("broadcast_args", doc="The shape two 1-D shapes broadcast to.", operands=["s0", "s1"],
+      infer=by_evaluation(consts=(0, 1)), kernel=index_ops.broadcast_args)

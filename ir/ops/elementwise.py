@@ -196,6 +196,20 @@ defop(
     category="elementwise binary",
 )
 
+
+
+def _infer_bitwise(ctx):
+    for t in ctx.types:
+        if t.dtype not in (DType.INT8, DType.INT16, DType.INT32, DType.UINT8, DType.INT64):
+            ctx.fail(f"expects integer operands, got {t.dtype}")
+    if ctx.types[0].dtype is not ctx.types[1].dtype:
+        ctx.fail(f"operand dtypes differ: {ctx.types[0].dtype} and {ctx.types[1].dtype}")
+    return _infer_arith(ctx)
+
+
+_binary("bitwise_xor", np.bitwise_xor, "x ^ y, bit by bit (integers).", infer=_infer_bitwise)
+_binary("right_shift", np.right_shift, "x >> y: arithmetic for signed integers, as TF RightShift.", infer=_infer_bitwise)
+
 _binary("equal", np.equal, "x == y.", "comparison", _infer_compare)
 _binary("not_equal", np.not_equal, "x != y.", "comparison", _infer_compare)
 _binary("less", np.less, "x < y.", "comparison", _infer_compare)

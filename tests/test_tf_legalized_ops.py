@@ -1,0 +1,89 @@
+"""TF ops TF's converter legalizes to one TFLite builtin each that litesmith now maps too
+(docs/tf-ops.md): the numpy kernel of each core op against ``tf.raw_ops``, and a frozen graph
+(library-default freezing) through litesmith's default pipeline in LiteRT against TF, emitting
+the same builtin TF's converter does."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from test_ops_common import C, check_op
+from tf_litert import assert_close, convert_and_run
+from tf_models import freeze_function
+
+RNG = np.random.default_rng(41)
+I32, I64 = np.int32, np.int64
+
+
+def f32(*shape, lo=-2.0, hi=2.0):
+    return RNG.uniform(lo, hi, shape).astype(np.float32)
+
+
+def i32(*shape, lo=-9, hi=10):
+    return RNG.integers(lo, hi, shape).astype(I32)
+
+
+SEGMENT_IDS = np.array([0, 2, 0, 3, 2, 0], I32)  # segments 1 and 4 stay empty
+
+# name -> (feeds, TF function of the feeds (raw ops), builtin TF's converter emits,
+#          (core op, operands: feeds by name or C(constant), attrs) for the kernel check, or None)
+CASES = {
+    "depth_to_space": ({"x": f32(1, 2, 3, 8)}, lambda tf, x: tf.raw_ops.DepthToSpace(input=x, block_size=2),
+                       "DEPTH_TO_SPACE", ("core.depth_to_space", ["x"], {"block_size": 2})),
+    "space_to_depth": ({"x": f32(1, 4, 6, 3)}, lambda tf, x: tf.raw_ops.SpaceToDepth(input=x, block_size=2),
+                       "SPACE_TO_DEPTH", ("core.space_to_depth", ["x"], {"block_size": 2})),
+    "reverse_sequence": ({"x": f32(3, 5, 2)},
+                         lambda tf, x: tf.raw_ops.ReverseSequence(input=x, seq_lengths=np.array([2, 5, 1], I64),
+                                                                  seq_dim=1, batch_dim=0),
+                         "REVERSE_SEQUENCE",
+                         ("core.reverse_sequence", ["x", C(np.array([2, 5, 1], I64))], {"seq_axis": 1, "batch_axis": 0})),
+    "reverse_sequence_batch_last": ({"x": f32(4, 2, 3)},
+                                    lambda tf, x: tf.raw_ops.ReverseSequence(
+                                        input=x, seq_lengths=np.array([1, 4, 3], I32), seq_dim=0, batch_dim=2),
+                                    "REVERSE_SEQUENCE",
+                                    ("core.reverse_sequence", ["x", C(np.array([1, 4, 3], I32))],
+                                     {"seq_axis": 0, "batch_axis": 2})),
+    "scatter_nd": ({"u": f32(3, 4)},
+                   lambda tf, u: tf.raw_ops.ScatterNd(indices=np.array([[0], [2], [0]], I32), updates=u,
+                                                      shape=np.array([5, 4], I32)),
+                   "SCATTER_ND",
+                   ("core.scatter_nd", [C(np.array([[0], [2], [0]], I32)), "u", C(np.array([5, 4], I32))], {})),
+    "bucketize": ({"x": f32(10, lo=-4, hi=4)},
+                  lambda tf, x: tf.raw_ops.Bucketize(input=x, boundaries=[-2.0, 0.0, 0.5, 3.0]),
+                  "BUCKETIZE", ("core.bucketize", ["x"], {"boundaries": [-2.0, 0.0, 0.5, 3.0]})),
+    "matrix_set_diag": ({"x": f32(2, 3, 4), "d": f32(2, 3)},
+                        lambda tf, x, d: tf.raw_ops.MatrixSetDiagV3(input=x, diagonal=d, k=0),
+                        "MATRIX_SET_DIAG", ("core.matrix_set_diag", ["x", "d"], {})),
+    "broadcast_args": ({"s0": np.array([2, 1, 3], I32), "s1": np.array([4, 1], I32)},
+                       lambda tf, s0, s1: tf.raw_ops.BroadcastArgs(s0=s0, s1=s1),
+                       "BROADCAST_ARGS", ("core.broadcast_args", ["s0", "s1"], {})),
+    "bitwise_xor": ({"x": i32(2, 5, lo=-100, hi=100), "y": i32(2, 5, lo=-100, hi=100)},
+                    lambda tf, x, y: tf.raw_ops.BitwiseXor(x=x, y=y), "BITWISE_XOR", ("core.bitwise_xor", ["x", "y"], {})),
+    "right_shift": ({"x": i32(2, 5, lo=-1000, hi=1000), "y": i32(2, 5, lo=0, hi=6)},
+                    lambda tf, x, y: tf.raw_ops.RightShift(x=x, y=y), "RIGHT_SHIFT", ("core.right_shift", ["x", "y"], {})),
+    "sigmoid_grad": ({"y": f32(3, 4, lo=0, hi=1), "dy": f32(3, 4)},
+                     lambda tf, y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), "MUL", None),
+}
+for _kind in ("Sum", "Prod", "Max", "Min"):
+    CASES[f"unsorted_segment_{_kind.lower()}"] = (
+        {"data": f32(6, 3)},
+        lambda tf, data, _kind=_kind: getattr(tf.raw_ops, f"UnsortedSegment{_kind}")(
+            data=data, segment_ids=SEGMENT_IDS, num_segments=np.int32(5)),
+        f"UNSORTED_SEGMENT_{_kind.upper()}",
+        (f"core.unsorted_segment_{_kind.lower()}", ["data", C(SEGMENT_IDS), C(np.int32(5))], {}))
+
+
+@pytest.mark.parametrize("name", [n for n, case in CASES.items() if case[3] is not None])
+def test_kernel_matches_tf_raw_op(tf, name):
+    feeds, fn, _, (op, operands, attrs) = CASES[name]
+    want = fn(tf, **feeds)
+    check_op(tf, op, [feeds[x] if isinstance(x, str) else x for x in operands], attrs, want, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_frozen_graph_matches_tf_in_litert_with_tf_converters_builtin(tf, litert_interpreter, tmp_path, name):
+    feeds, fn, builtin, _ = CASES[name]
+    want = freeze_function(tf, tmp_path / "m.pb", lambda *xs: fn(tf, *xs), feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=1e-6, rtol=1e-6)
+    assert builtin in ops, ops
