@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from litesmith.ir.dtypes import DType
 from test_ops_common import C, check_op
 from tf_litert import assert_close, convert_and_run
 from tf_models import freeze_function
@@ -23,6 +24,7 @@ def i32(*shape, lo=-9, hi=10):
     return RNG.integers(lo, hi, shape).astype(I32)
 
 
+FILTER = f32(3, 3, 2, 5)  # HWOI: 3x3, 2 output channels, 5 input channels
 SEGMENT_IDS = np.array([0, 2, 0, 3, 2, 0], I32)  # segments 1 and 4 stay empty
 
 # name -> (feeds, TF function of the feeds (raw ops), builtin TF's converter emits,
@@ -61,6 +63,27 @@ CASES = {
                     lambda tf, x, y: tf.raw_ops.BitwiseXor(x=x, y=y), "BITWISE_XOR", ("core.bitwise_xor", ["x", "y"], {})),
     "right_shift": ({"x": i32(2, 5, lo=-1000, hi=1000), "y": i32(2, 5, lo=0, hi=6)},
                     lambda tf, x, y: tf.raw_ops.RightShift(x=x, y=y), "RIGHT_SHIFT", ("core.right_shift", ["x", "y"], {})),
+    "approx_top_k": ({"x": f32(3, 7)}, lambda tf, x: tf.raw_ops.ApproxTopK(input=x, k=3)[0],
+                     "TOPK_V2", None),
+    "segment_sum": ({"data": f32(6, 3)},
+                    lambda tf, data: tf.raw_ops.SegmentSum(data=data, segment_ids=np.array([0, 0, 1, 3, 3, 3], I64)),
+                    "UNSORTED_SEGMENT_SUM", None),
+    "bitcast": ({"x": f32(2, 5)}, lambda tf, x: tf.raw_ops.Bitcast(input=x, type=tf.int32), "BITCAST",
+                ("core.bitcast", ["x"], {"dtype": DType.INT32})),
+    "conv2d_transpose_same": ({"x": f32(1, 3, 4, 5)},
+                              lambda tf, x: tf.raw_ops.Conv2DBackpropInput(
+                                  input_sizes=np.array([1, 6, 8, 2], I32), filter=FILTER, out_backprop=x,
+                                  strides=[1, 2, 2, 1], padding="SAME"),
+                              "TRANSPOSE_CONV",
+                              ("core.conv2d_transpose", [C(np.array([1, 6, 8, 2], I32)), C(FILTER), "x"],
+                               {"strides": [2, 2], "padding": "SAME"})),
+    "conv2d_transpose_valid": ({"x": f32(2, 3, 3, 5)},
+                               lambda tf, x: tf.raw_ops.Conv2DBackpropInput(
+                                   input_sizes=np.array([2, 8, 7, 2], I32), filter=FILTER, out_backprop=x,
+                                   strides=[1, 2, 2, 1], padding="VALID"),
+                               "TRANSPOSE_CONV",
+                               ("core.conv2d_transpose", [C(np.array([2, 8, 7, 2], I32)), C(FILTER), "x"],
+                                {"strides": [2, 2], "padding": "VALID"})),
     "sigmoid_grad": ({"y": f32(3, 4, lo=0, hi=1), "dy": f32(3, 4)},
                      lambda tf, y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), "MUL", None),
 }
@@ -87,3 +110,16 @@ def test_frozen_graph_matches_tf_in_litert_with_tf_converters_builtin(tf, litert
     got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
     assert_close(got, want, atol=1e-6, rtol=1e-6)
     assert builtin in ops, ops
+
+
+def test_keras_conv2d_transpose_layer(tf, litert_interpreter, tmp_path):
+    """A Keras 3 Conv2DTranspose (output shape computed from the input's shape, folded once static)."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    layer = keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu")
+    feeds = {"x": f32(1, 5, 6, 3)}
+    want = freeze_function(tf, tmp_path / "m.pb", lambda x: layer(x), feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=1e-5, rtol=1e-5)
+    assert "TRANSPOSE_CONV" in ops, ops

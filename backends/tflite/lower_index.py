@@ -56,3 +56,8 @@ def lower_broadcast_args(node, lw):
 @lowers("core.bitwise_xor", "core.right_shift")
 def lower_bit_ops(node, lw):
     return [lw.op("tfl." + node.op[5:], node.inputs)]
+
+
+@lowers("core.bitcast")
+def lower_bitcast(node, lw):
+    return [lw.op("tfl.bitcast", node.inputs)]

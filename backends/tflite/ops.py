@@ -25,7 +25,7 @@ import numpy as np
 
 from litesmith.ir.dtypes import DType
 from litesmith.ir.ops import index_ops
-from litesmith.ir.ops.nn import local_response_norm
+from litesmith.ir.ops.nn import conv2d_transpose, local_response_norm
 from litesmith.ir.ops.shape_ops import batch_to_space_nd, space_to_batch_nd
 from litesmith.ir.registry import Attr, InferContext, defop
 from litesmith.ir.types import TensorType, broadcast_shapes, is_static
@@ -1024,3 +1024,20 @@ tflop("matrix_set_diag", doc="The input with its main diagonal replaced.", opera
       options="MatrixSetDiagOptions", infer=same, kernel=index_ops.matrix_set_diag)
 tflop("broadcast_args", doc="The shape two 1-D shapes broadcast to.", operands=["s0", "s1"],
       infer=by_evaluation(consts=(0, 1)), kernel=index_ops.broadcast_args)
+tflop("bitcast", doc="The input's bytes read as the output's element type (same width).", operands=["input"],
+      options="BitcastOptions", infer=None, kernel=None,
+      execute=lambda node, args, interp: [np.asarray(args[0]).view(node.outputs[0].dtype.np)])
+
+
+def _transpose_conv_kernel(output_shape, weights, x, bias=None, *, padding, stride_w, stride_h, fused_activation_function):
+    y = conv2d_transpose(output_shape, np.asarray(weights).transpose(1, 2, 0, 3), x, (stride_h, stride_w), padding)
+    return _with_act(lambda a, b: a + b)(y, np.zeros((), y.dtype) if bias is None else bias,
+                                         fused_activation_function=fused_activation_function)
+
+
+tflop("transpose_conv", doc="Transposed conv: output_shape (i32), weights [out, H, W, in], NHWC input, optional bias.",
+      operands=["output_shape", "weights", "input", "?bias"], options="TransposeConvOptions",
+      attrs={"padding": PADDING, "stride_w": Attr("int", 1), "stride_h": Attr("int", 1), "fused_activation_function": ACT},
+      infer=by_evaluation(lambda ctx: [ctx.types[2].dtype], consts=(0,)), kernel=_transpose_conv_kernel,
+      version=lambda node: 4 if node.attrs.get("fused_activation_function", "NONE") != "NONE"
+      else 3 if len(node.inputs) > 3 else 1)

@@ -2,6 +2,9 @@
 integer bit ops (core ops in ir/ops/index_ops.py and ir/ops/elementwise.py)."""
 from __future__ import annotations
 
+import numpy as np
+from litesmith.ir.dtypes import DType
+
 from .mapper import tf_op
 
 
@@ -78,3 +81,30 @@ def _sigmoid_grad(ctx, node, inputs):
     y, dy = inputs
     one_minus_y = ctx.op("core.sub", [ctx.const(1, y.dtype), y])
     return [ctx.op("core.mul", [dy, ctx.op("core.mul", [y, one_minus_y])])]
+
+
+@tf_op("ApproxTopK", inputs=1)
+def _approx_top_k(ctx, node, inputs):
+    """TF's converter takes the max-k form over the last axis as an exact TOPK_V2; so do we."""
+    x = inputs[0]
+    axis = node.attr_int("reduction_dimension", -1)
+    if not bool(node.attr("is_max_k", True)) or x.rank is None or axis not in (-1, x.rank - 1):
+        return None
+    return ctx.ops("core.top_k", [x, ctx.const(node.attr_int("k"))], {"sorted": True})
+
+
+@tf_op("SegmentSum", inputs=2)
+def _segment_sum(ctx, node, inputs):
+    """Sorted segment ids: an unsorted segment sum over max(id) + 1 segments, once the ids are constant
+    (the result's length depends on them)."""
+    ids = ctx.const_value(inputs[1])
+    count = int(ids.max()) + 1 if ids.size else 0
+    return [ctx.op("core.unsorted_segment_sum", [inputs[0], inputs[1], ctx.const(count, inputs[1].dtype)])]
+
+
+@tf_op("Bitcast", inputs=1)
+def _bitcast(ctx, node, inputs):
+    x, dtype = inputs[0], node.attr("type")
+    if not isinstance(dtype, DType) or np.dtype(dtype.np).itemsize != np.dtype(x.dtype.np).itemsize:
+        return None  # a width change reshapes the last axis: not mapped
+    return [ctx.op("core.bitcast", [x], {"dtype": dtype})]

@@ -162,3 +162,14 @@ def _lrn(ctx, node, inputs):
     attrs = {"depth_radius": node.attr_int("depth_radius", 5), "bias": node.attr_float("bias", 1.0),
              "alpha": node.attr_float("alpha", 1.0), "beta": node.attr_float("beta", 0.5)}
     return [ctx.op("core.local_response_norm", inputs[:1], attrs)]
+
+
+@tf_op("Conv2DBackpropInput", inputs=3)
+def _conv2d_backprop_input(ctx, node, inputs):
+    """Conv2DTranspose layers: NHWC, SAME/VALID, unit dilations (what TF's converter takes as TRANSPOSE_CONV)."""
+    strides = node.attr_ints("strides", [1, 1, 1, 1])
+    padding = node.attr_str("padding", "VALID").upper()
+    if _is_nchw(node) or padding not in ("SAME", "VALID") or any(d != 1 for d in node.attr_ints("dilations", [1, 1, 1, 1])) \
+            or len(strides) != 4 or strides[0] != 1 or strides[3] != 1:
+        return None
+    return [ctx.op("core.conv2d_transpose", inputs[:3], {"strides": strides[1:3], "padding": padding})]

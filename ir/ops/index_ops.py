@@ -235,3 +235,23 @@ def _infer_broadcast_args(ctx):
 
 defop("core.broadcast_args", doc="TF BroadcastArgs: the shape two shapes broadcast to.",
       operands=["s0", "s1"], infer=_infer_broadcast_args, kernel=broadcast_args, category=CATEGORY)
+
+
+# -- bitcast --------------------------------------------------------------------------------------------
+
+
+def bitcast(x, dtype):
+    """The same bytes read as ``dtype`` (same element width)."""
+    return np.asarray(x).view(dtype.np)
+
+
+def _infer_bitcast(ctx):
+    x, dtype = ctx.types[0], ctx.attrs["dtype"]
+    if np.dtype(dtype.np).itemsize != np.dtype(x.dtype.np).itemsize:
+        ctx.fail(f"{x.dtype} and {dtype} differ in width; only same-width bitcasts are declared")
+    return [TensorType(dtype, x.shape)]
+
+
+defop("core.bitcast", doc="TF Bitcast between element types of the same width: the same bytes, another dtype.",
+      operands=["x"], attrs={"dtype": Attr("dtype", doc="the element type to read the bytes as")},
+      infer=_infer_bitcast, kernel=bitcast, category=CATEGORY)

@@ -318,6 +318,58 @@ defop(
     category="nn",
 )
 
+# -- transposed convolution ------------------------------------------------------------
+
+
+def conv2d_transpose(output_shape, filter, x, strides=(1, 1), padding="VALID"):
+    """TF Conv2DBackpropInput (NHWC, HWOI filter [H, W, out, in]): each input pixel adds its
+    filter-weighted copy at stride spacing; SAME crops the full result as the forward conv pads it."""
+    x, filter = np.asarray(x), np.asarray(filter)
+    n, ho, wo, cout = [int(d) for d in np.asarray(output_shape).reshape(-1)]
+    kh, kw = filter.shape[:2]
+    hi, wi = x.shape[1:3]
+    sh, sw = strides
+    top = left = 0
+    if padding == "SAME":
+        top = max((hi - 1) * sh + kh - ho, 0) // 2
+        left = max((wi - 1) * sw + kw - wo, 0) // 2
+    full = np.zeros((n, max((hi - 1) * sh + kh, top + ho), max((wi - 1) * sw + kw, left + wo), cout), np.float64)
+    for i in range(kh):
+        for j in range(kw):
+            full[:, i:i + (hi - 1) * sh + 1:sh, j:j + (wi - 1) * sw + 1:sw, :] += np.einsum(
+                "nhwc,oc->nhwo", x, filter[i, j], optimize=True)
+    return full[:, top:top + ho, left:left + wo, :].astype(x.dtype)
+
+
+def _infer_conv2d_transpose(ctx):
+    _, f, x = ctx.types
+    if ctx.attrs["padding"] not in ("SAME", "VALID"):
+        ctx.fail(f"padding must be SAME or VALID, got {ctx.attrs['padding']!r}")
+    if len(ctx.attrs["strides"]) != 2 or min(ctx.attrs["strides"]) < 1:
+        ctx.fail(f"strides must be two positive ints, got {ctx.attrs['strides']}")
+    for name, t in (("filter", f), ("input", x)):
+        if t.shape is not None and len(t.shape) != 4:
+            ctx.fail(f"{name} must have rank 4, got rank {len(t.shape)}")
+    shape = ctx.consts[0] if ctx.consts else None
+    dims = None if shape is None else tuple(int(d) for d in np.asarray(shape).reshape(-1))
+    if dims is not None and len(dims) != 4:
+        ctx.fail(f"output_shape must have 4 entries, got {len(dims)}")
+    return [TensorType(x.dtype, dims)]
+
+
+defop(
+    "core.conv2d_transpose",
+    doc="""Transposed 2-D convolution as TF Conv2DBackpropInput (NHWC): the gradient of conv2d with
+    respect to its input, for an output of `output_shape` (shape-like), an HWOI filter
+    [H, W, out_channels, in_channels], strides and SAME/VALID padding (no dilation).""",
+    operands=["output_shape", "filter", "x"],
+    attrs={"strides": Attr("ints", [1, 1], "[stride_h, stride_w]"),
+           "padding": Attr("str", "VALID", "SAME or VALID, as of the forward conv")},
+    infer=_infer_conv2d_transpose,
+    kernel=conv2d_transpose,
+    category="nn",
+)
+
 # -- local response normalization ---------------------------------------------
 
 
