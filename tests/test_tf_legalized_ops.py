@@ -25,6 +25,7 @@ def i32(*shape, lo=-9, hi=10):
 
 
 FILTER = f32(3, 3, 2, 5)  # HWOI: 3x3, 2 output channels, 5 input channels
+FILTER3D = f32(2, 3, 2, 2, 3)  # DHWIO: 2 input, 3 output channels (DHWOI for the transposed conv: 2 out, 3 in)
 SEGMENT_IDS = np.array([0, 2, 0, 3, 2, 0], I32)  # segments 1 and 4 stay empty
 
 # name -> (feeds, TF function of the feeds (raw ops), builtin TF's converter emits,
@@ -84,6 +85,19 @@ CASES = {
                                "TRANSPOSE_CONV",
                                ("core.conv2d_transpose", [C(np.array([2, 8, 7, 2], I32)), C(FILTER), "x"],
                                 {"strides": [2, 2], "padding": "VALID"})),
+    "conv3d_same": ({"x": f32(1, 4, 5, 3, 2)},
+                    lambda tf, x: tf.raw_ops.Conv3D(input=x, filter=FILTER3D, strides=[1, 2, 1, 2, 1], padding="SAME"),
+                    "CONV_3D", ("core.conv3d", ["x", C(FILTER3D)], {"strides": [2, 1, 2], "padding": "SAME"})),
+    "conv3d_valid": ({"x": f32(2, 5, 6, 5, 2)},  # (TF's CPU Conv3D has no dilations to compare with)
+                     lambda tf, x: tf.raw_ops.Conv3D(input=x, filter=FILTER3D, strides=[1, 1, 2, 1, 1], padding="VALID"),
+                     "CONV_3D", ("core.conv3d", ["x", C(FILTER3D)], {"strides": [1, 2, 1]})),
+    "conv3d_transpose": ({"x": f32(1, 2, 3, 2, 3)},
+                         lambda tf, x: tf.raw_ops.Conv3DBackpropInputV2(
+                             input_sizes=np.array([1, 4, 5, 3, 2], I32), filter=FILTER3D, out_backprop=x,
+                             strides=[1, 2, 2, 2, 1], padding="SAME"),
+                         "CONV_3D_TRANSPOSE",
+                         ("core.conv3d_transpose", [C(np.array([1, 4, 5, 3, 2], I32)), C(FILTER3D), "x"],
+                          {"strides": [2, 2, 2], "padding": "SAME"})),
     "sigmoid_grad": ({"y": f32(3, 4, lo=0, hi=1), "dy": f32(3, 4)},
                      lambda tf, y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), "MUL", None),
 }
@@ -100,7 +114,7 @@ for _kind in ("Sum", "Prod", "Max", "Min"):
 def test_kernel_matches_tf_raw_op(tf, name):
     feeds, fn, _, (op, operands, attrs) = CASES[name]
     want = fn(tf, **feeds)
-    check_op(tf, op, [feeds[x] if isinstance(x, str) else x for x in operands], attrs, want, rtol=1e-6, atol=1e-7)
+    check_op(tf, op, [feeds[x] if isinstance(x, str) else x for x in operands], attrs, want, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", list(CASES))

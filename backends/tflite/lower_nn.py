@@ -205,3 +205,24 @@ def lower_conv2d_transpose(node, lw):
     attrs = {"padding": node.attrs.get("padding", "VALID"), "stride_h": strides[0], "stride_w": strides[1],
              "fused_activation_function": ACT_NONE}
     return [lw.op("tfl.transpose_conv", [lw.as_i32(shape), ohwi, x], attrs)]
+
+
+def _conv3d_options(node, dilations=(1, 1, 1)):
+    sd, sh, sw = (int(v) for v in node.attrs.get("strides", [1, 1, 1]))
+    dd, dh, dw = (int(v) for v in dilations)
+    return {"padding": node.attrs.get("padding", "VALID"), "stride_d": sd, "stride_h": sh, "stride_w": sw,
+            "dilation_d_factor": dd, "dilation_h_factor": dh, "dilation_w_factor": dw,
+            "fused_activation_function": ACT_NONE}
+
+
+@lowers("core.conv3d")
+def lower_conv3d(node, lw):
+    """CONV_3D takes TF's DHWIO filter as it is."""
+    return [lw.op("tfl.conv_3d", node.inputs, _conv3d_options(node, node.attrs.get("dilations", [1, 1, 1])))]
+
+
+@lowers("core.conv3d_transpose")
+def lower_conv3d_transpose(node, lw):
+    """CONV_3D_TRANSPOSE takes TF's DHWOI filter as it is; the output shape as int32."""
+    shape, w, x = node.inputs
+    return [lw.op("tfl.conv_3d_transpose", [lw.as_i32(shape), w, x], _conv3d_options(node))]

@@ -25,7 +25,7 @@ import numpy as np
 
 from litesmith.ir.dtypes import DType
 from litesmith.ir.ops import index_ops
-from litesmith.ir.ops.nn import conv2d_transpose, local_response_norm
+from litesmith.ir.ops.nn import conv2d_transpose, conv3d, conv_transpose, local_response_norm
 from litesmith.ir.ops.shape_ops import batch_to_space_nd, space_to_batch_nd
 from litesmith.ir.registry import Attr, InferContext, defop
 from litesmith.ir.types import TensorType, broadcast_shapes, is_static
@@ -1041,3 +1041,28 @@ tflop("transpose_conv", doc="Transposed conv: output_shape (i32), weights [out, 
       infer=by_evaluation(lambda ctx: [ctx.types[2].dtype], consts=(0,)), kernel=_transpose_conv_kernel,
       version=lambda node: 4 if node.attrs.get("fused_activation_function", "NONE") != "NONE"
       else 3 if len(node.inputs) > 3 else 1)
+
+_CONV3D_ATTRS = {"padding": PADDING, "stride_d": Attr("int", 1), "stride_w": Attr("int", 1), "stride_h": Attr("int", 1),
+                 "fused_activation_function": ACT, "dilation_d_factor": Attr("int", 1),
+                 "dilation_w_factor": Attr("int", 1), "dilation_h_factor": Attr("int", 1)}
+
+
+def _conv3d_kernel(x, filt, bias=None, *, padding, stride_d, stride_w, stride_h, fused_activation_function,
+                   dilation_d_factor, dilation_w_factor, dilation_h_factor):
+    y = conv3d(x, filt, (stride_d, stride_h, stride_w), (dilation_d_factor, dilation_h_factor, dilation_w_factor), padding)
+    return _with_act(lambda a, b: a + b)(y, np.zeros((), y.dtype) if bias is None else bias,
+                                         fused_activation_function=fused_activation_function)
+
+
+def _conv3d_transpose_kernel(output_shape, filt, x, bias=None, *, padding, stride_d, stride_w, stride_h,
+                             fused_activation_function, **_dilations):
+    y = conv_transpose(output_shape, filt, x, (stride_d, stride_h, stride_w), padding)
+    return _with_act(lambda a, b: a + b)(y, np.zeros((), y.dtype) if bias is None else bias,
+                                         fused_activation_function=fused_activation_function)
+
+
+tflop("conv_3d", doc="3-D conv of NDHWC input with a DHWIO filter, optional bias.", operands=["input", "filter", "?bias"],
+      options="Conv3DOptions", attrs=dict(_CONV3D_ATTRS), infer=by_evaluation(), kernel=_conv3d_kernel)
+tflop("conv_3d_transpose", doc="Transposed 3-D conv: output_shape (i32), DHWOI filter, NDHWC input, optional bias.",
+      operands=["output_shape", "filter", "input", "?bias"], options="Conv3DOptions", attrs=dict(_CONV3D_ATTRS),
+      infer=by_evaluation(lambda ctx: [ctx.types[2].dtype], consts=(0,)), kernel=_conv3d_transpose_kernel)
