@@ -98,6 +98,13 @@ CASES = {
                          "CONV_3D_TRANSPOSE",
                          ("core.conv3d_transpose", [C(np.array([1, 4, 5, 3, 2], I32)), C(FILTER3D), "x"],
                           {"strides": [2, 2, 2], "padding": "SAME"})),
+    "fake_quant_args": ({"x": f32(4, 6, lo=-8, hi=8)},
+                        lambda tf, x: tf.raw_ops.FakeQuantWithMinMaxArgs(inputs=x, min=-3.0, max=5.5),
+                        "QUANTIZE", ("core.fake_quant", ["x"], {"min": -3.0, "max": 5.5})),
+    "fake_quant_vars": ({"x": f32(4, 6, lo=-8, hi=8)},
+                        lambda tf, x: tf.raw_ops.FakeQuantWithMinMaxVars(inputs=x, min=np.float32(-2.5),
+                                                                         max=np.float32(4.0)),
+                        "DEQUANTIZE", ("core.fake_quant", ["x"], {"min": -2.5, "max": 4.0})),
     "sigmoid_grad": ({"y": f32(3, 4, lo=0, hi=1), "dy": f32(3, 4)},
                      lambda tf, y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), "MUL", None),
 }
@@ -108,6 +115,14 @@ for _kind in ("Sum", "Prod", "Max", "Min"):
             data=data, segment_ids=SEGMENT_IDS, num_segments=np.int32(5)),
         f"UNSORTED_SEGMENT_{_kind.upper()}",
         (f"core.unsorted_segment_{_kind.lower()}", ["data", C(SEGMENT_IDS), C(np.int32(5))], {}))
+
+
+def test_fake_quant_kernel_narrow_and_few_bits(tf):
+    """Forms that stay float in TFLite (no uint8 storage fits them) still have TF's kernel."""
+    x = f32(5, 7, lo=-8, hi=8)
+    for bits, narrow in ((8, True), (4, False), (3, True)):
+        attrs = {"min": -2.0, "max": 3.0, "num_bits": bits, "narrow_range": narrow}
+        check_op(tf, "core.fake_quant", [x], attrs, tf.raw_ops.FakeQuantWithMinMaxArgs(inputs=x, **attrs), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", [n for n, case in CASES.items() if case[3] is not None])
