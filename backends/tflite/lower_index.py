@@ -61,3 +61,10 @@ def lower_bit_ops(node, lw):
 @lowers("core.bitcast")
 def lower_bitcast(node, lw):
     return [lw.op("tfl.bitcast", node.inputs)]
+
+
+@lowers("core.sparse_to_dense")
+def lower_sparse_to_dense(node, lw):
+    indices, shape, values, default = node.inputs
+    return [lw.op("tfl.sparse_to_dense", [lw.as_i32(indices), lw.as_i32(shape), values, default],
+                  {"validate_indices": False})]

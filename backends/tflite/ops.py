@@ -1066,3 +1066,7 @@ tflop("conv_3d", doc="3-D conv of NDHWC input with a DHWIO filter, optional bias
 tflop("conv_3d_transpose", doc="Transposed 3-D conv: output_shape (i32), DHWOI filter, NDHWC input, optional bias.",
       operands=["output_shape", "filter", "input", "?bias"], options="Conv3DOptions", attrs=dict(_CONV3D_ATTRS),
       infer=by_evaluation(lambda ctx: [ctx.types[2].dtype], consts=(0,)), kernel=_conv3d_transpose_kernel)
+tflop("sparse_to_dense", doc="default_value everywhere but at indices, which take values.",
+      operands=["indices", "output_shape", "values", "default_value"], options="SparseToDenseOptions",
+      attrs={"validate_indices": Attr("bool", False)}, infer=by_evaluation(lambda ctx: [ctx.types[2].dtype], consts=(0, 1)),
+      kernel=lambda indices, shape, values, default, *, validate_indices: index_ops.sparse_to_dense(indices, shape, values, default))

@@ -108,3 +108,8 @@ def _bitcast(ctx, node, inputs):
     if not isinstance(dtype, DType) or np.dtype(dtype.np).itemsize != np.dtype(x.dtype.np).itemsize:
         return None  # a width change reshapes the last axis: not mapped
     return [ctx.op("core.bitcast", [x], {"dtype": dtype})]
+
+
+@tf_op("SparseToDense", inputs=4)
+def _sparse_to_dense(ctx, node, inputs):
+    return [ctx.op("core.sparse_to_dense", inputs[:4])]

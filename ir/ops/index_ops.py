@@ -255,3 +255,34 @@ def _infer_bitcast(ctx):
 defop("core.bitcast", doc="TF Bitcast between element types of the same width: the same bytes, another dtype.",
       operands=["x"], attrs={"dtype": Attr("dtype", doc="the element type to read the bytes as")},
       infer=_infer_bitcast, kernel=bitcast, category=CATEGORY)
+
+
+# -- sparse_to_dense -----------------------------------------------------------------------------------
+
+
+def sparse_to_dense(indices, output_shape, values, default_value):
+    """A tensor of ``output_shape`` filled with ``default_value``, ``values`` (or one scalar) at ``indices``
+    (a scalar or [n] for rank 1, [n, rank] otherwise)."""
+    shape = [int(d) for d in np.asarray(output_shape).reshape(-1)]
+    values = np.asarray(values)
+    out = np.full(shape, np.asarray(default_value).reshape(()), values.dtype)
+    idx = np.asarray(indices).reshape(-1, len(shape)) if len(shape) > 1 else np.asarray(indices).reshape(-1, 1)
+    out[tuple(idx[:, i] for i in range(idx.shape[1]))] = values.reshape(-1) if values.ndim else values
+    return out
+
+
+def _infer_sparse_to_dense(ctx):
+    indices, _, values, default = ctx.types
+    if indices.dtype not in (DType.INT32, DType.INT64):
+        ctx.fail(f"sparse_indices must be int32 or int64, got {indices.dtype}")
+    if values.dtype is not default.dtype:
+        ctx.fail(f"sparse_values ({values.dtype}) and default_value ({default.dtype}) differ in dtype")
+    shape = ctx.consts[1] if len(ctx.consts) > 1 else None
+    dims = None if shape is None else tuple(int(d) for d in np.asarray(shape).reshape(-1))
+    return [TensorType(values.dtype, dims)]
+
+
+defop("core.sparse_to_dense", doc="TF SparseToDense: default_value everywhere but at sparse_indices, which take "
+      "sparse_values (a scalar applies to all); output_shape is shape-like.",
+      operands=["sparse_indices", "output_shape", "sparse_values", "default_value"],
+      infer=_infer_sparse_to_dense, kernel=sparse_to_dense, category=CATEGORY)
