@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from litesmith.ir.dtypes import DType
 
-from .mapper import tf_op
+from .mapper import BadAttr, tf_op
 
 
 def _nhwc(node) -> bool:
@@ -45,6 +45,8 @@ for _kind in ("Sum", "Prod", "Max", "Min"):
 @tf_op("Bucketize", inputs=1)
 def _bucketize(ctx, node, inputs):
     boundaries = node.attr("boundaries", [])
+    if not isinstance(boundaries, list) or any(isinstance(b, bool) or not isinstance(b, (int, float)) for b in boundaries):
+        raise BadAttr(f"attribute 'boundaries' must be a list of floats, got {boundaries!r:.40}")
     return [ctx.op("core.bucketize", inputs, {"boundaries": [float(b) for b in boundaries]})]
 
 

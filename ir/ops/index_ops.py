@@ -12,6 +12,17 @@ from ..types import TensorType, is_static
 CATEGORY = "index"
 
 
+def _shape_operand(ctx, i: int):
+    """The static dims a shape-like operand ``i`` holds (None while it is not constant)."""
+    shape = ctx.consts[i] if len(ctx.consts) > i else None
+    if shape is None:
+        return None
+    dims = tuple(int(d) for d in np.asarray(shape).reshape(-1))
+    if any(d < 0 for d in dims):
+        ctx.fail(f"shape {list(dims)} has a negative dim")
+    return dims
+
+
 # -- depth_to_space / space_to_depth (NHWC, TF's DCR order) -------------------------------------
 
 
@@ -116,9 +127,7 @@ def _infer_scatter_nd(ctx):
     indices, updates, _ = ctx.types
     if indices.dtype not in (DType.INT32, DType.INT64):
         ctx.fail(f"indices must be int32 or int64, got {indices.dtype}")
-    shape = ctx.consts[2] if len(ctx.consts) > 2 else None
-    dims = None if shape is None else tuple(int(d) for d in np.asarray(shape).reshape(-1))
-    return [TensorType(updates.dtype, dims)]
+    return [TensorType(updates.dtype, _shape_operand(ctx, 2))]
 
 
 defop("core.scatter_nd", doc="TF ScatterNd: a zero tensor of `shape` with `updates` added at `indices` "
@@ -160,6 +169,8 @@ def _infer_segment(ctx):
     if tuple(data.shape[:len(ids.shape)]) != tuple(ids.shape) and is_static(data.shape) and is_static(ids.shape):
         ctx.fail(f"segment_ids shape {ids.shape} is not a prefix of the data shape {data.shape}")
     head = None if n is None else int(np.asarray(n).reshape(-1)[0])
+    if head is not None and head < 0:
+        ctx.fail(f"num_segments must be >= 0, got {head}")
     return [TensorType(data.dtype, (head,) + tuple(data.shape[len(ids.shape):]))]
 
 
@@ -277,9 +288,7 @@ def _infer_sparse_to_dense(ctx):
         ctx.fail(f"sparse_indices must be int32 or int64, got {indices.dtype}")
     if values.dtype is not default.dtype:
         ctx.fail(f"sparse_values ({values.dtype}) and default_value ({default.dtype}) differ in dtype")
-    shape = ctx.consts[1] if len(ctx.consts) > 1 else None
-    dims = None if shape is None else tuple(int(d) for d in np.asarray(shape).reshape(-1))
-    return [TensorType(values.dtype, dims)]
+    return [TensorType(values.dtype, _shape_operand(ctx, 1))]
 
 
 defop("core.sparse_to_dense", doc="TF SparseToDense: default_value everywhere but at sparse_indices, which take "

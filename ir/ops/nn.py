@@ -409,8 +409,8 @@ def _infer_conv_transpose(rank: int):
                 ctx.fail(f"{name} must have rank {rank}, got rank {len(t.shape)}")
         shape = ctx.consts[0] if ctx.consts else None
         dims = None if shape is None else tuple(int(d) for d in np.asarray(shape).reshape(-1))
-        if dims is not None and len(dims) != rank:
-            ctx.fail(f"output_shape must have {rank} entries, got {len(dims)}")
+        if dims is not None and (len(dims) != rank or min(dims) < 0):
+            ctx.fail(f"output_shape must be {rank} dims >= 0, got {list(dims)}")
         return [TensorType(x.dtype, dims)]
 
     return infer
