@@ -104,12 +104,18 @@ def _base(name: str) -> str:
 def load_graphdef(path, *, inputs: Optional[Sequence[str]] = None, outputs: Optional[Sequence[str]] = None,
                   input_shapes: Optional[Mapping[str, Sequence[Optional[int]]]] = None) -> Graph:
     """Parse ``path`` and lift it; see the module docstring for the input/output rules."""
-    _load_mappings()
     path = os.fspath(path)
-    gd = read_graphdef(path)
+    return lift_graphdef(read_graphdef(path), path, inputs=inputs, outputs=outputs, input_shapes=input_shapes)
+
+
+def lift_graphdef(gd, path: str, *, inputs: Optional[Sequence[str]] = None, outputs: Optional[Sequence[str]] = None,
+                  input_shapes: Optional[Mapping[str, Sequence[Optional[int]]]] = None,
+                  graph_name: Optional[str] = None) -> Graph:
+    """Lift a parsed GraphDef (``proto.GraphDef``); ``path`` is what messages call it."""
+    _load_mappings()
     lifter = Lifter(path, gd, shapes_overridden=bool(input_shapes))
     ns = lifter.main
-    graph = Graph(os.path.splitext(os.path.basename(path))[0] or "main")
+    graph = Graph(graph_name or os.path.splitext(os.path.basename(path))[0] or "main")
     scope = Scope(lifter, ns, graph)
     shapes = {_base(k): v for k, v in (input_shapes or {}).items()}
     wanted = [_base(n) for n in inputs] if inputs is not None else None
