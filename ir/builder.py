@@ -31,6 +31,31 @@ def infer_types(op: str, inputs: Sequence[Value], attrs: Dict[str, Any], regions
     return list(opdef.infer(ctx))
 
 
+def inference_stamp(node: Node) -> Optional[tuple]:
+    """What ``node``'s result types were inferred from: its operands, their types and constant data
+    (by identity), its attributes (names, and values by identity) and its result types. Recorded
+    where inference ran (``Builder.create``, ``reinfer``, ``verify``), so a verifier that trusts
+    inferred types re-infers only nodes changed since. None for nodes with regions (their
+    inference reads the regions) and constants (cheap, and a stamp would hold their data)."""
+    if node.regions or node.op == "core.const":
+        return None
+    ins = tuple(node._inputs)
+    consts = tuple([id(v.producer.attrs.get("value")) if v.producer is not None and v.producer.op == "core.const"
+                    else 0 for v in ins])
+    return (ins, tuple([v.type for v in ins]), consts, tuple(node.attrs), tuple(node.attrs.values()),
+            tuple([v.type for v in node.outputs]))
+
+
+def stamp_matches(node: Node) -> bool:
+    """Whether ``node`` is unchanged since inference confirmed its result types (``inference_stamp``)."""
+    old = node._inferred
+    if old is None:
+        return False
+    new = inference_stamp(node)
+    return (new is not None and old[0] == new[0] and old[1] == new[1] and old[2] == new[2] and old[3] == new[3]
+            and all(a is b for a, b in zip(old[4], new[4])) and old[5] == new[5])
+
+
 def normalize_attrs(op: str, attrs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """Apply defaults and reject unknown or missing attributes of declared ops."""
     attrs = dict(attrs or {})
@@ -82,10 +107,13 @@ class Builder:
     ) -> Node:
         """Insert a node and return it; output types are inferred unless given."""
         attrs = normalize_attrs(op, attrs)
-        if output_types is None:
+        inferred = output_types is None
+        if inferred:
             output_types = infer_types(op, inputs, attrs, regions)
         names = [name] if len(output_types) == 1 else [f"{name}:{i}" if name else "" for i in range(len(output_types))]
         node = Node(op, inputs, attrs, output_types, regions=regions, meta={**self.meta, **(meta or {})}, output_names=names)
+        if inferred:
+            node._inferred = inference_stamp(node)
         return self.insert(node)
 
     def op(self, op: str, inputs: Sequence[Value] = (), attrs: Optional[Dict[str, Any]] = None, **kw) -> Union[Value, List[Value]]:
