@@ -32,17 +32,21 @@ def infer_types(op: str, inputs: Sequence[Value], attrs: Dict[str, Any], regions
 
 
 def inference_stamp(node: Node) -> Optional[tuple]:
-    """What ``node``'s result types were inferred from: its operands, their types and constant data
-    (by identity), its attributes (names, and values by identity) and its result types. Recorded
-    where inference ran (``Builder.create``, ``reinfer``, ``verify``), so a verifier that trusts
-    inferred types re-infers only nodes changed since. None for nodes with regions (their
-    inference reads the regions) and constants (cheap, and a stamp would hold their data)."""
+    """What ``node``'s result types were inferred from: its operand types and constant data (the
+    array's identity), its attributes (names, and values by identity) and its result types.
+    Recorded where inference ran (``Builder.create``, ``reinfer``, ``verify``), so a verifier that
+    trusts inferred types re-infers only nodes changed since; an operand replaced by another value
+    of the same type (and no constant) changes nothing inference reads. None for nodes with
+    regions (their inference reads the regions) and constants (cheap, and a stamp would hold
+    their data)."""
     if node.regions or node.op == "core.const":
         return None
-    ins = tuple(node._inputs)
-    consts = tuple([id(v.producer.attrs.get("value")) if v.producer is not None and v.producer.op == "core.const"
-                    else 0 for v in ins])
-    return (ins, tuple([v.type for v in ins]), consts, tuple(node.attrs), tuple(node.attrs.values()),
+    types, consts = [], []
+    for v in node._inputs:
+        types.append(v.type)
+        p = v.producer
+        consts.append(id(p.attrs.get("value")) if p is not None and p.op == "core.const" else 0)
+    return (tuple(types), tuple(consts), tuple(node.attrs), tuple(node.attrs.values()),
             tuple([v.type for v in node.outputs]))
 
 
@@ -52,8 +56,8 @@ def stamp_matches(node: Node) -> bool:
     if old is None:
         return False
     new = inference_stamp(node)
-    return (new is not None and old[0] == new[0] and old[1] == new[1] and old[2] == new[2] and old[3] == new[3]
-            and all(a is b for a, b in zip(old[4], new[4])) and old[5] == new[5])
+    return (new is not None and old[0] == new[0] and old[1] == new[1] and old[2] == new[2]
+            and all(a is b for a, b in zip(old[3], new[3])) and old[4] == new[4])
 
 
 def normalize_attrs(op: str, attrs: Optional[Dict[str, Any]]) -> Dict[str, Any]:

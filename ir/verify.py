@@ -40,7 +40,7 @@ def verify(graph: Graph, *, trust_inferred: bool = False) -> None:
     """Raise ``VerifyError`` at the first rule ``graph`` (and its regions) breaks.
 
     ``trust_inferred``: skip re-running type inference on a node that has not changed since
-    inference confirmed its result types (same operands, operand types and constant data,
+    inference confirmed its result types (same operand types and constant data,
     attribute values and result types: ``builder.inference_stamp``), which a node built through
     the ``Builder``, re-inferred by ``reinfer`` or checked by an earlier verify has. Every other
     rule is still checked on every node. The compile pipeline verifies this way (inference is
