@@ -132,7 +132,8 @@ class Value:
 class Node:
     """One operation: op name, input values, attributes, outputs, regions."""
 
-    __slots__ = ("op", "_inputs", "attrs", "outputs", "regions", "meta", "graph", "_id", "_prev", "_next", "_position")
+    __slots__ = ("op", "_inputs", "attrs", "outputs", "regions", "meta", "graph", "_id", "_prev", "_next", "_position",
+                 "_inferred")
 
     def __init__(
         self,
@@ -153,6 +154,7 @@ class Node:
         self._prev: Optional[Node] = None  # neighbours in the owning graph's node list
         self._next: Optional[Node] = None
         self._position = 0  # graph-order index, valid while the graph's numbering is
+        self._inferred = None  # what inference last confirmed these result types from (ir/builder.py inference_stamp)
         names = list(output_names) if output_names is not None else [""] * len(output_types)
         self.outputs: List[Value] = [Value(t, n, self, i) for i, (t, n) in enumerate(zip(output_types, names))]
         self.regions: List[Graph] = []

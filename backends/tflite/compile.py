@@ -18,6 +18,7 @@ from collections import Counter
 from typing import Any, Dict, Mapping, Optional
 
 from litesmith.ir.errors import UserError
+from litesmith.ir.gcpause import automatic_gc_paused
 from litesmith.ir.graph import Graph
 from litesmith.ir.verify import verify
 from litesmith.passes.instruments import Instrument
@@ -77,18 +78,19 @@ def compile_to_tflite(
     first_backend = len(pm.passes) - len(parse_pipeline_syntax(backend))
     probe = _OpCountsAfter(first_backend + len(parse_pipeline_syntax(LOWERING_PIPELINE)))
     pm.extra_instruments += [probe, _FreeReplacedConstants()]
-    try:
-        run = pm.run(graph)
-    except PipelineError as e:
-        _fill_report(report, e.run_report, first_backend, probe)
-        if isinstance(e, PassUserError) and e.index >= first_backend and isinstance(e.__cause__, UserError):
-            raise e.__cause__ from None  # the backend's own message (IllegalOpsError keeps its report)
-        raise
-    _fill_report(report, run, first_backend, probe)
-    verify(graph)
-    from .writer import write_tflite
+    with automatic_gc_paused():  # _FreeReplacedConstants collects where the garbage is big
+        try:
+            run = pm.run(graph)
+        except PipelineError as e:
+            _fill_report(report, e.run_report, first_backend, probe)
+            if isinstance(e, PassUserError) and e.index >= first_backend and isinstance(e.__cause__, UserError):
+                raise e.__cause__ from None  # the backend's own message (IllegalOpsError keeps its report)
+            raise
+        _fill_report(report, run, first_backend, probe)
+        verify(graph, trust_inferred=True)
+        from .writer import write_tflite
 
-    return write_tflite(graph, **writer_options)
+        return write_tflite(graph, **writer_options)
 
 
 class _OpCountsAfter(Instrument):
@@ -119,7 +121,8 @@ def _fill_report(report: dict, run: Optional[PassRunReport], first: int, probe: 
 
 
 class _FreeReplacedConstants(Instrument):
-    """Runs the cyclic garbage collector after the lowering and each quantization pass. A removed
+    """Runs the cyclic garbage collector after the lowering and each quantization pass (automatic
+    collection is paused during the compile: ir/gcpause.py). A removed
     node and its values refer to each other, so a constant that lowering replaced (a weight's
     untransposed original) or quantization replaced (a float weight) stays in memory until the
     collector runs: a 100 MB weight would be held twice while the next stage allocates

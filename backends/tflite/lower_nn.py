@@ -78,8 +78,10 @@ def lower_conv2d(node, lw):
     if x.shape[3] % cin:
         lw.fail(UNSUPPORTED_ATTR, f"filter input channels {cin} do not divide input channels {x.shape[3]}")
     padding, x = padding_mode(node, lw, x, (kh, kw), strides, dilations)
-    # a filter computed at run time (ONNX weights fed as inputs) is transposed at run time
-    ohwi = lw.const(np.ascontiguousarray(filt.transpose(3, 0, 1, 2))) if filt is not None else lw.transpose(w, [3, 0, 1, 2])
+    # a constant filter becomes a transposed view (the writer copies it into the file in OHWI order, and a
+    # fused batch norm's scale makes a new array anyway); one computed at run time (ONNX weights fed as
+    # inputs) is transposed at run time
+    ohwi = lw.const(filt.transpose(3, 0, 1, 2)) if filt is not None else lw.transpose(w, [3, 0, 1, 2])
     attrs = {
         "padding": padding, "stride_h": strides[0], "stride_w": strides[1],
         "dilation_h_factor": dilations[0], "dilation_w_factor": dilations[1],
