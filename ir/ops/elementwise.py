@@ -39,7 +39,19 @@ def _infer_bool_unary(ctx):
     return [TensorType(DType.BOOL, t.shape)]
 
 
-def _unary(name, fn, doc, attrs=None, infer=same_type):
+def _numeric_same_type(ctx):
+    """Math on numbers: TF's and TFLite's kernels take no bool or string here (LiteRT refuses ABS of
+    a bool at allocation), so such a graph is malformed."""
+    _numeric(ctx, ctx.types[0].dtype)
+    return same_type(ctx)
+
+
+def _numeric(ctx, dtype) -> None:
+    if dtype in (DType.BOOL, DType.STRING, DType.VARIANT):
+        ctx.fail(f"expects a numeric operand, got {dtype}")
+
+
+def _unary(name, fn, doc, attrs=None, infer=_numeric_same_type):
     """Declare ``core.<name>``: one operand, result of the same type."""
     return defop(f"core.{name}", doc=doc, operands=["x"], attrs=attrs, infer=infer, kernel=_quiet(fn),
                  category="elementwise unary", traits=[ELEMENTWISE])
@@ -150,6 +162,8 @@ def _same_dtype(ctx):
 
 def _infer_arith(ctx):
     _same_dtype(ctx)
+    if ctx.types[0].dtype is DType.BOOL:
+        ctx.fail("expects numeric operands, got bool (use logical_and/logical_or)")
     return [TensorType(ctx.types[0].dtype, broadcast_shapes(ctx, ctx.types[0].shape, ctx.types[1].shape))]
 
 
