@@ -36,17 +36,21 @@ BATCH_AXIS_RULES = {
     "split": "splits along attr `axis`: mixes if it is the axis",
     "unpack": "unstacks along attr `axis`: mixes if it is the axis",
     "gather": "indices or params may carry it; gathering along it mixes",
-    "reshape": "follows the axis through a static reshape (possibly merged into a larger dim)",
+    "reshape": "follows the axis through a static reshape (possibly merged into a larger dim), or to "
+               "the dim of a run-time target that reads the axis size",
     "expand_dims": "a new dim at attr `axis` may shift it",
     "squeeze": "removing dims at attr `axes` may shift or remove it",
     "strided_slice": "only a full, unit-stride slice of the axis keeps it",
     "per_dim_operands": "constant per-dim operands (slice begin/size, tile multiples, pad widths) lose "
                         "the axis's entry; the other operands must not carry it",
-    "reverse": "attr `axes` is renumbered",
-    "shape_of": "asks for the shape or rank: answered as if the axis were still there with size 1",
+    "reverse": "attr `axes` is renumbered; reversing the axis itself mixes",
+    "shape_of": "asks for the shape or rank: answered as if the axis were still there with size 1; "
+                "element `a` of `shape(x)` is the axis size",
     "size_of": "a count (size, list length) that does not carry the axis",
-    "fill": "creates a tensor of the constant `dims` operand: carries the axis when dim 0 is its size",
-    "broadcast_to": "creates a tensor of the constant `shape` operand: carries the axis when dim 0 is its size",
+    "fill": "creates a tensor of the `dims` operand: carries the axis when constant dim 0 is its size, or "
+            "where run-time dims read the size (`shape(x)[0]`)",
+    "broadcast_to": "creates a tensor of the `shape` operand: carries the axis when constant dim 0 is its size, "
+                    "or where a run-time shape reads the size",
     "list_reserve": "an empty list whose attr `element_shape` starts with the axis size carries it",
     "list_from_tensor": "the list's elements carry the axis one dim lower; unstacking over it is a time axis",
     "list_set_item": "the list and the item must carry the axis at the same place",

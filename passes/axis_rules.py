@@ -24,6 +24,8 @@ from litesmith.ir.graph import Node, Value
 from litesmith.ir.registry import get_op
 from litesmith.ir.traits import BATCH_AXIS_RULES
 
+from . import axis_sizes
+
 __all__ = ["AxisInfo", "AxisMixingError", "LoopStepsOverAxis", "AxisRule", "RULES", "rule_for"]
 
 
@@ -133,6 +135,10 @@ class AxisRule:
         """Results carrying the axis when no operand does; None: none of them."""
         return None
 
+    def sizes(self, an, node: Node) -> Optional[frozenset]:
+        """Elements of the (integer) result that hold the axis size (shape arithmetic; axis_sizes.py)."""
+        return None
+
     def strip(self, an, node: Node, ins: Infos, a: int, rank: Optional[int]) -> None:
         """Rewrite ``node`` whose operands lose the axis (``a`` in the first carrying operand, of ``rank``)."""
 
@@ -146,6 +152,9 @@ class AxisRule:
 class Passthrough(AxisRule):
     def forward(self, an, node, ins, first):
         return [ins[0]]
+
+    def sizes(self, an, node):
+        return axis_sizes.single_element(an, node)
 
 
 class Elementwise(AxisRule):
@@ -190,21 +199,34 @@ class ReduceAxes(AxisRule):
 
 
 class AlongAxis(AxisRule):
-    """softmax, cumsum (``drops=False``); argmax, argmin (``drops=True``: the axis attr's dim goes)."""
+    """Works along attr ``axis``, which must not be the tracked one; every result carries it.
 
-    def __init__(self, drops: bool):
+    softmax, cumsum (``drops=False``); argmax, argmin (``drops=True``: the ``axis`` dim goes);
+    split, unpack (``verb="splits"``: several results)."""
+
+    def __init__(self, drops: bool, verb: str = "combines elements"):
         self.drops = drops
+        self.verb = verb
 
     def forward(self, an, node, ins, first):
         n = norm(node.attr("axis"), node.inputs[0].rank)
         if n == first.axis:
-            return [an.mixing(node, "combines elements")]
-        return [AxisInfo(first.axis - (n < first.axis), first.merged) if self.drops else first]
+            return [an.mixing(node, self.verb)] * len(node.outputs)
+        out = AxisInfo(first.axis - (n < first.axis), first.merged) if self.drops else first
+        return [out] * len(node.outputs)
 
     def strip(self, an, node, ins, a, rank):
         n = norm(node.attr("axis"), rank)
         if not (node.attr("axis") < 0 and n > a):
             node.attrs["axis"] = n - (n > a)
+
+
+class Split(AlongAxis):
+    def __init__(self, drops: bool):
+        super().__init__(drops, "splits")
+
+    def strip(self, an, node, ins, a, rank):
+        _shift_axis_attr(node, a, rank)
 
 
 class Matmul(AxisRule):
@@ -256,6 +278,13 @@ class PerDimOperands(FirstOperandOnly):
 
 
 class Reverse(FirstOperandOnly):
+    def forward(self, an, node, ins, first):
+        rank = node.inputs[0].rank
+        if ins[0] is not None and rank is not None and ins[0].axis in [norm(k, rank) for k in node.attrs["axes"]]:
+            an.reversed.append(node)  # unroll-rnn: a loop over this cannot be stepped forward
+            return [an.mixing(node, "reverses the order of elements")]
+        return super().forward(an, node, ins, first)
+
     def strip(self, an, node, ins, a, rank):
         node.attrs["axes"] = [k - (k > a) for k in (norm(k, rank) for k in node.attr("axes"))]
 
@@ -282,6 +311,8 @@ class Concat(AxisRule):
         _shift_axis_attr(node, a, rank)
         _squeeze_plain_operands(node, ins, a)
 
+    def sizes(self, an, node):
+        return axis_sizes.of_concat(an, node)
 
 class NewAxis(AxisRule):
     """pack, expand_dims: a new dim at attr ``axis`` of the result."""
@@ -296,22 +327,8 @@ class NewAxis(AxisRule):
         n = norm(node.attr("axis"), rank + 1)
         node.attrs["axis"] = n - (a < n)
 
-
-class Split(AxisRule):
-    """split (``drops=False``), unpack (``drops=True``: the attr ``axis`` dim goes)."""
-
-    def __init__(self, drops: bool):
-        self.drops = drops
-
-    def forward(self, an, node, ins, first):
-        n = norm(node.attr("axis"), node.inputs[0].rank)
-        if n == first.axis:
-            return [an.mixing(node, "splits")] * len(node.outputs)
-        out = AxisInfo(first.axis - (n < first.axis), first.merged) if self.drops else first
-        return [out] * len(node.outputs)
-
-    def strip(self, an, node, ins, a, rank):
-        _shift_axis_attr(node, a, rank)
+    def sizes(self, an, node):
+        return axis_sizes.of_pack(an, node)
 
 
 class Gather(AxisRule):
@@ -332,6 +349,8 @@ class Gather(AxisRule):
         if ins[0] is not None:
             _shift_axis_attr(node, a, rank)
 
+    def sizes(self, an, node):
+        return axis_sizes.of_gather(an, node)
 
 class Reshape(AxisRule):
     def forward(self, an, node, ins, first):
@@ -340,6 +359,18 @@ class Reshape(AxisRule):
     def _follow(self, an, node, first: AxisInfo) -> Optional[AxisInfo]:
         shape = node.inputs[0].shape
         target = node.operand("shape").const_value()
+        if target is None:  # computed at run time (Keras's Dense over [B, T, D] is a Tensordot)
+            j = axis_sizes.only_position(an, node.operand("shape"))
+            if j is not None:  # the target reads the axis size: the axis is that dim
+                return AxisInfo(j)
+            if an.size == 1 and first.axis == 0 and not first.merged:
+                return AxisInfo(0, merged=True)  # a leading axis of size 1 is the outer factor of dim 0
+        elif first.merged and an.size == 1 and shape is not None and None not in shape[:first.axis]:
+            pre = int(np.prod(shape[:first.axis], dtype=np.int64))  # a merged axis of size 1 split out again
+            dims = [int(t) for t in target]
+            for j, t in enumerate(dims):
+                if t == 1 and -1 not in dims[:j] and int(np.prod(dims[:j], dtype=np.int64)) == pre:
+                    return AxisInfo(j)
         if first.merged or shape is None or target is None:
             return an.mixing(node, "reshapes (shapes not static)")
         target = [int(t) for t in target]
@@ -365,8 +396,25 @@ class Reshape(AxisRule):
                 return AxisInfo(j, merged=True)  # the axis is the outer factor of dim j
         return an.mixing(node, "reshapes")
 
+    def sizes(self, an, node):
+        return axis_sizes.single_element(an, node)
+
+    def strip_source(self, node, axis):
+        """The operand carried the axis merged; the result has it on its own at ``axis``."""
+        self._drop_target_dim(node, axis)
+
+    def _drop_target_dim(self, node, j):
+        if node.inputs[1].const_value() is None:
+            axis_sizes.drop_size_element(node, 1, j)
+        else:
+            set_const_operand(node, 1, np.array(drop(list(node.inputs[1].const_value()), j)))
+
     def strip(self, an, node, ins, a, rank):
         out = an.get(node.outputs[0])
+        if node.inputs[1].const_value() is None:  # a run-time target reads the sizes of the stripped value
+            if out is not None and not out.merged:
+                axis_sizes.drop_size_element(node, 1, out.axis)
+            return
         target = list(node.inputs[1].const_value())
         if out is not None and not out.merged:
             target = drop(target, out.axis)
@@ -378,7 +426,7 @@ class Reshape(AxisRule):
 
     def pin(self, an, node, out):
         x_info = an.get(node.inputs[0])
-        if x_info is None:
+        if x_info is None or node.inputs[1].const_value() is None:  # a run-time target reads the pinned size
             return
         target = list(node.inputs[1].const_value())
         j = out.axis
@@ -410,6 +458,8 @@ class Squeeze(AxisRule):
             return
         node.attrs["axes"] = rest
 
+    def sizes(self, an, node):
+        return axis_sizes.single_element(an, node)
 
 class StridedSlice(AxisRule):
     def forward(self, an, node, ins, first):
@@ -436,6 +486,8 @@ class StridedSlice(AxisRule):
             for m in ("begin_mask", "end_mask", "shrink_axis_mask"):
                 node.attrs[m] = _drop_bit(node.attrs[m], a)
 
+    def sizes(self, an, node):
+        return axis_sizes.of_strided_slice(an, node)
 
 class NoAxis(AxisRule):
     """Shape queries and counts: their results never carry the axis."""
@@ -451,6 +503,8 @@ class ShapeOf(NoAxis):
         b = Builder(node.graph, before=node)
         node.set_input(0, b.op("core.expand_dims", [node.inputs[0]], {"axis": a}))
 
+    def sizes(self, an, node):
+        return axis_sizes.of_shape(an, node)
 
 class SpaceBatch(AxisRule):
     def forward(self, an, node, ins, first):
@@ -466,6 +520,11 @@ class FillFromDims(AxisRule):
         self.dims_operand = dims_operand
 
     def source(self, an, node):
+        j = axis_sizes.only_position(an, node.inputs[self.dims_operand])
+        if j is not None:  # dims read the size at run time (Keras 3: zeros([shape(x)[0], units]))
+            return [AxisInfo(j)]
+        if an.size is None or an.size <= 1:
+            return None
         dims = node.inputs[self.dims_operand].const_value()
         if dims is not None and dims.ndim == 1 and len(dims) and int(dims[0]) == an.size:
             return [AxisInfo(0)]
@@ -473,11 +532,14 @@ class FillFromDims(AxisRule):
 
     def strip_source(self, node, axis):
         dims = node.inputs[self.dims_operand].const_value()
+        if dims is None:
+            axis_sizes.drop_size_element(node, self.dims_operand, axis)
+            return
         set_const_operand(node, self.dims_operand, np.array(drop(list(dims), axis)))
 
     def pin(self, an, node, out):
-        if any(an.get(v) for v in node.inputs):
-            return
+        if any(an.get(v) for v in node.inputs) or node.inputs[self.dims_operand].const_value() is None:
+            return  # dims computed at run time read the pinned size
         dims = list(node.inputs[self.dims_operand].const_value())
         dims[out.axis] = 1
         set_const_operand(node, self.dims_operand, np.array(dims))
@@ -486,7 +548,7 @@ class FillFromDims(AxisRule):
 class ListReserve(AxisRule):
     def source(self, an, node):
         shape = node.attrs.get("element_shape")
-        if shape and shape[0] == an.size:
+        if shape and an.size is not None and an.size > 1 and shape[0] == an.size:
             return [AxisInfo(0)]
         return None
 

@@ -42,6 +42,8 @@ class AxisAnalysis:
         self.allow_mixing = allow_mixing
         self.info: Dict[int, AxisInfo] = {}
         self.loop_inits: List[tuple] = []  # (while node, operand index): init lacks the axis the loop carries
+        self.reversed: List[Node] = []  # nodes that reverse the tracked axis (go_backwards)
+        self.sizes: Dict[int, frozenset] = {}  # integer value -> its elements holding the axis size (axis_sizes.py)
         for v, a in seeds.items():
             self.info[id(v)] = AxisInfo(a)
         self._graph(graph)
@@ -72,13 +74,15 @@ class AxisAnalysis:
                     self.info.pop(id(v), None)
                 else:
                     self.info[id(v)] = i
+            if len(node.outputs) == 1 and node.outputs[0].dtype is not None and node.outputs[0].dtype.is_int:
+                pos = rule_for(node.op).sizes(self, node)  # shape arithmetic reading the axis size
+                if pos:
+                    self.sizes[id(node.outputs[0])] = pos
 
     def _source(self, node: Node) -> List[Optional[AxisInfo]]:
-        """Values created at the axis size (an RNN's zero state, its output list) carry the axis."""
-        none = [None] * len(node.outputs)
-        if self.size is None or self.size <= 1:
-            return none
-        return rule_for(node.op).source(self, node) or none
+        """Values created at the axis size (an RNN's zero state, its output list) carry the axis; so do
+        fills whose dims read that size at run time (Keras 3's ``zeros([shape(x)[0], units])``)."""
+        return rule_for(node.op).source(self, node) or [None] * len(node.outputs)
 
     def _uniform_state(self, v: Value) -> bool:
         """A constant filled with one value and the axis size as dim 0: a folded zero state."""

@@ -58,6 +58,7 @@ def compile_to_tflite(
     passes: Optional[str] = None,
     progress: bool = True,
     manager_options: Optional[Mapping[str, Any]] = None,
+    resources: Optional[Mapping[str, Any]] = None,
     **writer_options,
 ) -> bytes:
     """Run ``passes`` and the backend pipeline on ``graph``, then serialize it.
@@ -67,11 +68,12 @@ def compile_to_tflite(
     (after the lowering, before quantization) and ``quantization``, also when a
     pass fails. The backend passes' user errors (``IllegalOpsError``, missing
     calibration data...) come out as they were raised; the caller's ``passes``
-    fail as ``PassUserError`` naming the pass."""
+    fail as ``PassUserError`` naming the pass. ``resources`` are handed to the passes besides
+    ``calibration`` and ``progress`` (``deferred_stubs``: see stub-custom-ops)."""
     report = {} if report is None else report
     backend = tflite_pipeline(quantize, io_dtype, percentile, integer_only)
     pm = PassManager.parse(",".join(p for p in (passes, backend) if p),
-                           resources={"calibration": calibration, "progress": progress}, **dict(manager_options or {}))
+                           resources={**dict(resources or {}), "calibration": calibration, "progress": progress}, **dict(manager_options or {}))
     first_backend = len(pm.passes) - len(parse_pipeline_syntax(backend))
     probe = _OpCountsAfter(first_backend + len(parse_pipeline_syntax(LOWERING_PIPELINE)))
     pm.extra_instruments += [probe, _FreeReplacedConstants()]

@@ -187,7 +187,7 @@ def lowering_patterns(failures: Dict[int, NotLowerable], lowered: Optional[Count
 
 
 def _load_lowerings() -> None:
-    from . import lower_elementwise, lower_linalg, lower_nn, lower_shape  # noqa: F401  (they register themselves)
+    from . import lower_elementwise, lower_index, lower_linalg, lower_nn, lower_shape  # noqa: F401  (they register themselves)
 
 
 @dataclass

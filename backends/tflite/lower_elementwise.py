@@ -174,3 +174,20 @@ def lower_tan(node, lw):
     """tan(x) = SIN(x) / COS(x): both within an ulp or two, so the quotient is within a few ulps of tan."""
     (x,) = node.inputs
     return [lw.op("tfl.div", [_same(lw, "tfl.sin", [x], x), _same(lw, "tfl.cos", [x], x)], dict(ACT_NONE))]
+
+
+@lowers("core.fake_quant")
+def lower_fake_quant(node, lw):
+    """QUANTIZE to uint8 with TF's nudged scale and zero point, then DEQUANTIZE, as TF's converter does.
+    Only the 8-bit full range fits uint8 storage exactly."""
+    from litesmith.ir.ops.elementwise import fake_quant_params
+    from litesmith.ir.types import QuantParams, TensorType
+
+    a = node.attrs
+    if int(a.get("num_bits", 8)) != 8 or a.get("narrow_range", False):
+        lw.fail(UNSUPPORTED_ATTR, f"fake_quant with num_bits={a.get('num_bits')} narrow_range={a.get('narrow_range')} "
+                                  "(QUANTIZE/DEQUANTIZE take the 8-bit full range)")
+    (x,) = node.inputs
+    scale, zero_point, _, _ = fake_quant_params(a.get("min", -6.0), a.get("max", 6.0))
+    q = lw.op("tfl.quantize", [x], {}, [TensorType(DType.UINT8, x.shape, QuantParams(scale, zero_point))])
+    return [lw.op("tfl.dequantize", [q])]

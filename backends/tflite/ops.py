@@ -24,7 +24,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from litesmith.ir.dtypes import DType
-from litesmith.ir.ops.nn import local_response_norm
+from litesmith.ir.ops import index_ops
+from litesmith.ir.ops.nn import conv2d_transpose, conv3d, conv_transpose, local_response_norm
 from litesmith.ir.ops.shape_ops import batch_to_space_nd, space_to_batch_nd
 from litesmith.ir.registry import Attr, InferContext, defop
 from litesmith.ir.types import TensorType, broadcast_shapes, is_static, num_elements
@@ -359,6 +360,8 @@ _BINARY = {
     "floor_div": (lambda x, y: np.floor_divide(x, y), "FloorDivOptions"),
     "floor_mod": (_floor_mod, "FloorModOptions"),
     "atan2": (np.arctan2, None),
+    "bitwise_xor": (np.bitwise_xor, "BitwiseXorOptions"),
+    "right_shift": (np.right_shift, "RightShiftOptions"),
 }
 
 
@@ -1033,3 +1036,72 @@ tflop("if", doc="Conditional: bool scalar ``cond``; regions then/else take the o
 tflop("custom", doc="A custom operator named ``custom_code``; ``custom_options`` are its raw option bytes.",
       operands=["*inputs"], attrs={"custom_code": Attr("str"), "custom_options": Attr("any", b"")},
       infer=None, pure=False)
+
+
+# -- ops TF's converter emits for TF ops mapped through ir/ops/index_ops.py -----------------------
+
+tflop("reverse_sequence", doc="Row i of batch_dim reversed along seq_dim over its first seq_lengths[i] entries.",
+      operands=["input", "seq_lengths"], attrs={"seq_dim": Attr("int"), "batch_dim": Attr("int", 0)},
+      options="ReverseSequenceOptions", infer=same,
+      kernel=lambda x, lengths, *, seq_dim, batch_dim: index_ops.reverse_sequence(x, lengths, seq_dim, batch_dim))
+tflop("scatter_nd", doc="Zeros of shape with updates added at indices.", operands=["indices", "updates", "shape"],
+      options="ScatterNdOptions", infer=by_evaluation(lambda ctx: [ctx.types[1].dtype], consts=(2,)),
+      kernel=index_ops.scatter_nd)
+for _kind in ("sum", "prod", "max", "min"):
+    tflop(f"unsorted_segment_{_kind}", doc=f"The {_kind} of the data rows per segment id, num_segments segments.",
+          operands=["data", "segment_ids", "num_segments"], options=f"UnsortedSegment{_kind.capitalize()}Options",
+          infer=by_evaluation(consts=(1, 2)), kernel=index_ops._segment_kernel(_kind))
+tflop("bucketize", doc="int32 bucket index of each element for sorted float boundaries.", operands=["input"],
+      attrs={"boundaries": Attr("floats")}, options="BucketizeOptions",
+      infer=lambda ctx: [TensorType(DType.INT32, ctx.types[0].shape)],
+      kernel=lambda x, *, boundaries: index_ops.bucketize(x, boundaries))
+tflop("matrix_set_diag", doc="The input with its main diagonal replaced.", operands=["input", "diagonal"],
+      options="MatrixSetDiagOptions", infer=same, kernel=index_ops.matrix_set_diag)
+tflop("broadcast_args", doc="The shape two 1-D shapes broadcast to.", operands=["s0", "s1"],
+      infer=by_evaluation(consts=(0, 1)), kernel=index_ops.broadcast_args)
+tflop("bitcast", doc="The input's bytes read as the output's element type (same width).", operands=["input"],
+      options="BitcastOptions", infer=None, kernel=None,
+      execute=lambda node, args, interp: [np.asarray(args[0]).view(node.outputs[0].dtype.np)])
+
+
+def _transpose_conv_kernel(output_shape, weights, x, bias=None, *, padding, stride_w, stride_h, fused_activation_function):
+    y = conv2d_transpose(output_shape, np.asarray(weights).transpose(1, 2, 0, 3), x, (stride_h, stride_w), padding)
+    return _with_act(lambda a, b: a + b)(y, np.zeros((), y.dtype) if bias is None else bias,
+                                         fused_activation_function=fused_activation_function)
+
+
+tflop("transpose_conv", doc="Transposed conv: output_shape (i32), weights [out, H, W, in], NHWC input, optional bias.",
+      operands=["output_shape", "weights", "input", "?bias"], options="TransposeConvOptions",
+      attrs={"padding": PADDING, "stride_w": Attr("int", 1), "stride_h": Attr("int", 1), "fused_activation_function": ACT},
+      infer=by_evaluation(lambda ctx: [ctx.types[2].dtype], consts=(0,)), kernel=_transpose_conv_kernel,
+      version=lambda node: 4 if node.attrs.get("fused_activation_function", "NONE") != "NONE"
+      else 3 if len(node.inputs) > 3 else 1)
+
+_CONV3D_ATTRS = {"padding": PADDING, "stride_d": Attr("int", 1), "stride_w": Attr("int", 1), "stride_h": Attr("int", 1),
+                 "fused_activation_function": ACT, "dilation_d_factor": Attr("int", 1),
+                 "dilation_w_factor": Attr("int", 1), "dilation_h_factor": Attr("int", 1)}
+
+
+def _conv3d_kernel(x, filt, bias=None, *, padding, stride_d, stride_w, stride_h, fused_activation_function,
+                   dilation_d_factor, dilation_w_factor, dilation_h_factor):
+    y = conv3d(x, filt, (stride_d, stride_h, stride_w), (dilation_d_factor, dilation_h_factor, dilation_w_factor), padding)
+    return _with_act(lambda a, b: a + b)(y, np.zeros((), y.dtype) if bias is None else bias,
+                                         fused_activation_function=fused_activation_function)
+
+
+def _conv3d_transpose_kernel(output_shape, filt, x, bias=None, *, padding, stride_d, stride_w, stride_h,
+                             fused_activation_function, **_dilations):
+    y = conv_transpose(output_shape, filt, x, (stride_d, stride_h, stride_w), padding)
+    return _with_act(lambda a, b: a + b)(y, np.zeros((), y.dtype) if bias is None else bias,
+                                         fused_activation_function=fused_activation_function)
+
+
+tflop("conv_3d", doc="3-D conv of NDHWC input with a DHWIO filter, optional bias.", operands=["input", "filter", "?bias"],
+      options="Conv3DOptions", attrs=dict(_CONV3D_ATTRS), infer=by_evaluation(), kernel=_conv3d_kernel)
+tflop("conv_3d_transpose", doc="Transposed 3-D conv: output_shape (i32), DHWOI filter, NDHWC input, optional bias.",
+      operands=["output_shape", "filter", "input", "?bias"], options="Conv3DOptions", attrs=dict(_CONV3D_ATTRS),
+      infer=by_evaluation(lambda ctx: [ctx.types[2].dtype], consts=(0,)), kernel=_conv3d_transpose_kernel)
+tflop("sparse_to_dense", doc="default_value everywhere but at indices, which take values.",
+      operands=["indices", "output_shape", "values", "default_value"], options="SparseToDenseOptions",
+      attrs={"validate_indices": Attr("bool", False)}, infer=by_evaluation(lambda ctx: [ctx.types[2].dtype], consts=(0, 1)),
+      kernel=lambda indices, shape, values, default, *, validate_indices: index_ops.sparse_to_dense(indices, shape, values, default))

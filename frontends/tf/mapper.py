@@ -208,4 +208,4 @@ def _load_mappings() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import ops_linalg, ops_lists, ops_math, ops_nn, ops_shape  # noqa: F401  (they register themselves)
+        from . import ops_index, ops_linalg, ops_lists, ops_math, ops_nn, ops_shape  # noqa: F401  (they register themselves)

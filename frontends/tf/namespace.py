@@ -18,7 +18,7 @@ _OUTPUT_ARGS = {
     "FusedBatchNormV2": ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2"],
     "FusedBatchNormV3": ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2",
                          "reserve_space_3"],
-    "TopKV2": ["values", "indices"], "Unique": ["y", "idx"], "Switch": ["output_false", "output_true"],
+    "TopKV2": ["values", "indices"], "ApproxTopK": ["values", "indices"], "Unique": ["y", "idx"], "Switch": ["output_false", "output_true"],
     "Merge": ["output", "value_index"], "TensorListPopBack": ["output_handle", "tensor"],
     "TensorArrayV3": ["handle", "flow"],
 }

@@ -108,23 +108,14 @@ def _broadcast_neutral(x: Value, c: Value, result: Value, neutral: int) -> bool:
     return x.dtype is result.dtype and x.quant is None and result.quant is None and c.quant is None
 
 
-def _neutral_right(neutral: int, name: str, doc: str):
+def _neutral(neutral: int, const_operand: int, name: str, doc: str):
+    """A pattern forwarding the other operand when operand ``const_operand`` is a neutral constant."""
+    side = "right" if const_operand else "left"
+
     def fn(node: Node, rw) -> bool:
-        x, c = node.inputs
+        c, x = node.inputs[const_operand], node.inputs[1 - const_operand]
         if not _broadcast_neutral(x, c, node.output, neutral):
-            return rw.why_not(f"right operand is not a broadcast-safe constant {neutral}")
-        return _forward(node, x, rw)
-
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc
-    return fn
-
-
-def _neutral_left(neutral: int, name: str, doc: str):
-    def fn(node: Node, rw) -> bool:
-        c, x = node.inputs
-        if not _broadcast_neutral(x, c, node.output, neutral):
-            return rw.why_not(f"left operand is not a broadcast-safe constant {neutral}")
+            return rw.why_not(f"{side} operand is not a broadcast-safe constant {neutral}")
         return _forward(node, x, rw)
 
     fn.__name__ = fn.__qualname__ = name
@@ -137,10 +128,10 @@ def _commutative(*ops: str):
     return [op for op in ops if get_op(op) is not None and get_op(op).has(COMMUTATIVE)]
 
 
-add_zero = _canonical("core.add", "core.sub")(_neutral_right(0, "add_zero", "x + 0 -> x, x - 0 -> x"))
-zero_add = _canonical(*_commutative("core.add", "core.sub"))(_neutral_left(0, "zero_add", "0 + x -> x"))
-mul_one = _canonical("core.mul", "core.div")(_neutral_right(1, "mul_one", "x * 1 -> x, x / 1 -> x"))
-one_mul = _canonical(*_commutative("core.mul", "core.div"))(_neutral_left(1, "one_mul", "1 * x -> x"))
+add_zero = _canonical("core.add", "core.sub")(_neutral(0, 1, "add_zero", "x + 0 -> x, x - 0 -> x"))
+zero_add = _canonical(*_commutative("core.add", "core.sub"))(_neutral(0, 0, "zero_add", "0 + x -> x"))
+mul_one = _canonical("core.mul", "core.div")(_neutral(1, 1, "mul_one", "x * 1 -> x, x / 1 -> x"))
+one_mul = _canonical(*_commutative("core.mul", "core.div"))(_neutral(1, 0, "one_mul", "1 * x -> x"))
 
 
 @_canonical("core.cast")

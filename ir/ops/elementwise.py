@@ -236,6 +236,20 @@ defop(
     traits=[ELEMENTWISE],
 )
 
+
+
+def _infer_bitwise(ctx):
+    for t in ctx.types:
+        if t.dtype not in (DType.INT8, DType.INT16, DType.INT32, DType.UINT8, DType.INT64):
+            ctx.fail(f"expects integer operands, got {t.dtype}")
+    if ctx.types[0].dtype is not ctx.types[1].dtype:
+        ctx.fail(f"operand dtypes differ: {ctx.types[0].dtype} and {ctx.types[1].dtype}")
+    return _infer_arith(ctx)
+
+
+_binary("bitwise_xor", np.bitwise_xor, "x ^ y, bit by bit (integers).", infer=_infer_bitwise, traits=[COMMUTATIVE])
+_binary("right_shift", np.right_shift, "x >> y: arithmetic for signed integers, as TF RightShift.", infer=_infer_bitwise)
+
 _binary("equal", np.equal, "x == y.", "comparison", _infer_compare, [COMMUTATIVE])
 _binary("not_equal", np.not_equal, "x != y.", "comparison", _infer_compare, [COMMUTATIVE])
 _binary("less", np.less, "x < y.", "comparison", _infer_compare)
@@ -261,5 +275,51 @@ defop(
     infer=_infer_select,
     kernel=lambda cond, x, y: np.where(cond, x, y).astype(np.asarray(x).dtype, copy=False),
     category="elementwise binary",
+    traits=[ELEMENTWISE],
+)
+
+
+# -- fake quantization --------------------------------------------------------------------------
+
+
+def fake_quant_params(min_value: float, max_value: float, num_bits: int = 8, narrow_range: bool = False):
+    """TF's nudged (scale, zero_point, nudged_min, nudged_max): the zero point is moved to an integer,
+    so that 0.0 is exactly representable, as TF FakeQuantWithMinMax* do."""
+    quant_min, quant_max = (1 if narrow_range else 0), (1 << num_bits) - 1
+    scale = (float(max_value) - float(min_value)) / (quant_max - quant_min)
+    zero_point_from_min = quant_min - float(min_value) / scale
+    zero_point = quant_min if zero_point_from_min < quant_min else quant_max if zero_point_from_min > quant_max \
+        else int(np.floor(zero_point_from_min + 0.5))
+    return scale, zero_point, (quant_min - zero_point) * scale, (quant_max - zero_point) * scale
+
+
+def _fake_quant(x, min=-6.0, max=6.0, num_bits=8, narrow_range=False):
+    x = np.asarray(x)
+    scale, _, lo, hi = fake_quant_params(min, max, num_bits, narrow_range)
+    clamped = np.clip(x.astype(np.float32), np.float32(lo), np.float32(hi))
+    return (np.floor((clamped - np.float32(lo)) / np.float32(scale) + np.float32(0.5)) * np.float32(scale)
+            + np.float32(lo)).astype(x.dtype)
+
+
+def _infer_fake_quant(ctx):
+    a = ctx.attrs
+    if not a["min"] < a["max"]:
+        ctx.fail(f"min {a['min']} must be below max {a['max']}")
+    if not 2 <= a["num_bits"] <= 16:
+        ctx.fail(f"num_bits must be 2..16, got {a['num_bits']}")
+    return same_type(ctx)
+
+
+defop(
+    "core.fake_quant",
+    doc="""TF FakeQuantWithMinMaxArgs/Vars: x clamped to the nudged [min, max] and rounded to one of
+    2^num_bits levels (num_bits - 1 with narrow_range), still float.""",
+    operands=["x"],
+    attrs={"min": Attr("float", -6.0, "range minimum"), "max": Attr("float", 6.0, "range maximum"),
+           "num_bits": Attr("int", 8, "bits of the quantized grid"),
+           "narrow_range": Attr("bool", False, "drop the lowest level")},
+    infer=_infer_fake_quant,
+    kernel=_fake_quant,
+    category="elementwise unary",
     traits=[ELEMENTWISE],
 )
