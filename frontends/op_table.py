@@ -41,3 +41,24 @@ class OpTable:
             return None
         want = str(least) if least == most else f"at least {least}" if most is None else f"{least} to {most}"
         return f"has {n} {self.inputs_word}, {op} takes {want}"
+
+
+def run_mapping(fn, make_context, builder, node, inputs, declines: tuple = ()):
+    """Run mapping ``fn``; None when it declines (returns None or raises one of ``declines``).
+
+    Nodes a declining mapping already created are removed again (through a
+    ``RecordingBuilder``, no graph scan), so a foreign node never leaves half a
+    lowering behind."""
+    from litesmith.ir.builder import RecordingBuilder
+
+    graph = builder.graph
+    recording = RecordingBuilder(builder)
+    try:
+        result = fn(make_context(recording), node, inputs)
+    except declines:
+        result = None
+    if result is None:
+        for n in reversed(recording.created):
+            if n.graph is graph:
+                graph.remove(n, force=True)
+    return result

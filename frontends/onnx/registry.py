@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from litesmith.ir.builder import Builder, RecordingBuilder, as_array
+from litesmith.ir.builder import Builder, as_array
 from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Value
 
-from ..op_table import OpTable
+from ..op_table import OpTable, run_mapping
 
 MapFn = Callable[["MapContext", "OnnxNode", List[Optional[Value]]], Optional[List[Value]]]
 TABLE = OpTable("ONNX")
@@ -217,17 +217,7 @@ def map_node(builder: Builder, node: OnnxNode, inputs: List[Optional[Value]]) ->
         return None
     if node.op not in STRING_OPS and any(v is not None and v.dtype is DType.STRING for v in inputs):
         return None
-    graph = builder.graph
-    recording = RecordingBuilder(builder)
-    try:
-        result = fn(MapContext(recording), node, inputs)
-    except Unsupported:
-        result = None
-    if result is None:
-        for n in reversed(recording.created):
-            if n.graph is graph:
-                graph.remove(n, force=True)
-    return result
+    return run_mapping(fn, MapContext, builder, node, inputs, declines=(Unsupported,))
 
 
 def static_shape(v: Value, what: str = "input") -> Tuple[int, ...]:

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from litesmith.ir.builder import Builder, RecordingBuilder, as_array
+from litesmith.ir.builder import Builder, as_array
 from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Node, Value
 
-from ..op_table import OpTable
+from ..op_table import OpTable, run_mapping
 
 MapFn = Callable[["MapContext", "TfNode", List[Value]], Optional[List[Value]]]
 # TF op -> (least, most or None) data inputs: the mapped ops' (from ``tf_op``) and the control-flow ops'.
@@ -144,17 +144,7 @@ def map_node(builder: Builder, node: TfNode, inputs: List[Value]) -> Optional[Li
     fn = MAPPERS.get(node.op)
     if fn is None or arity_problem(node.op, len(inputs)):
         return None
-    graph = builder.graph
-    recording = RecordingBuilder(builder)
-    try:
-        result = fn(MapContext(recording), node, inputs)
-    except NotConstant:
-        result = None
-    if result is None:
-        for n in reversed(recording.created):
-            if n.graph is graph:
-                graph.remove(n, force=True)
-    return result
+    return run_mapping(fn, MapContext, builder, node, inputs, declines=(NotConstant,))
 
 
 def relift(node: Node, builder: Builder) -> Optional[List[Value]]:
