@@ -59,6 +59,8 @@ def lower_split(node, lw):
 @lowers("core.slice")
 def lower_slice(node, lw):
     x, begin, size = node.inputs
+    if x.shape is not None and len(x.shape) == 0:  # a slice of a scalar is the scalar; LiteRT's
+        return _copy(node, lw, x)                    # XNNPACK refuses a rank-0 SLICE (difftest finding)
     return [lw.op("tfl.slice", [x, lw.as_i32(begin), lw.as_i32(size)])]
 
 

@@ -344,7 +344,12 @@ for _name, (_fn, _opts, _extra) in _BINARY_ACT.items():
 
 
 def _floor_mod(x, y):
-    return np.mod(x, y) if np.issubdtype(x.dtype, np.integer) else np.fmod(np.fmod(x, y) + y, y)
+    """TFLite's floor_mod.cc: the truncated remainder, plus y when its sign differs from y's. (The
+    former fmod(fmod(x, y) + y, y) gave 0 for x = -9e-25, y = 1, where TFLite and TF give 1.0.)"""
+    if np.issubdtype(x.dtype, np.integer):
+        return np.mod(x, y)
+    r = np.fmod(x, y)
+    return np.where((r != 0) & ((y < 0) != (r < 0)), r + y, r).astype(x.dtype)
 
 
 _BINARY = {

@@ -238,6 +238,9 @@ defop(
 
 def _infer_slice(ctx):
     x = ctx.types[0]
+    for i, what in ((1, "begin"), (2, "size")):
+        if ctx.types[i].rank not in (None, 1):  # TFLite SLICE wants vectors (LiteRT refused a scalar begin)
+            ctx.fail(f"{what} must be a 1-D vector, got {ctx.types[i]}")
     begin, size = const_ints(ctx, 1), const_ints(ctx, 2)
     rank = x.rank if x.rank is not None else vector_length(ctx.types[1]) or vector_length(ctx.types[2])
     if size is None:
@@ -566,6 +569,8 @@ def _infer_pad(ctx):
 
 def _pad(x, paddings, constant_value=None, mode="CONSTANT"):
     pads = np.asarray(paddings).reshape(-1, 2).tolist()
+    if not pads:  # a scalar: nothing to pad (np.pad rejects an empty pad list; a difftest finding)
+        return np.array(x, copy=True)
     if mode == "CONSTANT":
         value = 0 if constant_value is None else np.asarray(constant_value).reshape(-1)[0]
         return np.pad(x, pads, mode="constant", constant_values=value)
