@@ -68,6 +68,16 @@ def same_type(ctx) -> List[TensorType]:
     return [TensorType(t.dtype, t.shape)]
 
 
+def float_same_type(ctx) -> List[TensorType]:
+    """Inference of float-only math (exp, tanh, softsign...): the operand's type, refusing ints,
+    bools and strings, which TF, ONNX and LiteRT refuse too (LiteRT's ABS of a bool failed at
+    allocation, a difftest finding)."""
+    t = ctx.types[0]
+    if not t.dtype.is_float:
+        ctx.fail(f"expects a float operand, got {t.dtype}")
+    return same_type(ctx)
+
+
 def same_type_along_axis(ctx) -> List[TensorType]:
     """Inference of ops that keep their input's type and work along ``attrs["axis"]`` (softmax,
     cumsum): the axis must exist when the rank is known, and the operand be numeric (a softmax

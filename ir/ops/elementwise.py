@@ -15,7 +15,7 @@ from ..dtypes import DType
 from ..registry import Attr, defop
 from ..traits import COMMUTATIVE, ELEMENTWISE
 from ..types import TensorType
-from ._common import broadcast_shapes, np_dtype, same_type
+from ._common import broadcast_shapes, float_same_type, np_dtype, same_type
 
 
 def _quiet(fn):
@@ -51,14 +51,6 @@ def _numeric(ctx, dtype) -> None:
         ctx.fail(f"expects a numeric operand, got {dtype}")
 
 
-def _float_same_type(ctx):
-    """Transcendental and rounding math: float only in TF, ONNX and TFLite (LiteRT's LEAKY_RELU
-    of an i32 failed at invoke: a difftest finding)."""
-    if not ctx.types[0].dtype.is_float:
-        ctx.fail(f"expects a float operand, got {ctx.types[0].dtype}")
-    return same_type(ctx)
-
-
 def _unary(name, fn, doc, attrs=None, infer=_numeric_same_type):
     """Declare ``core.<name>``: one operand, result of the same type."""
     return defop(f"core.{name}", doc=doc, operands=["x"], attrs=attrs, infer=infer, kernel=_quiet(fn),
@@ -88,47 +80,47 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 
 _unary("neg", np.negative, "Negation, -x.")
 _unary("abs", np.abs, "Absolute value.")
-_unary("sqrt", np.sqrt, "Square root (nan for negative inputs).", infer=_float_same_type)
-_unary("rsqrt", lambda x: 1 / np.sqrt(x), "Reciprocal square root, 1/sqrt(x).", infer=_float_same_type)
-_unary("exp", np.exp, "Natural exponential.", infer=_float_same_type)
-_unary("log", np.log, "Natural logarithm.", infer=_float_same_type)
-_unary("sin", np.sin, "Sine.", infer=_float_same_type)
-_unary("cos", np.cos, "Cosine.", infer=_float_same_type)
-_unary("tan", np.tan, "Tangent.", infer=_float_same_type)
-_unary("atan", np.arctan, "Arctangent, in (-pi/2, pi/2).", infer=_float_same_type)
-_unary("tanh", np.tanh, "Hyperbolic tangent.", infer=_float_same_type)
-_unary("sigmoid", _sigmoid, "Logistic function 1/(1+exp(-x)), computed without overflow.", infer=_float_same_type)
+_unary("sqrt", np.sqrt, "Square root (nan for negative inputs).", infer=float_same_type)
+_unary("rsqrt", lambda x: 1 / np.sqrt(x), "Reciprocal square root, 1/sqrt(x).", infer=float_same_type)
+_unary("exp", np.exp, "Natural exponential.", infer=float_same_type)
+_unary("log", np.log, "Natural logarithm.", infer=float_same_type)
+_unary("sin", np.sin, "Sine.", infer=float_same_type)
+_unary("cos", np.cos, "Cosine.", infer=float_same_type)
+_unary("tan", np.tan, "Tangent.", infer=float_same_type)
+_unary("atan", np.arctan, "Arctangent, in (-pi/2, pi/2).", infer=float_same_type)
+_unary("tanh", np.tanh, "Hyperbolic tangent.", infer=float_same_type)
+_unary("sigmoid", _sigmoid, "Logistic function 1/(1+exp(-x)), computed without overflow.", infer=float_same_type)
 _unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)), "max(x, 0).")
 _unary("relu6", lambda x: np.minimum(np.maximum(x, np.zeros((), x.dtype)), np.asarray(6, x.dtype)), "min(max(x, 0), 6).")
-_unary("elu", lambda x: np.where(x > 0, x, np.expm1(x)), "x if x > 0 else exp(x) - 1.", infer=_float_same_type)
-_unary("selu", lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(x)), "Scaled ELU with TF's fixed scale and alpha.", infer=_float_same_type)
+_unary("elu", lambda x: np.where(x > 0, x, np.expm1(x)), "x if x > 0 else exp(x) - 1.", infer=float_same_type)
+_unary("selu", lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(x)), "Scaled ELU with TF's fixed scale and alpha.", infer=float_same_type)
 _unary(
     "gelu",
     _gelu,
     "Gaussian error linear unit: x * Phi(x), or its tanh approximation when `approximate`.",
     attrs={"approximate": Attr("bool", False, "use the tanh approximation")},
-    infer=_float_same_type,
+    infer=float_same_type,
 )
 _unary(
     "leaky_relu",
     lambda x, alpha=0.2: np.where(x > 0, x, x * np.asarray(alpha, x.dtype)),
     "x if x > 0 else alpha * x.",
     attrs={"alpha": Attr("float", 0.2, "slope for negative inputs")},
-    infer=_float_same_type,
+    infer=float_same_type,
 )
-_unary("floor", np.floor, "Round toward -inf.", infer=_float_same_type)
-_unary("ceil", np.ceil, "Round toward +inf.", infer=_float_same_type)
+_unary("floor", np.floor, "Round toward -inf.", infer=float_same_type)
+_unary("ceil", np.ceil, "Round toward +inf.", infer=float_same_type)
 _unary("round", np.round, "Round half to even (banker's rounding), like TF Round.")
 _unary("square", np.square, "x * x.")
 _unary("sign", np.sign, "-1, 0 or 1 by the sign of x (nan stays nan).")
 _unary("reciprocal", np.reciprocal, "1/x.")
-_unary("softplus", lambda x: np.logaddexp(np.zeros((), x.dtype), x), "log(1 + exp(x)), computed without overflow.", infer=_float_same_type)
-_unary("hard_swish", lambda x: x * np.clip(x + 3, 0, 6) / 6, "x * relu6(x + 3) / 6.", infer=_float_same_type)
-_unary("erf", lambda x: _erf(x).astype(x.dtype), "Gauss error function.", infer=_float_same_type)
-_unary("erfc", lambda x: _erfc(x).astype(x.dtype), "Complementary error function 1 - erf(x), accurate where erf(x) is near 1.", infer=_float_same_type)
+_unary("softplus", lambda x: np.logaddexp(np.zeros((), x.dtype), x), "log(1 + exp(x)), computed without overflow.", infer=float_same_type)
+_unary("hard_swish", lambda x: x * np.clip(x + 3, 0, 6) / 6, "x * relu6(x + 3) / 6.", infer=float_same_type)
+_unary("erf", lambda x: _erf(x).astype(x.dtype), "Gauss error function.", infer=float_same_type)
+_unary("erfc", lambda x: _erfc(x).astype(x.dtype), "Complementary error function 1 - erf(x), accurate where erf(x) is near 1.", infer=float_same_type)
 _unary("logical_not", np.logical_not, "Boolean negation.", infer=_infer_bool_unary)
-_unary("log1p", np.log1p, "log(1 + x), accurate near 0.", infer=_float_same_type)
-_unary("expm1", np.expm1, "exp(x) - 1, accurate near 0.", infer=_float_same_type)
+_unary("log1p", np.log1p, "log(1 + x), accurate near 0.", infer=float_same_type)
+_unary("expm1", np.expm1, "exp(x) - 1, accurate near 0.", infer=float_same_type)
 
 # The worked example of docs/adding-an-op.md, spelled out without the ``_unary`` helper: this
 # declaration (and a lowering) is all a new elementwise op needs.
@@ -136,7 +128,7 @@ defop(
     "core.softsign",
     doc="x / (1 + |x|), like TF Softsign.",
     operands=["x"],
-    infer=same_type,
+    infer=float_same_type,
     kernel=_quiet(lambda x: x / (1 + np.abs(x))),
     category="elementwise unary",
     traits=[ELEMENTWISE],
