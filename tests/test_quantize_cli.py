@@ -1,7 +1,9 @@
 """``litesmith quantize``: writes a model LiteRT runs, a JSON report; bad input exits 2 with one line."""
 from __future__ import annotations
 
+import io
 import json
+import os
 
 import numpy as np
 
@@ -19,13 +21,40 @@ def test_cli_int8_with_report(tmp_path, litert_interpreter, capsys):
     code = main(["quantize", str(src), "-o", str(out), "--mode", "int8", "--calibration", str(tmp_path / "calib.npz"),
                  "--percentile", "99.9", "--report", str(rep)])
     assert code == 0
-    assert "calibrating [" in capsys.readouterr().err
+    err = capsys.readouterr().err  # captured stderr is not a terminal: no bar frames, one summary line
+    assert "\r" not in err and "calibrating [" not in err
+    assert [line for line in err.splitlines() if "calibrating" in line] == [err.splitlines()[0]], err
+    assert err.startswith("calibrating: 12/12 in "), err
     report = json.loads(rep.read_text())
     assert report["mode"] == "int8" and report["accuracy"]["outputs"]["probs"]["top1_agreement"] >= 0.75
     x = images(1, seed=42)[0]
     ref = litert_interpreter(model_content=src.read_bytes()).get_signature_runner("serving_default")(image=x)
     got = litert_interpreter(model_path=str(out)).get_signature_runner("serving_default")(image=x)
     np.testing.assert_allclose(got["probs"], ref["probs"], atol=0.05)
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_calibration_bar_draws_only_on_a_terminal(tmp_path):
+    """The same calibration run: frames redrawn with \\r on a terminal, none into a pipe (a log)."""
+    from litesmith.backends.quantize.calibrate import calibrate
+
+    terminal = FakeTerminal()
+    calibrate(cnn(), {"image": images(5)}, stream=terminal)
+    frames = terminal.getvalue().split("\r")[1:]
+    assert frames and frames[-1].startswith("calibrating [" + "#" * 30 + "] 5/5"), terminal.getvalue()
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "w") as pipe:
+        calibrate(cnn(), {"image": images(5)}, stream=pipe)
+    with os.fdopen(read_end) as f:
+        logged = f.read()
+    assert "\r" not in logged and logged.startswith("calibrating: 5/5 in ") and logged.count("\n") == 1, logged
+    quiet = FakeTerminal()
+    calibrate(cnn(), {"image": images(5)}, stream=quiet, progress=False)
+    assert quiet.getvalue() == ""
 
 
 def test_cli_errors(tmp_path, capsys):
