@@ -100,3 +100,25 @@ def test_cli_integer_only_int8_io(tmp_path, litert_interpreter):
         got = (interp.get_tensor(outp["index"]).astype(np.float32) - z_out) * s_out
         agree += int(np.argmax(got) == np.argmax(ref(image=x)["probs"]))
     assert agree >= 12, agree
+
+
+def test_cli_int16x8(tmp_path, litert_interpreter, capsys):
+    """``--mode int16x8``: int16 activations; LiteRT runs it and it sits closer to float than int8."""
+    src = tmp_path / "float.tflite"
+    src.write_bytes(write_tflite(cnn()))
+    np.savez(tmp_path / "calib.npz", image=images(12))
+    errors = {}
+    for mode in ("int8", "int16x8"):
+        out, rep = tmp_path / f"{mode}.tflite", tmp_path / f"{mode}.json"
+        assert main(["quantize", str(src), "-o", str(out), "--mode", mode, "--calibration", str(tmp_path / "calib.npz"),
+                     "--report", str(rep)]) == 0, capsys.readouterr().err
+        report = json.loads(rep.read_text())
+        assert report["mode"] == mode
+        x = images(4, seed=42)
+        ref = litert_interpreter(model_content=src.read_bytes()).get_signature_runner("serving_default")
+        got = litert_interpreter(model_path=str(out)).get_signature_runner("serving_default")
+        errors[mode] = max(float(np.abs(got(image=xi)["probs"] - ref(image=xi)["probs"]).max()) for xi in x)
+    assert "tfl.conv_2d" in report["int16_ops"]
+    assert errors["int16x8"] < errors["int8"] / 4, errors
+    assert main(["quantize", str(src), "-o", str(tmp_path / "q.tflite"), "--mode", "int16x8"]) == 2
+    assert "int16x8 quantization needs calibration data" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Quantization of tfl-level graphs: float16, dynamic-range int8, full-integer int8.
+"""Quantization of tfl-level graphs: float16, dynamic-range int8, full-integer int8, 16x8.
 
     graph = read_tflite("model.tflite")
     quantize_graph(graph, "int8", calibration="calib.npz", report=info)
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-MODES = ("float16", "dynamic", "int8")
+MODES = ("float16", "dynamic", "int8", "int16x8")
 IO_DTYPES = ("float32", "int8")
 
 
@@ -33,10 +33,12 @@ def quantize_pipeline(mode: str, io_dtype: str = "float32", percentile: Optional
         raise UserError(f"integer-only needs mode int8 (mode {mode} keeps float activations)")
     if io_dtype == "int8" and mode != "int8":
         raise UserError(f"io int8 needs mode int8 (mode {mode} keeps float activations)")
-    from .passes import QuantizeDynamic, QuantizeFloat16, QuantizeInt8
+    from .passes import QuantizeDynamic, QuantizeFloat16, QuantizeInt8, QuantizeInt16x8
 
     if mode == "int8":
         return QuantizeInt8(io_dtype=io_dtype, percentile=percentile, integer_only=integer_only).pipeline_text()
+    if mode == "int16x8":
+        return QuantizeInt16x8(percentile=percentile).pipeline_text()
     return (QuantizeFloat16 if mode == "float16" else QuantizeDynamic)().pipeline_text()
 
 

@@ -1,4 +1,5 @@
-"""One pass per quantization mode: ``quantize-float16``, ``quantize-dynamic``, ``quantize-int8``.
+"""One pass per quantization mode: ``quantize-float16``, ``quantize-dynamic``, ``quantize-int8``,
+``quantize-int16x8``.
 
 They run on a lowered ``tfl`` graph (``compile_to_tflite`` puts them after
 ``lower-tflite,fuse-tflite,dce``; ``litesmith quantize`` runs one on a read
@@ -28,7 +29,7 @@ from litesmith.passes.registry import register_pass
 from . import IO_DTYPES
 from .kernels import QuantizedInterpreter
 
-__all__ = ["QuantizeFloat16", "QuantizeDynamic", "QuantizeInt8", "CALIBRATION_HINT"]
+__all__ = ["QuantizeFloat16", "QuantizeDynamic", "QuantizeInt8", "QuantizeInt16x8", "CALIBRATION_HINT"]
 
 CALIBRATION_HINT = ("int8 quantization needs calibration data (--calibration DATA.npz): "
                     "one array per model input, shaped [samples, *input_shape]")
@@ -123,3 +124,26 @@ class QuantizeInt8(_QuantizePass):
                            also=moments)
         quantize_int8(graph, ranges, self.io_dtype, ctx.report, integer_only=self.integer_only,
                       moments=moments.second_moments())
+
+
+@register_pass("quantize-int16x8")
+@dataclass
+class QuantizeInt16x8(_QuantizePass):
+    """16x8: int16 activations, int8 weights, int64 biases, from calibrated ranges (int16x8.py)."""
+
+    mode: ClassVar[str] = "int16x8"
+    percentile: Optional[float] = None  # clip activation ranges to the [100-P, P] percentiles
+
+    def check(self, calibration) -> None:
+        if calibration is None:
+            raise UserError(CALIBRATION_HINT.replace("int8", "int16x8", 1))
+
+    def rewrite(self, graph, calibration, ctx):
+        from .calibrate import calibrate
+        from .gptq import InputMoments
+        from .int16x8 import quantize_int16x8
+
+        moments = InputMoments(graph)
+        ranges = calibrate(graph, calibration, percentile=self.percentile, progress=ctx.resources.get("progress", True),
+                           also=moments)
+        quantize_int16x8(graph, ranges, ctx.report, moments=moments.second_moments())

@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import sys
 
+from litesmith.backends.quantize import MODES
+
 from .options import add_io_arguments, add_pass_manager_arguments, add_quantize_arguments, load_model, pass_manager_options
 
 
@@ -34,8 +36,9 @@ def add_arguments(p) -> None:
     p.add_argument("--io-layout", choices=("nchw", "nhwc"),
                    help="ONNX models: nhwc makes rank-4 inputs and outputs channel-last (no transposes at the "
                         "edges); default nchw keeps the model's interface")
-    p.add_argument("--quantize", choices=("dynamic", "int8", "float16"), metavar="MODE",
-                   help="quantize after lowering: dynamic (int8 weights), int8 (full integer; needs --calibration) or float16")
+    p.add_argument("--quantize", choices=MODES, metavar="MODE",
+                   help="quantize after lowering: dynamic (int8 weights), int8 (full integer; needs --calibration), "
+                        "int16x8 (int16 activations, int8 weights; needs --calibration) or float16")
     add_quantize_arguments(p)
     p.add_argument("--report", metavar="REPORT.json",
                    help="write ops before/after, fusions and the legality report here (also on failure)")
