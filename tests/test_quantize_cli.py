@@ -122,3 +122,16 @@ def test_cli_int16x8(tmp_path, litert_interpreter, capsys):
     assert errors["int16x8"] < errors["int8"] / 4, errors
     assert main(["quantize", str(src), "-o", str(tmp_path / "q.tflite"), "--mode", "int16x8"]) == 2
     assert "int16x8 quantization needs calibration data" in capsys.readouterr().err
+
+
+def test_cli_max_drop_reports_the_budget(tmp_path, capsys):
+    src = tmp_path / "float.tflite"
+    src.write_bytes(write_tflite(cnn()))
+    np.savez(tmp_path / "calib.npz", image=images(12))
+    rep = tmp_path / "report.json"
+    assert main(["quantize", str(src), "-o", str(tmp_path / "q.tflite"), "--calibration", str(tmp_path / "calib.npz"),
+                 "--max-drop", "50", "--report", str(rep)]) == 0, capsys.readouterr().err
+    budget = json.loads(rep.read_text())["budget"]
+    assert budget["max_drop"] == 50.0 and budget["met"] and set(budget["choices"].values()) <= {"int8", "float"}
+    assert main(["quantize", str(src), "-o", str(tmp_path / "q.tflite"), "--mode", "dynamic", "--max-drop", "1"]) == 2
+    assert "max-drop needs mode int8" in capsys.readouterr().err

@@ -54,12 +54,13 @@ Ranges = Dict[Value, Tuple[float, float]]
 
 
 def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, integer_only: bool = False,
-                  moments: Optional[Dict[Node, np.ndarray]] = None) -> Graph:
+                  moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None) -> Graph:
     """``integer_only``: no float islands for accuracy (LM logits, large output softmax, LSTM cell
     state), and a UserError naming any op that still has no int8 kernel: for integer-only hardware.
     ``moments``: weighted node -> E[x x^T] of its input from calibration; those weights are rounded
-    by GPTQ (gptq.py) instead of to nearest."""
-    Int8Rewriter(graph, ranges, io_dtype, integer_only, moments).run(report)
+    by GPTQ (gptq.py) instead of to nearest. ``float_layers``: names of nodes (first output) kept float
+    (the accuracy budget's choice, budget.py)."""
+    Int8Rewriter(graph, ranges, io_dtype, integer_only, moments, float_layers).run(report)
     if integer_only and report.get("float_ops"):
         from litesmith.ir.errors import UserError
 
@@ -77,7 +78,7 @@ class Int8Rewriter:
     OPS = INT8_OPS
 
     def __init__(self, graph: Graph, ranges: Ranges, io_dtype: str, integer_only: bool = False,
-                 moments: Optional[Dict[Node, np.ndarray]] = None):
+                 moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None):
         self.graph = graph
         self.moments = moments or {}
         self.io_int8 = io_dtype == "int8"
@@ -86,6 +87,9 @@ class Int8Rewriter:
         # LOGISTIC/TANH saturates (saturation.py). With the hybrid logits (_logits_fc) they lift the
         # demo LM's top-1 vs float from 0.944 to 0.981 over 2000 held-out steps (docs/quantization.md).
         self.keep_float = set() if integer_only else accumulator_nodes(graph)
+        self.float_layers = ({n for n in graph.nodes if n.outputs and n.outputs[0].name in float_layers}
+                             if float_layers else set())  # kept float by choice: no hybrid form either
+        self.keep_float |= self.float_layers
         self.ranges = clip_to_saturation(graph, ranges, self.keep_float)
         self.q: Dict[Value, Value] = {}  # float value -> its int8 twin
         self.gone: Set[Value] = set()  # float values whose producer is replaced (read them via DEQUANTIZE)
@@ -200,7 +204,8 @@ class Int8Rewriter:
         language model). int8 logits (step 0.17 over the demo LM's [-34, 10]) tie and reorder the
         top candidates: with the other two rules, top-1 vs float 0.949 int8 -> 0.981 hybrid over
         2000 held-out steps."""
-        if self.integer_only or node.op != "tfl.fully_connected" or node.outputs[0].dtype is not DType.FLOAT32:
+        if (self.integer_only or node.op != "tfl.fully_connected" or node.outputs[0].dtype is not DType.FLOAT32
+                or node in self.float_layers):
             return False
         w, uses = node.inputs[1], node.outputs[0].uses()
         return (w.is_const() and w.dtype is DType.FLOAT32 and all(v.is_const() for v in node.inputs[2:])
