@@ -32,7 +32,7 @@ CONV = dedent("""
 """)
 CONV_ATTRS = 'dilation_h_factor = 1, dilation_w_factor = 1, fused_activation_function = "{act}", padding = "VALID", stride_h = 1, stride_w = 1'
 RNG = np.random.default_rng(7)
-BACKEND_PASSES = {"lower-tflite", "fuse-tflite", "quantize-float16", "quantize-dynamic", "quantize-int8",
+BACKEND_PASSES = {"lower-tflite", "fuse-tflite", "quantize-float16", "quantize-dynamic", "quantize-int8", "quantize-int16x8",
                   "stub-custom-ops", "split-host-ops"}
 
 
@@ -155,6 +155,7 @@ def lowered_wide():
     ("float16", ["core.const", "tfl.dequantize", "core.const", "tfl.dequantize", "tfl.conv_2d"]),
     ("dynamic", ["core.const", "core.const", "tfl.conv_2d"]),
     ("int8", ["tfl.quantize", "core.const", "core.const", "tfl.conv_2d", "tfl.dequantize"]),
+    ("int16x8", ["tfl.quantize", "core.const", "core.const", "tfl.conv_2d", "tfl.dequantize"]),
 ])
 def test_quantize_passes_text_and_numerics(mode, ops):
     g = lowered_wide()
@@ -170,16 +171,22 @@ def test_quantize_passes_text_and_numerics(mode, ops):
     assert [c.label for c in record.children] == [f"quantize-{mode}/dce"]
     assert out.getvalue().startswith(f"check-numerics: quantize-{mode} (#1) approximates by design: output 'y' max abs error")
     got = QuantizedInterpreter(g).run(x)["y"]
-    tol = {"float16": 1e-2, "dynamic": 0.1, "int8": 0.15}[mode] * np.abs(want).max()
+    tol = {"float16": 1e-2, "dynamic": 0.1, "int8": 0.15, "int16x8": 0.05}[mode] * np.abs(want).max()
     np.testing.assert_allclose(got, want, atol=tol)
     if mode == "int8":
         conv = next(n for n in g if n.op == "tfl.conv_2d")
         assert str(conv.outputs[0].dtype) == "i8" and record.report["int8_ops"] == {"tfl.conv_2d": 1}
+    if mode == "int16x8":  # int16 activations (zero point 0), int8 weights, int64 bias
+        conv = next(n for n in g if n.op == "tfl.conv_2d")
+        assert [str(v.dtype) for v in conv.inputs + conv.outputs] == ["i16", "i8", "i64", "i16"]
+        assert conv.inputs[0].quant.zero_point == (0,) and record.report["int16_ops"] == {"tfl.conv_2d": 1}
 
 
 def test_quantize_int8_takes_calibration_from_the_context_only():
     with pytest.raises(PassUserError, match="quantize-int8 .*int8 quantization needs calibration data"):
         run_pipeline(lowered_wide(), "quantize-int8")
+    with pytest.raises(PassUserError, match="quantize-int16x8 .*int16x8 quantization needs calibration data"):
+        run_pipeline(lowered_wide(), "quantize-int16x8")
     with pytest.raises(Exception, match="has no option 'calibration'"):
         run_pipeline(lowered_wide(), "quantize-int8{calibration=c.npz}")
 

@@ -1,7 +1,9 @@
 """``litesmith quantize``: writes a model LiteRT runs, a JSON report; bad input exits 2 with one line."""
 from __future__ import annotations
 
+import io
 import json
+import os
 
 import numpy as np
 
@@ -19,13 +21,40 @@ def test_cli_int8_with_report(tmp_path, litert_interpreter, capsys):
     code = main(["quantize", str(src), "-o", str(out), "--mode", "int8", "--calibration", str(tmp_path / "calib.npz"),
                  "--percentile", "99.9", "--report", str(rep)])
     assert code == 0
-    assert "calibrating [" in capsys.readouterr().err
+    err = capsys.readouterr().err  # captured stderr is not a terminal: no bar frames, one summary line
+    assert "\r" not in err and "calibrating [" not in err
+    assert [line for line in err.splitlines() if "calibrating" in line] == [err.splitlines()[0]], err
+    assert err.startswith("calibrating: 12/12 in "), err
     report = json.loads(rep.read_text())
     assert report["mode"] == "int8" and report["accuracy"]["outputs"]["probs"]["top1_agreement"] >= 0.75
     x = images(1, seed=42)[0]
     ref = litert_interpreter(model_content=src.read_bytes()).get_signature_runner("serving_default")(image=x)
     got = litert_interpreter(model_path=str(out)).get_signature_runner("serving_default")(image=x)
     np.testing.assert_allclose(got["probs"], ref["probs"], atol=0.05)
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_calibration_bar_draws_only_on_a_terminal(tmp_path):
+    """The same calibration run: frames redrawn with \\r on a terminal, none into a pipe (a log)."""
+    from litesmith.backends.quantize.calibrate import calibrate
+
+    terminal = FakeTerminal()
+    calibrate(cnn(), {"image": images(5)}, stream=terminal)
+    frames = terminal.getvalue().split("\r")[1:]
+    assert frames and frames[-1].startswith("calibrating [" + "#" * 30 + "] 5/5"), terminal.getvalue()
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "w") as pipe:
+        calibrate(cnn(), {"image": images(5)}, stream=pipe)
+    with os.fdopen(read_end) as f:
+        logged = f.read()
+    assert "\r" not in logged and logged.startswith("calibrating: 5/5 in ") and logged.count("\n") == 1, logged
+    quiet = FakeTerminal()
+    calibrate(cnn(), {"image": images(5)}, stream=quiet, progress=False)
+    assert quiet.getvalue() == ""
 
 
 def test_cli_errors(tmp_path, capsys):
@@ -71,3 +100,38 @@ def test_cli_integer_only_int8_io(tmp_path, litert_interpreter):
         got = (interp.get_tensor(outp["index"]).astype(np.float32) - z_out) * s_out
         agree += int(np.argmax(got) == np.argmax(ref(image=x)["probs"]))
     assert agree >= 12, agree
+
+
+def test_cli_int16x8(tmp_path, litert_interpreter, capsys):
+    """``--mode int16x8``: int16 activations; LiteRT runs it and it sits closer to float than int8."""
+    src = tmp_path / "float.tflite"
+    src.write_bytes(write_tflite(cnn()))
+    np.savez(tmp_path / "calib.npz", image=images(12))
+    errors = {}
+    for mode in ("int8", "int16x8"):
+        out, rep = tmp_path / f"{mode}.tflite", tmp_path / f"{mode}.json"
+        assert main(["quantize", str(src), "-o", str(out), "--mode", mode, "--calibration", str(tmp_path / "calib.npz"),
+                     "--report", str(rep)]) == 0, capsys.readouterr().err
+        report = json.loads(rep.read_text())
+        assert report["mode"] == mode
+        x = images(4, seed=42)
+        ref = litert_interpreter(model_content=src.read_bytes()).get_signature_runner("serving_default")
+        got = litert_interpreter(model_path=str(out)).get_signature_runner("serving_default")
+        errors[mode] = max(float(np.abs(got(image=xi)["probs"] - ref(image=xi)["probs"]).max()) for xi in x)
+    assert "tfl.conv_2d" in report["int16_ops"]
+    assert errors["int16x8"] < errors["int8"] / 4, errors
+    assert main(["quantize", str(src), "-o", str(tmp_path / "q.tflite"), "--mode", "int16x8"]) == 2
+    assert "int16x8 quantization needs calibration data" in capsys.readouterr().err
+
+
+def test_cli_max_drop_reports_the_budget(tmp_path, capsys):
+    src = tmp_path / "float.tflite"
+    src.write_bytes(write_tflite(cnn()))
+    np.savez(tmp_path / "calib.npz", image=images(12))
+    rep = tmp_path / "report.json"
+    assert main(["quantize", str(src), "-o", str(tmp_path / "q.tflite"), "--calibration", str(tmp_path / "calib.npz"),
+                 "--max-drop", "50", "--report", str(rep)]) == 0, capsys.readouterr().err
+    budget = json.loads(rep.read_text())["budget"]
+    assert budget["max_drop"] == 50.0 and budget["met"] and set(budget["choices"].values()) <= {"int8", "float"}
+    assert main(["quantize", str(src), "-o", str(tmp_path / "q.tflite"), "--mode", "dynamic", "--max-drop", "1"]) == 2
+    assert "max-drop needs mode int8" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Quantization of tfl-level graphs: float16, dynamic-range int8, full-integer int8.
+"""Quantization of tfl-level graphs: float16, dynamic-range int8, full-integer int8, 16x8.
 
     graph = read_tflite("model.tflite")
     quantize_graph(graph, "int8", calibration="calib.npz", report=info)
@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-MODES = ("float16", "dynamic", "int8")
+MODES = ("float16", "dynamic", "int8", "int16x8")
 IO_DTYPES = ("float32", "int8")
 
 
 def quantize_pipeline(mode: str, io_dtype: str = "float32", percentile: Optional[float] = None,
-                      integer_only: bool = False) -> str:
+                      integer_only: bool = False, max_drop: Optional[float] = None) -> str:
     """The pipeline element for a mode and its options (``quantize-int8{io_dtype=int8}``); a UserError
     for a combination that makes no sense (io int8 or integer-only without int8)."""
     from litesmith.ir.errors import UserError
@@ -31,18 +31,23 @@ def quantize_pipeline(mode: str, io_dtype: str = "float32", percentile: Optional
         raise UserError(f"unknown io dtype {io_dtype!r}; choose float32 or int8")
     if integer_only and mode != "int8":
         raise UserError(f"integer-only needs mode int8 (mode {mode} keeps float activations)")
+    if max_drop is not None and mode != "int8":
+        raise UserError(f"max-drop needs mode int8 (mode {mode} has no per-layer choice)")
     if io_dtype == "int8" and mode != "int8":
         raise UserError(f"io int8 needs mode int8 (mode {mode} keeps float activations)")
-    from .passes import QuantizeDynamic, QuantizeFloat16, QuantizeInt8
+    from .passes import QuantizeDynamic, QuantizeFloat16, QuantizeInt8, QuantizeInt16x8
 
     if mode == "int8":
-        return QuantizeInt8(io_dtype=io_dtype, percentile=percentile, integer_only=integer_only).pipeline_text()
+        return QuantizeInt8(io_dtype=io_dtype, percentile=percentile, integer_only=integer_only,
+                            max_drop=max_drop).pipeline_text()
+    if mode == "int16x8":
+        return QuantizeInt16x8(percentile=percentile).pipeline_text()
     return (QuantizeFloat16 if mode == "float16" else QuantizeDynamic)().pipeline_text()
 
 
 def quantize_graph(graph, mode: str, calibration=None, io_dtype: str = "float32", percentile: Optional[float] = None,
                    report: Optional[dict] = None, progress: bool = True, integer_only: bool = False,
-                   manager_options: Optional[Mapping[str, Any]] = None):
+                   manager_options: Optional[Mapping[str, Any]] = None, max_drop: Optional[float] = None):
     """Quantize ``graph`` (tfl ops + constants) in place and return it.
 
     ``calibration``: .npz path, {input name: [samples, *shape]} or a callable
@@ -52,7 +57,7 @@ def quantize_graph(graph, mode: str, calibration=None, io_dtype: str = "float32"
     ``manager_options``: keywords for the ``PassManager`` (verify_each, print_ir_after_all, ...)."""
     from litesmith.passes.manager import PassManager, PassUserError
 
-    pipeline = quantize_pipeline(mode, io_dtype, percentile, integer_only)
+    pipeline = quantize_pipeline(mode, io_dtype, percentile, integer_only, max_drop)
     pm = PassManager.parse(pipeline, resources={"calibration": calibration, "progress": progress},
                            **dict(manager_options or {}))
     try:

@@ -10,7 +10,6 @@ next step's state input, so state tensors get real ranges.
 from __future__ import annotations
 
 import os
-import sys
 import zipfile
 from typing import (
     Any,
@@ -28,6 +27,7 @@ from typing import (
 import numpy as np
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Value
+from litesmith.ir.progress import ProgressBar
 from litesmith.ir.interpreter import Interpreter
 from litesmith.ir.state import StatePair, graph_state
 
@@ -171,7 +171,7 @@ def calibrate(graph: Graph, data: CalibrationData, percentile: Optional[float] =
     obs = RangeObserver(keep_samples=percentile is not None)
     interp = Interpreter(graph, observer=obs if also is None else _Both(obs, also))
     pairs = state_pairs(graph)
-    bar = ProgressBar(count, "calibrating", stream if stream is not None else sys.stderr, enabled=progress)
+    bar = ProgressBar(count, "calibrating", stream, enabled=progress)
     for run in runs:
         state = {p.input: np.zeros(p.shape, graph.input_by_name(p.input).dtype.np) for p in pairs}
         for step in run:
@@ -199,23 +199,3 @@ class _Both:
     def __call__(self, node, outs) -> None:
         self.first(node, outs)
         self.second(node, outs)
-
-
-class ProgressBar:
-    """A plain-text progress bar on one stderr line."""
-
-    def __init__(self, total: int, label: str, stream, enabled: bool = True, width: int = 30):
-        self.total, self.label, self.stream, self.enabled, self.width = max(total, 1), label, stream, enabled, width
-        self.done = 0
-
-    def step(self) -> None:
-        self.done += 1
-        if self.enabled:
-            filled = self.width * self.done // self.total
-            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total}")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()

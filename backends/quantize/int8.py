@@ -54,12 +54,13 @@ Ranges = Dict[Value, Tuple[float, float]]
 
 
 def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, integer_only: bool = False,
-                  moments: Optional[Dict[Node, np.ndarray]] = None) -> Graph:
+                  moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None) -> Graph:
     """``integer_only``: no float islands for accuracy (LM logits, large output softmax, LSTM cell
     state), and a UserError naming any op that still has no int8 kernel: for integer-only hardware.
     ``moments``: weighted node -> E[x x^T] of its input from calibration; those weights are rounded
-    by GPTQ (gptq.py) instead of to nearest."""
-    Int8Rewriter(graph, ranges, io_dtype, integer_only, moments).run(report)
+    by GPTQ (gptq.py) instead of to nearest. ``float_layers``: names of nodes (first output) kept float
+    (the accuracy budget's choice, budget.py)."""
+    Int8Rewriter(graph, ranges, io_dtype, integer_only, moments, float_layers).run(report)
     if integer_only and report.get("float_ops"):
         from litesmith.ir.errors import UserError
 
@@ -69,8 +70,15 @@ def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, int
 
 
 class Int8Rewriter:
+    """int8 activations; Int16x8Rewriter (int16x8.py) changes the class attributes and hooks below."""
+
+    ACT = DType.INT8  # activation tensors' type
+    BIAS = DType.INT32  # FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D bias type
+    FIXED_OUTPUT = FIXED_OUTPUT
+    OPS = INT8_OPS
+
     def __init__(self, graph: Graph, ranges: Ranges, io_dtype: str, integer_only: bool = False,
-                 moments: Optional[Dict[Node, np.ndarray]] = None):
+                 moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None):
         self.graph = graph
         self.moments = moments or {}
         self.io_int8 = io_dtype == "int8"
@@ -79,6 +87,9 @@ class Int8Rewriter:
         # LOGISTIC/TANH saturates (saturation.py). With the hybrid logits (_logits_fc) they lift the
         # demo LM's top-1 vs float from 0.944 to 0.981 over 2000 held-out steps (docs/quantization.md).
         self.keep_float = set() if integer_only else accumulator_nodes(graph)
+        self.float_layers = ({n for n in graph.nodes if n.outputs and n.outputs[0].name in float_layers}
+                             if float_layers else set())  # kept float by choice: no hybrid form either
+        self.keep_float |= self.float_layers
         self.ranges = clip_to_saturation(graph, ranges, self.keep_float)
         self.q: Dict[Value, Value] = {}  # float value -> its int8 twin
         self.gone: Set[Value] = set()  # float values whose producer is replaced (read them via DEQUANTIZE)
@@ -117,7 +128,7 @@ class Int8Rewriter:
         for i, v in enumerate(list(g.inputs)):
             if v.dtype is not DType.FLOAT32 or v not in self.ranges:
                 continue
-            new = Value(TensorType(DType.INT8, v.shape, activation_params(*self.ranges[v])), v.name)
+            new = Value(TensorType(self.ACT, v.shape, self._act_params(*self.ranges[v])), v.name)
             new.graph = g
             g.inputs[i] = new
             self.q[v] = new
@@ -158,7 +169,7 @@ class Int8Rewriter:
             data = node.inputs[SPLITS[op]]
             return (data.dtype is DType.FLOAT32 and not data.is_const() and self._has_q(data)
                     and all(o.dtype is DType.FLOAT32 for o in node.outputs))
-        if op not in INT8_OPS or len(node.outputs) != 1 or node.outputs[0].dtype is not DType.FLOAT32:
+        if op not in self.OPS or len(node.outputs) != 1 or node.outputs[0].dtype is not DType.FLOAT32:
             return False
         if op == "tfl.softmax" and not self.integer_only and self._float_output(node.outputs[0]):
             return False
@@ -193,7 +204,8 @@ class Int8Rewriter:
         language model). int8 logits (step 0.17 over the demo LM's [-34, 10]) tie and reorder the
         top candidates: with the other two rules, top-1 vs float 0.949 int8 -> 0.981 hybrid over
         2000 held-out steps."""
-        if self.integer_only or node.op != "tfl.fully_connected" or node.outputs[0].dtype is not DType.FLOAT32:
+        if (self.integer_only or node.op != "tfl.fully_connected" or node.outputs[0].dtype is not DType.FLOAT32
+                or node in self.float_layers):
             return False
         w, uses = node.inputs[1], node.outputs[0].uses()
         return (w.is_const() and w.dtype is DType.FLOAT32 and all(v.is_const() for v in node.inputs[2:])
@@ -230,9 +242,9 @@ class Int8Rewriter:
         if op in WEIGHTED:
             inputs = self._weighted_inputs(b, node)
             params = self._params(out)
-        elif op in FIXED_OUTPUT:
+        elif op in self.FIXED_OUTPUT:
             inputs = [self._int8_of(node.inputs[0])]
-            params = FIXED_OUTPUT[op]
+            params = self.FIXED_OUTPUT[op]
         elif op in SAME_SCALE:
             x = self._int8_of(node.inputs[0])
             inputs = [x] + node.inputs[1:]
@@ -243,7 +255,7 @@ class Int8Rewriter:
         else:
             inputs = [self._int8_of(v) for v in node.inputs]
             params = self._params(out)
-        new = b.create(op, inputs, dict(node.attrs), output_types=[TensorType(DType.INT8, out.shape, params)],
+        new = b.create(op, inputs, self._attrs(node), output_types=[TensorType(self.ACT, out.shape, params)],
                        name=out.name, meta=dict(node.meta))
         self.q[out] = new.outputs[0]
         self.gone.add(out)
@@ -253,7 +265,7 @@ class Int8Rewriter:
         x = self._int8_of(node.inputs[index])
         inputs = list(node.inputs)
         inputs[index] = x
-        types = [TensorType(DType.INT8, o.shape, x.quant) for o in node.outputs]
+        types = [TensorType(self.ACT, o.shape, x.quant) for o in node.outputs]
         new = b.create(node.op, inputs, dict(node.attrs), output_types=types, meta=dict(node.meta), name=node.name)
         for old, qv in zip(node.outputs, new.outputs):
             qv.name = old.name
@@ -268,12 +280,12 @@ class Int8Rewriter:
         params = self._params(out)
         kept_shape = (x.shape[0], 1, 1, x.shape[3])
         axes = b.const(np.array(SPATIAL_AXES, np.int32), name=(out.name or "mean") + "/axes")
-        keep = b.create(MEAN, [x, axes], {"keep_dims": True}, output_types=[TensorType(DType.INT8, kept_shape, params)],
+        keep = b.create(MEAN, [x, axes], {"keep_dims": True}, output_types=[TensorType(self.ACT, kept_shape, params)],
                         name=out.name if tuple(out.shape) == kept_shape else (out.name or "mean") + "/keep_dims",
                         meta=dict(node.meta)).outputs[0]
         if tuple(out.shape) != kept_shape:
             shape = b.const(np.array(out.shape, np.int32), name=(out.name or "mean") + "/shape")
-            keep = b.op("tfl.reshape", [keep, shape], output_types=[TensorType(DType.INT8, out.shape, params)], name=out.name)
+            keep = b.op("tfl.reshape", [keep, shape], output_types=[TensorType(self.ACT, out.shape, params)], name=out.name)
         self.q[out] = keep
         self.gone.add(out)
 
@@ -288,8 +300,8 @@ class Int8Rewriter:
         inputs = [x, w]
         if len(node.inputs) > 2 and not self._zero_fc_bias(node):
             bv = node.inputs[2]
-            qb, bqp = bias_int32(bv.const_value(), x.quant.scale[0], wqp)
-            inputs.append(const_with_quant(b, qb, DType.INT32, bqp, bv.name or node.name + "/bias"))
+            qb, bqp = bias_int32(bv.const_value(), x.quant.scale[0], wqp, self.BIAS)
+            inputs.append(const_with_quant(b, qb, self.BIAS, bqp, bv.name or node.name + "/bias"))
         return inputs
 
     @staticmethod
@@ -309,12 +321,20 @@ class Int8Rewriter:
         return WEIGHTED[op]
 
     def _params(self, v: Value) -> QuantParams:
-        return activation_params(*self.ranges[v])
+        return self._act_params(*self.ranges[v])
+
+    def _act_params(self, lo: float, hi: float) -> QuantParams:
+        """int8 activations: asymmetric, the range widened to contain 0."""
+        return activation_params(lo, hi)
+
+    def _attrs(self, node: Node) -> dict:
+        """The quantized node's attributes (int16 ADD/SUB change one)."""
+        return dict(node.attrs)
 
     def _requantized(self, b: Builder, qv: Value, params: QuantParams) -> Value:
         if qv.quant == params:
             return qv
-        return b.op("tfl.quantize", [qv], output_types=[TensorType(DType.INT8, qv.shape, params)],
+        return b.op("tfl.quantize", [qv], output_types=[TensorType(self.ACT, qv.shape, params)],
                     name=(qv.name or "value") + "/requantized")
 
     def _int8_of(self, v: Value) -> Value:
@@ -323,12 +343,14 @@ class Int8Rewriter:
             return self.q[v]
         arr = v.const_value()
         if arr is not None:
-            params = activation_params(float(np.min(arr)), float(np.max(arr)))
-            qarr = quantize_array(arr, params, -128, 127)
-            qv = const_with_quant(Builder(self.graph, after=v.producer), qarr, DType.INT8, params, (v.name or "const") + "/int8")
+            params = self._act_params(float(np.min(arr)), float(np.max(arr)))
+            info = np.iinfo(self.ACT.np)
+            qarr = quantize_array(arr, params, int(info.min), int(info.max))
+            qv = const_with_quant(Builder(self.graph, after=v.producer), qarr, self.ACT, params,
+                                  (v.name or "const") + "/" + self.ACT.np.name)
         else:
-            params = activation_params(*self.ranges[v])
-            qv = insert_point(self.graph, v).op("tfl.quantize", [v], output_types=[TensorType(DType.INT8, v.shape, params)],
+            params = self._act_params(*self.ranges[v])
+            qv = insert_point(self.graph, v).op("tfl.quantize", [v], output_types=[TensorType(self.ACT, v.shape, params)],
                                                 name=(v.name or "value") + "/quantized")
         self.q[v] = qv
         return qv

@@ -207,7 +207,8 @@ def mean(node: Node, ins):
 
 
 def _lookup_table(node: Node, fn) -> np.ndarray:
-    """PopulateLookupTable: every int8 input value mapped through ``fn`` in float32."""
+    """PopulateLookupTable: every int8 input value mapped through ``fn`` in float32. (int16: the same
+    table over 65,536 values, a float stand-in for LiteRT's fixed-point int16 kernels.)"""
     qi, qo = _q(node.inputs[0]), _q(node.outputs[0])
     qmin, qmax = _limits(node.outputs[0])
     vals = np.arange(qmin, qmax + 1, dtype=np.int64)
@@ -221,13 +222,13 @@ def _lookup_table(node: Node, fn) -> np.ndarray:
 @quantized_kernel("tfl.logistic")
 def logistic(node: Node, ins):
     table = _lookup_table(node, lambda v: np.float32(1) / (np.float32(1) + np.exp(-v)))
-    return [table[ins[0].astype(np.int64) + 128].astype(node.outputs[0].dtype.np)]
+    return [table[ins[0].astype(np.int64) - _limits(node.inputs[0])[0]].astype(node.outputs[0].dtype.np)]
 
 
 @quantized_kernel("tfl.tanh")
 def tanh(node: Node, ins):
     table = _lookup_table(node, np.tanh)
-    return [table[ins[0].astype(np.int64) + 128].astype(node.outputs[0].dtype.np)]
+    return [table[ins[0].astype(np.int64) - _limits(node.inputs[0])[0]].astype(node.outputs[0].dtype.np)]
 
 
 @quantized_kernel("tfl.softmax")

@@ -120,13 +120,15 @@ def keep_channel_sums(q: np.ndarray, exact: np.ndarray, axis: int) -> np.ndarray
     return np.moveaxis(qm.reshape(np.moveaxis(q, axis, 0).shape), 0, axis)
 
 
-def bias_int32(b: np.ndarray, input_scale: float, weight: QuantParams) -> Tuple[np.ndarray, QuantParams]:
-    """int32 bias with scale input_scale * weight_scale (per channel when the weights are)."""
+def bias_int32(b: np.ndarray, input_scale: float, weight: QuantParams, dtype=None) -> Tuple[np.ndarray, QuantParams]:
+    """int32 bias with scale input_scale * weight_scale (per channel when the weights are);
+    ``dtype`` DType.INT64 for 16x8 (int16 activations)."""
     scales = np.array([f32(input_scale * s) for s in weight.scale], np.float64)
     axis = 0 if len(scales) > 1 else None
     qp = QuantParams(tuple(float(s) for s in scales), (0,) * len(scales), axis)
     q = round_away(np.asarray(b, np.float64) / (scales if len(scales) > 1 else scales[0]))
-    return np.clip(q, -(1 << 31), (1 << 31) - 1).astype(np.int32), qp
+    info = np.iinfo(np.int32 if dtype is None else dtype.np)
+    return np.clip(q, int(info.min), int(info.max)).astype(info.dtype), qp
 
 
 def broadcast_axis(values, axis: Optional[int], ndim: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""One pass per quantization mode: ``quantize-float16``, ``quantize-dynamic``, ``quantize-int8``.
+"""One pass per quantization mode: ``quantize-float16``, ``quantize-dynamic``, ``quantize-int8``,
+``quantize-int16x8``.
 
 They run on a lowered ``tfl`` graph (``compile_to_tflite`` puts them after
 ``lower-tflite,fuse-tflite,dce``; ``litesmith quantize`` runs one on a read
@@ -28,7 +29,7 @@ from litesmith.passes.registry import register_pass
 from . import IO_DTYPES
 from .kernels import QuantizedInterpreter
 
-__all__ = ["QuantizeFloat16", "QuantizeDynamic", "QuantizeInt8", "CALIBRATION_HINT"]
+__all__ = ["QuantizeFloat16", "QuantizeDynamic", "QuantizeInt8", "QuantizeInt16x8", "CALIBRATION_HINT"]
 
 CALIBRATION_HINT = ("int8 quantization needs calibration data (--calibration DATA.npz): "
                     "one array per model input, shaped [samples, *input_shape]")
@@ -106,12 +107,16 @@ class QuantizeInt8(_QuantizePass):
     io_dtype: str = "float32"  # model input/output type: float32 (QUANTIZE/DEQUANTIZE at the edges) or int8
     percentile: Optional[float] = None  # clip activation ranges to the [100-P, P] percentiles (e.g. 99.99)
     integer_only: bool = False  # every op int8, no float kept for accuracy; an op without an int8 kernel is an error
+    max_drop: Optional[float] = None  # accuracy budget in percent (top-1 agreement): weighted layers kept float to meet it
 
     def check(self, calibration) -> None:
         if self.io_dtype not in IO_DTYPES:
             raise UserError(f"unknown io dtype {self.io_dtype!r}; choose float32 or int8")
         if calibration is None:
             raise UserError(CALIBRATION_HINT)
+        if self.max_drop is not None and (self.integer_only or not 0 <= self.max_drop <= 100):
+            raise UserError(f"max-drop {self.max_drop}: give a percentage in [0, 100] (and no integer-only: "
+                            "the budget keeps layers float)")
 
     def rewrite(self, graph, calibration, ctx):
         from .calibrate import calibrate
@@ -121,5 +126,37 @@ class QuantizeInt8(_QuantizePass):
         moments = InputMoments(graph)
         ranges = calibrate(graph, calibration, percentile=self.percentile, progress=ctx.resources.get("progress", True),
                            also=moments)
+        second = moments.second_moments()
+        float_layers = None
+        if self.max_drop is not None:
+            from .budget import choose_float_layers
+
+            budget: dict = {}
+            float_layers = choose_float_layers(graph, ranges, second, calibration, self.max_drop, self.io_dtype,
+                                               lambda g: ctx.run_pipeline("dce", g), budget)
+            ctx.report["budget"] = budget
         quantize_int8(graph, ranges, self.io_dtype, ctx.report, integer_only=self.integer_only,
-                      moments=moments.second_moments())
+                      moments=second, float_layers=float_layers)
+
+
+@register_pass("quantize-int16x8")
+@dataclass
+class QuantizeInt16x8(_QuantizePass):
+    """16x8: int16 activations, int8 weights, int64 biases, from calibrated ranges (int16x8.py)."""
+
+    mode: ClassVar[str] = "int16x8"
+    percentile: Optional[float] = None  # clip activation ranges to the [100-P, P] percentiles
+
+    def check(self, calibration) -> None:
+        if calibration is None:
+            raise UserError(CALIBRATION_HINT.replace("int8", "int16x8", 1))
+
+    def rewrite(self, graph, calibration, ctx):
+        from .calibrate import calibrate
+        from .gptq import InputMoments
+        from .int16x8 import quantize_int16x8
+
+        moments = InputMoments(graph)
+        ranges = calibrate(graph, calibration, percentile=self.percentile, progress=ctx.resources.get("progress", True),
+                           also=moments)
+        quantize_int16x8(graph, ranges, ctx.report, moments=moments.second_moments())

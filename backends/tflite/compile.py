@@ -37,14 +37,14 @@ def op_counts(graph: Graph) -> Dict[str, int]:
 
 
 def tflite_pipeline(quantize: Optional[str] = None, io_dtype: str = "float32", percentile: Optional[float] = None,
-                    integer_only: bool = False) -> str:
+                    integer_only: bool = False, max_drop: Optional[float] = None) -> str:
     """The backend's pipeline: ``lower-tflite,fuse-tflite,dce`` plus the quantization pass of ``quantize``
     (dynamic, int8 or float16; a UserError for an unknown mode or options it cannot take)."""
     if not quantize:
         return LOWERING_PIPELINE
     from litesmith.backends.quantize import quantize_pipeline
 
-    return f"{LOWERING_PIPELINE},{quantize_pipeline(quantize, io_dtype, percentile, integer_only)}"
+    return f"{LOWERING_PIPELINE},{quantize_pipeline(quantize, io_dtype, percentile, integer_only, max_drop)}"
 
 
 def compile_to_tflite(
@@ -56,6 +56,7 @@ def compile_to_tflite(
     io_dtype: str = "float32",
     percentile: Optional[float] = None,
     integer_only: bool = False,
+    max_drop: Optional[float] = None,
     passes: Optional[str] = None,
     progress: bool = True,
     manager_options: Optional[Mapping[str, Any]] = None,
@@ -72,7 +73,7 @@ def compile_to_tflite(
     fail as ``PassUserError`` naming the pass. ``resources`` are handed to the passes besides
     ``calibration`` and ``progress`` (``deferred_stubs``: see stub-custom-ops)."""
     report = {} if report is None else report
-    backend = tflite_pipeline(quantize, io_dtype, percentile, integer_only)
+    backend = tflite_pipeline(quantize, io_dtype, percentile, integer_only, max_drop)
     pm = PassManager.parse(",".join(p for p in (passes, backend) if p),
                            resources={**dict(resources or {}), "calibration": calibration, "progress": progress}, **dict(manager_options or {}))
     first_backend = len(pm.passes) - len(parse_pipeline_syntax(backend))

@@ -67,3 +67,55 @@ def camel_case(snake: str) -> str:
     """IR attr name -> object-API field name (``stride_w`` -> ``strideW``)."""
     head, *rest = snake.split("_")
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+# -- 16x8 op versions ----------------------------------------------------------------------------
+# TF's converter quantizes 16x8 models (int16 activations, int8 weights) with its older model
+# quantizer (tools/optimize, compiler/mlir/lite/quantization/lite/toco_legacy), which does not ask
+# op_version.cc: SetOperatorCodeVersion raises each quantized op to the minimum quantized version
+# of tools/optimize/operator_property.cc, the same number as for int8 (CONV_2D 3, not the int16
+# rule's 4; DEQUANTIZE of int16 2, not 3). LiteRT accepts both; litesmith writes what TF writes
+# (tests/test_quantize_16x8.py compares op by op with TF's converter).
+MIN_VERSION_16X8 = {
+    "tfl.conv_2d": 3, "tfl.depthwise_conv_2d": 3, "tfl.fully_connected": 4,
+    "tfl.reshape": 1, "tfl.squeeze": 1, "tfl.expand_dims": 1,
+    **{op: 2 for op in ("tfl.add", "tfl.sub", "tfl.mul", "tfl.logistic", "tfl.tanh", "tfl.softmax", "tfl.mean",
+                        "tfl.average_pool_2d", "tfl.max_pool_2d", "tfl.concatenation", "tfl.gather", "tfl.pad",
+                        "tfl.split", "tfl.split_v", "tfl.slice", "tfl.strided_slice", "tfl.transpose",
+                        "tfl.space_to_batch_nd", "tfl.batch_to_space_nd", "tfl.quantize", "tfl.dequantize")},
+}
+
+
+class _FloatValue:
+    """A quantized value seen as the float tensor it stands for (same shape, no quantization)."""
+
+    def __init__(self, value):
+        self._value = value
+        self.dtype = DType.FLOAT32 if value.quant is not None and value.dtype.is_int else value.dtype
+        self.quant = None if value.quant is not None and value.dtype.is_int else value.quant
+
+    def __getattr__(self, name):
+        return getattr(self._value, name)
+
+
+class _FloatNode:
+    """A node seen before quantization: what the float model's version rules are asked about."""
+
+    def __init__(self, node):
+        self.op, self.attrs, self.name = node.op, node.attrs, node.name
+        self.inputs = [_FloatValue(v) for v in node.inputs]
+        self.outputs = [_FloatValue(v) for v in node.outputs]
+
+
+def is_16x8(node) -> bool:
+    """A node of a 16x8 model: one of its tensors is int16 with quantization parameters."""
+    return any(v.dtype is DType.INT16 and v.quant is not None for v in list(node.inputs) + list(node.outputs))
+
+
+def op_version(node) -> int:
+    """The version to write for ``node``: its op's rule (op_version.cc), or for 16x8 nodes the float
+    model's version raised to the op's minimum quantized version, as TF's 16x8 quantizer does."""
+    entry = OPCODES[node.op]
+    if node.op in MIN_VERSION_16X8 and is_16x8(node):
+        return max(int(entry.version(_FloatNode(node))), MIN_VERSION_16X8[node.op])
+    return int(entry.version(node))

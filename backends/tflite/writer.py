@@ -28,7 +28,7 @@ from litesmith.ir.types import TensorType
 
 from . import schema_generated as schema
 from .fastpack import FastBuilder, pack_model
-from .opcodes import DTYPE_FIELDS, ENUM_FIELDS, OPCODES, TENSOR_TYPE_CODES, camel_case
+from .opcodes import DTYPE_FIELDS, ENUM_FIELDS, OPCODES, TENSOR_TYPE_CODES, camel_case, op_version
 
 BUFFER_ALIGNMENT = 16
 DIGEST_BLOCK = 1 << 18  # elements of a non-contiguous constant made contiguous at a time to digest it
@@ -251,7 +251,7 @@ class _ModelWriter:
             op.customOptions = bytes(node.attrs.get("custom_options") or b"")
             op.customOptionsFormat = schema.CustomOptionsFormat.FLEXBUFFERS
         code = getattr(schema.BuiltinOperator, entry.builtin)
-        op.opcodeIndex = self._opcode(code, custom_code, int(entry.version(node)))
+        op.opcodeIndex = self._opcode(code, custom_code, op_version(node))
         if entry.options is not None:
             op.builtinOptionsType = getattr(schema.BuiltinOptions, entry.options)
             op.builtinOptions = self._options(node, entry)

@@ -35,7 +35,7 @@ from collections.abc import Callable
 import numpy as np
 
 from litesmith.benchmarking.procinfo import mapped_libraries, peak_rss_bytes
-from litesmith.benchmarking.progress import ProgressBar
+from litesmith.ir.progress import ProgressBar
 
 
 @dataclasses.dataclass

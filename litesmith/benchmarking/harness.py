@@ -112,7 +112,7 @@ def run_sides(jobs: Sequence[SideJob], roles: StepRoles, steps: int, *, rounds: 
     ``steps / rounds`` steps while the others wait on a pipe (idle), the first side rotating from
     round to round. Load drift on a shared machine then hits every side alike; each child still
     has its own memory and libraries. ``rounds=1`` runs each side's steps in one go."""
-    from litesmith.benchmarking.progress import ProgressBar
+    from litesmith.ir.progress import ProgressBar
 
     options = {"seed": seed, "threads": threads, "reset_every": reset_every, "tf_call": tf_call,
                "progress": False, "lockstep": True}

@@ -28,6 +28,8 @@ from __future__ import annotations
 import json
 import sys
 
+from litesmith.backends.quantize import MODES
+
 from .options import add_io_arguments, add_pass_manager_arguments, add_quantize_arguments, load_model, pass_manager_options
 
 
@@ -39,8 +41,9 @@ def add_arguments(p) -> None:
     p.add_argument("--io-layout", choices=("nchw", "nhwc"),
                    help="ONNX models: nhwc makes rank-4 inputs and outputs channel-last (no transposes at the "
                         "edges); default nchw keeps the model's interface")
-    p.add_argument("--quantize", choices=("dynamic", "int8", "float16"), metavar="MODE",
-                   help="quantize after lowering: dynamic (int8 weights), int8 (full integer; needs --calibration) or float16")
+    p.add_argument("--quantize", choices=MODES, metavar="MODE",
+                   help="quantize after lowering: dynamic (int8 weights), int8 (full integer; needs --calibration), "
+                        "int16x8 (int16 activations, int8 weights; needs --calibration) or float16")
     add_quantize_arguments(p)
     p.add_argument("--stubs-dir", metavar="DIR",
                    help="stub the ops TFLite lacks as custom ops (stub-custom-ops) and write their C++ kernel "
@@ -74,7 +77,7 @@ def run(args) -> int:
     try:
         blob = compile_to_tflite(graph, passes=pipeline, report=report, quantize=args.quantize,
                                  calibration=args.calibration, io_dtype=args.io, percentile=args.percentile,
-                                 integer_only=args.integer_only, manager_options=manager_options,
+                                 integer_only=args.integer_only, max_drop=args.max_drop, manager_options=manager_options,
                                  resources={DEFERRED_STUBS: deferred_stubs},
                                  as_bytearray=True)  # written to a file: no second copy of the weights
     except IllegalOpsError as e:

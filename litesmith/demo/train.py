@@ -20,11 +20,11 @@ import hashlib
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from litesmith.demo.corpus import CORPUS_VERSION, Corpus, load_corpus
+from litesmith.ir.progress import ProgressBar
 
 SCOPE = "my_network"
 INPUT_NAME = "inputids"
@@ -213,7 +213,8 @@ def train_and_freeze(config: TrainConfig, corpus: Corpus, progress=sys.stderr):
         train_op = tf.compat.v1.train.AdamOptimizer(config.learning_rate).minimize(loss)
         with tf.compat.v1.Session(graph=graph, config=_session_config(tf)) as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
-            bar = ProgressBar(config.steps, f"training {config.name} LM", progress)
+            bar = ProgressBar(config.steps, f"training {config.name} LM", progress, enabled=progress is not None,
+                              interval=0.2)
             smoothed = None
             for step in range(config.steps):
                 x, y = batches(train_ids, config.batch, config.seq_len, rng)
@@ -263,32 +264,3 @@ class _control_flow_v1:
 
 def _session_config(tf):
     return tf.compat.v1.ConfigProto(intra_op_parallelism_threads=2, inter_op_parallelism_threads=1)
-
-
-class ProgressBar:
-    """A plain-text progress bar on a stream (stderr): redrawn in place with ``\\r``."""
-
-    def __init__(self, total: int, label: str, stream=sys.stderr, width: int = 30):
-        self.total, self.label, self.stream, self.width = total, label, stream, width
-        self.start = time.monotonic()
-        self.last_draw = 0.0
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.start
-
-    def update(self, done: int, note: str = "") -> None:
-        now = time.monotonic()
-        if self.stream is None or (now - self.last_draw < 0.2 and done < self.total):
-            return
-        self.last_draw = now
-        filled = int(self.width * done / self.total)
-        eta = self.elapsed / done * (self.total - done) if done else 0.0
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-                          f"{done}/{self.total} {note} eta {eta:4.0f}s ")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.stream is not None:
-            self.stream.write(f"\n{self.label}: done in {self.elapsed:.1f}s\n")
-            self.stream.flush()
