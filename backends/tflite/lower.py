@@ -28,6 +28,7 @@ from litesmith.ir.reinfer import reinfer
 from litesmith.ir.types import TensorType, is_static
 from litesmith.passes.rewrite import RewritePattern, Rewriter, apply_patterns_greedily
 
+from .dynamic_dims import accepts_unknown_dims
 from .legalize import (
     CONTROL_FLOW, DYNAMIC_SHAPE, HINTS, NO_BUILTIN, NON_CONSTANT, SUPPORTED_DTYPES, UNSUPPORTED_DTYPE,
     ConversionTarget, LegalityIssue, LegalityReport, NotLowerable, hint_for, legality_report,
@@ -166,13 +167,14 @@ class _LowerPattern(RewritePattern):
 
 
 def _precheck(node: Node) -> None:
-    """Reasons that hold for any op: dynamic shapes and dtypes TFLite lacks."""
+    """Reasons that hold for any op: unknown dims its lowering cannot keep (``dynamic_dims.py``) and
+    dtypes TFLite lacks."""
     for v in list(node.inputs) + list(node.outputs):
         if v.type.is_list:
             raise NotLowerable(CONTROL_FLOW, f"tensor list value %{v.name} has no TFLite form")
         if str(v.dtype) not in SUPPORTED_DTYPES:
             raise NotLowerable(UNSUPPORTED_DTYPE, f"value %{v.name} has dtype {v.dtype}")
-        if not is_static(v.shape):
+        if not is_static(v.shape) and not accepts_unknown_dims(node, v):
             raise NotLowerable(DYNAMIC_SHAPE, f"value %{v.name} has unknown dims ({v.type})")
 
 
