@@ -93,14 +93,14 @@ def test_small_conv_bn_relu6_is_one_conv(small_graphs, litert_interpreter):
     assert ops == Counter({"CONV_2D": 1}), report["ops_after"]
 
 
-@pytest.mark.parametrize("name", ["while_sum_v1", "while_sum_v2"])
-def test_while_loop_is_reported_not_written(small_graphs, name):
-    from litesmith.backends.tflite.legalize import IllegalOpsError
-
-    with pytest.raises(IllegalOpsError) as info:
-        convert(small_graphs[name])
-    assert "\n" not in str(info.value)
-    assert {i.kind for i in info.value.report.issues} == {"control-flow"}, info.value.report.to_json()
+@pytest.mark.parametrize("name", ["while_sum_v1", "while_sum_v2", "cond_v1", "cond_v2"])
+def test_loops_and_conditionals_are_written_as_while_and_if(small_graphs, litert_interpreter, name):
+    """TF1 frames and TF2 functional ops alike: WHILE / IF with subgraphs, matching TF."""
+    model = small_graphs[name]
+    blob, _ = convert(model)
+    outs, ops = run_litert(litert_interpreter, blob, model.inputs)
+    assert_matches_tf(model, outs, 1e-6)
+    assert ("WHILE" if name.startswith("while") else "IF") in ops
 
 
 # -- Keras application CNNs -------------------------------------------------------------------------------

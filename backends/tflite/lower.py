@@ -184,7 +184,7 @@ def lowering_patterns(failures: Dict[int, NotLowerable]) -> List[RewritePattern]
 
 
 def _load_lowerings() -> None:
-    from . import lower_elementwise, lower_linalg, lower_nn, lower_shape  # noqa: F401  (they register themselves)
+    from . import lower_control, lower_elementwise, lower_linalg, lower_nn, lower_shape  # noqa: F401  (they register themselves)
 
 
 @dataclass
