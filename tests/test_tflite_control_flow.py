@@ -216,3 +216,10 @@ def test_dynamic_update_slice_clamps_like_litert(litert_interpreter, start):
     got, ops = run_litert_resized(litert_interpreter, blob, feeds)
     assert ops == ["DYNAMIC_UPDATE_SLICE"]
     assert_close(got, run(parse_ir(DUS), feeds), atol=0, rtol=0)
+
+
+def test_inspect_check_agrees_with_convert_on_loops(seed_lm):
+    """The legality check runs lower-tensor-lists first, as the compile does: nothing to report."""
+    from litesmith.backends.tflite.legality_check import check_graph
+
+    assert check_graph(litesmith.load(seed_lm.pb_path)) == []

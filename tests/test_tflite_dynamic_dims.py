@@ -92,3 +92,23 @@ def test_reader_keeps_unknown_dims_and_the_round_trip_runs(tf, dynamic_batch_cnn
     x = np.random.default_rng(4).uniform(-1, 1, size=(3, 12, 12, 3)).astype(np.float32)
     got, _ = run_litert_resized(litert_interpreter, again, {name: x})
     assert_close(got, run_tf_graphdef(tf, model.pb_path, {name: x}, model.output_names), atol=1e-5)
+
+
+SPLIT = """
+graph @g(%x: f32[?,6]) {
+  %a, %b = core.split(%x) {axis = 1, sizes = [2, 4]} : f32[?,2], f32[?,4]
+  %c = core.split(%x) {axis = 0, sizes = [-1]} : f32[?,6]
+  %y = core.tanh(%b) : f32[?,4]
+  return %a, %y
+}
+"""
+
+
+def test_split_keeps_an_unknown_dim_off_its_axis(litert_interpreter):
+    """A split reads only its axis' size: the unknown batch stays unknown, LiteRT resizes it."""
+    blob = litesmith.compile(litesmith.ir.parse_ir(SPLIT))
+    for batch in (1, 5):
+        x = np.random.default_rng(batch).normal(size=(batch, 6)).astype(np.float32)
+        got, ops = run_litert_resized(litert_interpreter, blob, {"x": x})
+        assert_close(got, litesmith.ir.run(litesmith.ir.parse_ir(SPLIT), {"x": x}), atol=1e-6)
+    assert ops == ["SPLIT_V", "TANH"]

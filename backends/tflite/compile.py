@@ -24,10 +24,11 @@ from litesmith.passes.instruments import Instrument
 from litesmith.passes.manager import PassManager, PassRunReport, PassUserError, PipelineError
 from litesmith.passes.pipeline import parse_pipeline_syntax
 
-__all__ = ["compile_to_tflite", "tflite_pipeline", "LOWERING_PIPELINE", "op_counts"]
+__all__ = ["compile_to_tflite", "tflite_pipeline", "LOWERING_PIPELINE", "PRE_LOWERING_PIPELINE", "op_counts"]
 
 # Lower, fuse, then sweep what the fusions bypassed.
-LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants,lower-tflite,fuse-tflite,dce"
+PRE_LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants"  # core passes that prepare loops for WHILE
+LOWERING_PIPELINE = f"{PRE_LOWERING_PIPELINE},lower-tflite,fuse-tflite,dce"
 
 
 def op_counts(graph: Graph) -> Dict[str, int]:

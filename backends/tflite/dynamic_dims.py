@@ -7,7 +7,7 @@ never reads a dim's value can keep that dim unknown: elementwise ops, matmul,
 reductions, shape queries (SHAPE), slices, packs and the reshapes whose target
 is a shape tensor. The lowerings that read a dim (a convolution's channels, a
 split's sizes, a composed op that builds a constant of the operand's shape)
-are not listed, so a node of theirs with an unknown dim stays
+are not listed (a split only when its axis is static), so a node of theirs with an unknown dim stays
 ``dynamic-shape`` with the ``--input-shape`` hint. Unknown *rank* is never
 lowered.
 """
@@ -46,6 +46,9 @@ def accepts_unknown_dims(node: Node, v: Value) -> bool:
     """Whether ``node``'s lowering handles ``v`` (one of its operands or results) with unknown dims."""
     if v.shape is None:
         return False
+    if node.op == "core.split":  # the split axis must be static: its sizes become SPLIT_V's constant
+        axis = int(node.attrs["axis"])
+        return -len(v.shape) <= axis < len(v.shape) and v.shape[axis] is not None
     static_axes: Optional[Tuple[int, ...]] = UNKNOWN_DIMS_OK.get(node.op)
     if static_axes is None:
         static_axes = _elementwise().get(node.op)
