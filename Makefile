@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo docs clean
+.PHONY: install test lint demo docs clean fuzz
 
 install: $(STAMP)
 
@@ -20,6 +20,17 @@ test: install lint
 # pyflakes-level checks only (unused imports and names, undefined names, syntax): cheap, no style debates.
 lint: install
 	$(BIN)/ruff check --quiet --select F,E9 --exclude backends/tflite/schema_generated.py .
+
+# Coverage-guided fuzzing of every reader (tests/fuzz_readers.py), FUZZ_SECONDS per reader.
+# A finding stops its reader's run and lands in tests/data/fuzz_findings/, which `make test` replays.
+# Then the differential tester on DIFF_COUNT random graphs (tests/difftest.py).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?= graphdef tflite ir onnx
+DIFF_COUNT ?= 2000
+fuzz: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,fuzz]'
+	for t in $(FUZZ_TARGETS); do $(BIN)/python tests/fuzz_readers.py $$t --seconds $(FUZZ_SECONDS) || exit 1; done
+	$(BIN)/python tests/difftest.py --count $(DIFF_COUNT)
 
 demo: install
 	$(BIN)/python -m litesmith.demo

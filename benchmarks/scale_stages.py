@@ -46,13 +46,12 @@ def convert_stages(model: str, out: str, *, inputs=None, outputs=None, input_sha
         report = m["PassManager"].parse(pipeline).run(state["graph"])
         state["passes"] = [{"name": r.name, "seconds": r.seconds} for r in report.passes]
 
-    def lower_():  # the backend pipeline's first pass (backends/tflite/compile.py tflite_pipeline)
-        m["verify"](state["graph"])
+    def lower_():  # the backend pipeline's first pass, which verifies first (backends/tflite/compile.py tflite_pipeline)
         m["PassManager"].parse("lower-tflite").run(state["graph"])
 
-    def fuse_():  # ... and the rest of the float pipeline
+    def fuse_():  # ... and the rest of the float pipeline, then compile_to_tflite's verify
         m["PassManager"].parse("fuse-tflite,dce").run(state["graph"])
-        m["verify"](state["graph"])
+        m["verify"](state["graph"], trust_inferred=True)
 
     def write_():
         m["api"].write_atomic(out, m["writer"].write_tflite(state["graph"]))

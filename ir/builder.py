@@ -31,6 +31,35 @@ def infer_types(op: str, inputs: Sequence[Value], attrs: Dict[str, Any], regions
     return list(opdef.infer(ctx))
 
 
+def inference_stamp(node: Node) -> Optional[tuple]:
+    """What ``node``'s result types were inferred from: its operand types and constant data (the
+    array's identity), its attributes (names, and values by identity) and its result types.
+    Recorded where inference ran (``Builder.create``, ``reinfer``, ``verify``), so a verifier that
+    trusts inferred types re-infers only nodes changed since; an operand replaced by another value
+    of the same type (and no constant) changes nothing inference reads. None for nodes with
+    regions (their inference reads the regions) and constants (cheap, and a stamp would hold
+    their data)."""
+    if node.regions or node.op == "core.const":
+        return None
+    types, consts = [], []
+    for v in node._inputs:
+        types.append(v.type)
+        p = v.producer
+        consts.append(id(p.attrs.get("value")) if p is not None and p.op == "core.const" else 0)
+    return (tuple(types), tuple(consts), tuple(node.attrs), tuple(node.attrs.values()),
+            tuple([v.type for v in node.outputs]))
+
+
+def stamp_matches(node: Node) -> bool:
+    """Whether ``node`` is unchanged since inference confirmed its result types (``inference_stamp``)."""
+    old = node._inferred
+    if old is None:
+        return False
+    new = inference_stamp(node)
+    return (new is not None and old[0] == new[0] and old[1] == new[1] and old[2] == new[2]
+            and all(a is b for a, b in zip(old[3], new[3])) and old[4] == new[4])
+
+
 def normalize_attrs(op: str, attrs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """Apply defaults and reject unknown or missing attributes of declared ops."""
     attrs = dict(attrs or {})
@@ -82,10 +111,13 @@ class Builder:
     ) -> Node:
         """Insert a node and return it; output types are inferred unless given."""
         attrs = normalize_attrs(op, attrs)
-        if output_types is None:
+        inferred = output_types is None
+        if inferred:
             output_types = infer_types(op, inputs, attrs, regions)
         names = [name] if len(output_types) == 1 else [f"{name}:{i}" if name else "" for i in range(len(output_types))]
         node = Node(op, inputs, attrs, output_types, regions=regions, meta={**self.meta, **(meta or {})}, output_names=names)
+        if inferred:
+            node._inferred = inference_stamp(node)
         return self.insert(node)
 
     def op(self, op: str, inputs: Sequence[Value] = (), attrs: Optional[Dict[str, Any]] = None, **kw) -> Union[Value, List[Value]]:

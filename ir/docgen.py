@@ -58,6 +58,10 @@ def render_op(op: OpDef) -> str:
     lines.append(f"- operands: {operands}")
     if op.num_regions:
         lines.append(f"- regions: {op.num_regions}")
+    if op.traits:
+        lines.append(f"- traits: {', '.join(sorted(op.traits))}")
+    if op.batch_axis:
+        lines.append(f"- batch axis: `{op.batch_axis}` (see `ir/traits.py`)")
     if op.attrs:
         lines.append("- attributes:")
         for name, attr in op.attrs.items():

@@ -26,6 +26,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from .dtypes import DType
+from .registry import get_op
 from .types import QuantParams, Shape, TensorType
 
 _ids = itertools.count()
@@ -131,7 +132,8 @@ class Value:
 class Node:
     """One operation: op name, input values, attributes, outputs, regions."""
 
-    __slots__ = ("op", "_inputs", "attrs", "outputs", "regions", "meta", "graph", "_id", "_prev", "_next", "_position")
+    __slots__ = ("op", "_inputs", "attrs", "outputs", "regions", "meta", "graph", "_id", "_prev", "_next", "_position",
+                 "_inferred")
 
     def __init__(
         self,
@@ -152,6 +154,7 @@ class Node:
         self._prev: Optional[Node] = None  # neighbours in the owning graph's node list
         self._next: Optional[Node] = None
         self._position = 0  # graph-order index, valid while the graph's numbering is
+        self._inferred = None  # what inference last confirmed these result types from (ir/builder.py inference_stamp)
         names = list(output_names) if output_names is not None else [""] * len(output_types)
         self.outputs: List[Value] = [Value(t, n, self, i) for i, (t, n) in enumerate(zip(output_types, names))]
         self.regions: List[Graph] = []
@@ -187,6 +190,25 @@ class Node:
         for i, v in enumerate(self._inputs):
             v._drop_use(self, i)
         self._inputs = []
+
+    # -- typed access by declared name ----------------------------------------------
+    def attr(self, name: str) -> Any:
+        """Attribute ``name`` as the op declares it (default applied, converted to its kind):
+        ``node.attr("axis")`` is an int, ``node.attr("axes")`` a list of ints. A name the op
+        does not declare is a KeyError naming the op; foreign ops give the raw value."""
+        opdef = get_op(self.op)
+        return self.attrs[name] if opdef is None else opdef.attr_value(self.attrs, name)
+
+    def operand(self, name: str):
+        """Input ``name`` as the op declares its operands: a Value, a list for a variadic one,
+        None for an absent optional one. A name the op does not declare is a KeyError."""
+        opdef = get_op(self.op)
+        if opdef is None:
+            raise KeyError(f"{self.op} is not declared: its operands have no names")
+        where = opdef.operand_index(name, len(self._inputs))
+        if where is None:
+            return None
+        return self._inputs[where] if isinstance(where, int) else list(self._inputs[where])
 
     # -- regions -----------------------------------------------------------------
     def add_region(self, region: "Graph") -> None:

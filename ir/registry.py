@@ -8,10 +8,11 @@ generated ``docs/ops.md`` all read the same declaration.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import traits as _traits
 from .dtypes import DType
 from .types import ElidedTensor, TensorType
 
@@ -64,6 +65,10 @@ _KIND_CHECKS = {
     "strs": _all(lambda x: isinstance(x, str)), "dtype": lambda v: isinstance(v, DType),
     "shape": lambda v: v is None or _all(lambda d: d is None or (_is_int(d) and d >= 0))(v),
     "tensor": lambda v: isinstance(v, (np.ndarray, ElidedTensor)),
+}
+_KIND_CONVERT = {
+    "int": int, "float": float, "bool": bool, "str": str,
+    "ints": lambda v: [int(x) for x in v], "floats": lambda v: [float(x) for x in v], "strs": lambda v: [str(x) for x in v],
 }
 _KIND_NAMES = {"int": "an int", "float": "a number", "bool": "a bool", "str": "a string", "ints": "a list of ints",
                "floats": "a list of numbers", "strs": "a list of strings", "dtype": "an element type",
@@ -123,9 +128,45 @@ class OpDef:
     execute: Optional[Callable[..., Any]] = None
     num_regions: int = 0
     canonicalize: List[Any] = field(default_factory=list)
+    # A heading for the generated catalogue only; passes ask ``traits``/``batch_axis``.
     category: str = "misc"
     # Side-effect-free ops may be removed when unused and merged by CSE.
     pure: bool = True
+    # What passes may assume about the op (``ir/traits.py``: elementwise, commutative...).
+    traits: FrozenSet[str] = frozenset()
+    # How a tracked batch/time axis goes through the op (a rule of ``ir/traits.py``); None: no rule.
+    batch_axis: Optional[str] = None
+
+    def has(self, trait: str) -> bool:
+        return trait in self.traits
+
+    # -- typed accessors: ``node.attr("axis")``, ``node.operand("perm")`` ----------------------------
+    def attr_value(self, attrs: Dict[str, Any], name: str) -> Any:
+        """``attrs[name]`` (the default if absent) as its declared kind: an int for ``int``,
+        a list of ints for ``ints``... A name the op does not declare is a KeyError naming the op."""
+        attr = self.attrs.get(name)
+        if attr is None:
+            raise KeyError(f"{self.name} declares no attribute {name!r} (it has {sorted(self.attrs) or 'none'})")
+        value = attrs.get(name, attr.default)
+        if value is REQUIRED:
+            raise KeyError(f"{self.name}: required attribute {name!r} is missing")
+        convert = _KIND_CONVERT.get(attr.kind)
+        return value if value is None or convert is None else convert(value)
+
+    def operand_index(self, name: str, count: int):
+        """Where operand ``name`` sits among ``count`` inputs: an int, a slice (variadic), or None
+        (an optional operand that is absent). An undeclared name is a KeyError naming the op."""
+        names = [o.name for o in self.operands]
+        if name not in names:
+            raise KeyError(f"{self.name} declares no operand {name!r} (it has {names or 'none'})")
+        k = names.index(name)
+        variadic = next((i for i, o in enumerate(self.operands) if o.variadic), None)
+        if variadic is None or k < variadic:
+            return k if k < count else None
+        tail = len(self.operands) - 1 - k  # operands after the variadic one are counted from the end
+        if k == variadic:
+            return slice(k, count - (len(self.operands) - 1 - k))
+        return count - 1 - tail
 
     @property
     def dialect(self) -> str:
@@ -170,10 +211,18 @@ def defop(
     num_regions: int = 0,
     category: str = "misc",
     pure: bool = True,
+    traits: Sequence[str] = (),
+    batch_axis: Optional[str] = None,
 ) -> OpDef:
-    """Declare an op. Declaring the same name twice is an error."""
+    """Declare an op. Declaring the same name twice is an error.
+
+    ``traits`` and ``batch_axis`` come from the vocabulary in ``ir/traits.py``; an
+    elementwise op's batch-axis rule defaults to ``"elementwise"``."""
     if name in _REGISTRY:
         raise ValueError(f"op {name} declared twice")
+    if batch_axis is None and _traits.ELEMENTWISE in traits:
+        batch_axis = "elementwise"
+    _traits.check(name, traits, batch_axis)
     opdef = OpDef(
         name=name,
         doc=" ".join(doc.split()),
@@ -185,6 +234,8 @@ def defop(
         num_regions=num_regions,
         category=category,
         pure=pure,
+        traits=frozenset(traits),
+        batch_axis=batch_axis,
     )
     _REGISTRY[name] = opdef
     return opdef
@@ -281,8 +332,10 @@ _loaded = False
 
 
 def _ensure_loaded() -> None:
-    """Import the op declaration modules once (they register themselves)."""
+    """Import the op declaration modules once (they register themselves), then the core
+    canonicalization patterns (``ir/canonical/``), which attach to those declarations."""
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import ops  # noqa: F401
+        from . import ops  # noqa: F401  (the declarations first,)
+        from . import canonical  # noqa: F401, I001  (then the patterns that attach to them)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable, Set
 
-from .builder import infer_types
+from .builder import inference_stamp, infer_types, stamp_matches
 from .errors import UserError
 from .graph import Graph, Node, Value
 from .registry import get_op
@@ -80,6 +80,8 @@ def _infer(node: Node):
 
 
 def _reinfer_node(node: Node, changed: Set[int], inputs_changed: bool) -> None:
+    if not inputs_changed and stamp_matches(node):
+        return  # inference already gave these types from these operands: it would keep them
     new = _infer(node)
     if new is None:
         return
@@ -87,6 +89,7 @@ def _reinfer_node(node: Node, changed: Set[int], inputs_changed: bool) -> None:
         raise UserError(f"re-inferring types: {node.op} node {node.name!r} has {len(node.outputs)} results, inference gives {len(new)}")
     for v, t in zip(node.outputs, new):
         _set_type(v, _merge(v.type, t, inputs_changed), changed)
+    node._inferred = inference_stamp(node)  # the merged types agree with inference (_merge)
 
 
 def _retype_args(region: Graph, types) -> Set[int]:

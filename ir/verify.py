@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from .builder import infer_types
+from .builder import inference_stamp, infer_types, stamp_matches
 from .dtypes import DType
 from .errors import VerifyError
 from .graph import Graph, Node, Value
@@ -36,12 +36,21 @@ def _where(node: Node, path: str) -> str:
     return f"{node.op} node {node.name!r} in graph {path}"
 
 
-def verify(graph: Graph) -> None:
-    """Raise ``VerifyError`` at the first rule ``graph`` (and its regions) breaks."""
-    _verify_graph(graph, graph.name or "<unnamed>")
+def verify(graph: Graph, *, trust_inferred: bool = False) -> None:
+    """Raise ``VerifyError`` at the first rule ``graph`` (and its regions) breaks.
+
+    ``trust_inferred``: skip re-running type inference on a node that has not changed since
+    inference confirmed its result types (same operand types and constant data,
+    attribute values and result types: ``builder.inference_stamp``), which a node built through
+    the ``Builder``, re-inferred by ``reinfer`` or checked by an earlier verify has. Every other
+    rule is still checked on every node. The compile pipeline verifies this way (inference is
+    most of a verify's time); tests and ``--verify-each`` re-infer everything. An attribute
+    value changed in place (a list appended to) is not seen by this mode.
+    """
+    _verify_graph(graph, graph.name or "<unnamed>", trust_inferred)
 
 
-def _verify_graph(g: Graph, path: str) -> None:
+def _verify_graph(g: Graph, path: str, trust: bool = False) -> None:
     defined: Dict[int, Value] = {}
     for i, v in enumerate(g.inputs):
         if id(v) in defined:
@@ -68,9 +77,9 @@ def _verify_graph(g: Graph, path: str) -> None:
                 raise VerifyError(f"{where}: region {r.name} does not record this node as its parent")
         opdef = get_op(node.op)
         if opdef is not None:
-            _check_registered(node, opdef, where)
+            _check_registered(node, opdef, where, trust)
         for k, r in enumerate(node.regions):
-            _verify_graph(r, f"{path}/{node.name}^{r.name or k}")
+            _verify_graph(r, f"{path}/{node.name}^{r.name or k}", trust)
     for i, v in enumerate(g.outputs):
         if id(v) not in defined:
             raise VerifyError(f"graph {path}: output {i} %{v.name} {_undefined_reason(v, g)}")
@@ -103,7 +112,7 @@ def _check_uses(node: Node, where: str) -> None:
             raise VerifyError(f"{where}: the use list of operand {i} %{v.name} does not record this use exactly once")
 
 
-def _check_registered(node: Node, opdef, where: str) -> None:
+def _check_registered(node: Node, opdef, where: str, trust: bool = False) -> None:
     unknown = sorted(set(node.attrs) - set(opdef.attrs))
     if unknown:
         raise VerifyError(f"{where}: unknown attribute(s) {', '.join(unknown)} (declared: {', '.join(opdef.attrs) or 'none'})")
@@ -120,6 +129,8 @@ def _check_registered(node: Node, opdef, where: str) -> None:
         region_rule(node, where)
     if opdef.infer is None:  # output types are whatever the creator declared
         return
+    if trust and stamp_matches(node):
+        return
     try:
         inferred = infer_types(node.op, node.inputs, opdef.attrs_with_defaults(node.attrs), node.regions)
     except Exception as e:  # inference rejecting the operands is exactly what we report
@@ -129,6 +140,8 @@ def _check_registered(node: Node, opdef, where: str) -> None:
     for i, (v, t) in enumerate(zip(node.outputs, inferred)):
         if not types_compatible(v.type, t):
             raise VerifyError(f"{where}: result {i} %{v.name} has type {_fmt(v.type)}, inference gives {_fmt(t)}")
+    if trust:
+        node._inferred = inference_stamp(node)
 
 
 def _is_bool_scalar(t: TensorType) -> bool:

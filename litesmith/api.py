@@ -15,6 +15,8 @@ from litesmith.ir.graph import Graph
 # canonicalize again after fold-constants: patterns that need constants (a Conv1D whose paddings
 # TF computes at run time) only see them then; 1-6 ms on MobileNetV2 (docs/tflite-backend.md).
 DEFAULT_PIPELINE = "canonicalize,fold-constants,canonicalize,dce"
+# Keras model files (TensorFlow freezes them, as it does SavedModel directories).
+KERAS_EXTENSIONS = (".keras", ".h5", ".hdf5")
 # Graphs whose frontend marks them channel-first (ONNX) get the layout pass first.
 LAYOUT_META = "litesmith.layout"
 
@@ -42,18 +44,43 @@ def load(
     inputs: Optional[Sequence[str]] = None,
     outputs: Optional[Sequence[str]] = None,
     input_shapes: Optional[Dict[str, Sequence[Optional[int]]]] = None,
+    custom_shapes: Optional[Dict[str, Sequence[Optional[int]]]] = None,
+    signature: Optional[str] = None,
 ) -> Graph:
     """Lift a model file into the IR, choosing the frontend by file extension.
 
     ``.pb``/``.pbtxt``: a frozen TensorFlow GraphDef; ``.onnx``: an ONNX model
     (its external data files next to it); ``.tflite``: a TFLite flatbuffer;
-    ``.ir``: litesmith IR text. ``inputs``/``outputs`` override the
-    auto-detected graph inputs and outputs; ``input_shapes`` overrides shapes.
+    ``.ir``: litesmith IR text; a SavedModel directory (its ``signature``,
+    default ``serving_default``) or a Keras file (``.keras``, ``.h5``):
+    TensorFlow (the ``tf`` extra) freezes it, then the GraphDef path lifts it.
+    ``inputs``/``outputs`` override the auto-detected graph inputs and outputs;
+    ``input_shapes`` overrides shapes.
+    ``custom_shapes`` declares the result shapes of foreign (unmapped) ops by
+    result, node or op name (``{"Lgamma": [1, 3]}``, see ``ir/custom_shapes.py``).
     """
-    path = os.fspath(path)
+    graph = _load(os.fspath(path), inputs, outputs, input_shapes, signature)
+    if custom_shapes:
+        from litesmith.ir.custom_shapes import declare_shapes
+
+        declare_shapes(graph, custom_shapes)
+    return graph
+
+
+def _load(path: str, inputs, outputs, input_shapes, signature) -> Graph:
     if not os.path.exists(path):
         raise UserError(f"{path}: no such file")
+    if os.path.basename(path) == "saved_model.pb":
+        path = os.path.dirname(path) or "."  # the SavedModel's directory is meant
     ext = os.path.splitext(path)[1].lower()
+    if ext in KERAS_EXTENSIONS or os.path.isfile(os.path.join(path, "saved_model.pb")):
+        from litesmith.frontends.tf.saved_model import load_frozen  # TensorFlow freezes it (the tf extra)
+
+        return load_frozen(path, signature=signature, inputs=inputs, outputs=outputs, input_shapes=input_shapes)
+    if signature:
+        raise UserError(f"{path}: --signature applies to SavedModel directories")
+    if os.path.isdir(path):
+        raise UserError(f"{path}: a directory without saved_model.pb; expected a SavedModel directory or a model file")
     if ext in (".pb", ".pbtxt", ".graphdef"):
         from litesmith.frontends.tf import load_graphdef
 
@@ -71,7 +98,8 @@ def load(
 
         graph = load_ir(path)
     else:
-        raise UserError(f"{path}: unknown model format {ext or '(no extension)'}; expected .pb, .pbtxt, .onnx, .tflite or .ir")
+        raise UserError(f"{path}: unknown model format {ext or '(no extension)'}; expected .pb, .pbtxt, .onnx, .tflite, .ir, .keras, .h5 "
+                        "or a SavedModel directory")
     if inputs or outputs or input_shapes:
         from litesmith.ir.io_override import override_io
 

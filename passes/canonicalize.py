@@ -8,7 +8,6 @@ from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph
 from litesmith.ir.registry import get_op
 
-from . import canonical_dilated_conv, canonical_gelu, canonical_patterns  # noqa: F401  (register the built-in patterns)
 from .pass_base import Pass, PassContext
 from .registry import register_pass
 from .rewrite import PatternSet, RewritePattern, apply_patterns_greedily, as_pattern

@@ -23,7 +23,7 @@ from litesmith.ir.graph import Graph, Node
 from litesmith.ir.interpreter import Interpreter, InterpreterError
 from litesmith.ir.registry import get_op
 from litesmith.ir.reinfer import reinfer, reinfer_node
-from litesmith.ir.types import TensorType
+from litesmith.ir.types import TensorType, num_elements
 
 from .effects import is_pure
 from .pass_base import Pass, PassContext
@@ -112,6 +112,9 @@ class _Sweep:
 
     def fold(self, node: Node) -> bool:
         if not _foldable(node):
+            return False
+        if any((num_elements(v.type.shape) or 0) > self.max_elements for v in node.outputs):
+            self.report["too_large"].append(_describe(node))  # known before computing it
             return False
         try:
             values = self.interp.execute(node, [v.const_value() for v in node.inputs])

@@ -11,8 +11,9 @@ flattens a feature map, a matmul).
 Rewrites (all local, run by the greedy driver):
 
 - ``sink_transpose``: ``op(transpose(x, p), c)`` -> ``transpose(op(x, c'), p')``
-  for elementwise, comparison and select ops, cast, concat, split, pad, slice,
-  softmax and reductions; constants are permuted, axes renumbered.
+  for the ops whose declared batch-axis rule kind says how their dims map
+  (elementwise ops, identity, reductions, concat, split, softmax, cumsum,
+  pad, slice, tile); constants are permuted, axes renumbered.
 - ``clone_shared_transpose``: a transpose read by several ops that each can
   take it gets one copy per reader, so each can be pushed on its own.
 - ``transpose_as_reshape``: a transpose that only moves unit dims is a reshape.
@@ -33,20 +34,25 @@ import numpy as np
 from litesmith.ir.builder import Builder
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Node, Value
+from litesmith.ir.canonical.basic import reshape_of_reshape, reshape_to_same_shape, transpose_identity, transpose_of_transpose
 from litesmith.ir.registry import get_op
 from litesmith.ir.types import TensorType
 
-from .canonical_patterns import reshape_of_reshape, reshape_to_same_shape, transpose_identity, transpose_of_transpose
 from .pass_base import Pass, PassContext
 from .registry import register_pass
 from .rewrite import Rewriter, apply_patterns_greedily, as_pattern, pattern
 
 LAYOUT_META = "litesmith.layout"
-_ELEMENTWISE = ("elementwise unary", "elementwise binary", "comparison")
-_AXIS_OPS = ("core.concat", "core.softmax", "core.log_softmax", "core.split")
-_REDUCE = ("core.reduce_sum", "core.reduce_mean", "core.reduce_max", "core.reduce_min", "core.reduce_prod",
-           "core.reduce_any", "core.reduce_all")
-_OTHER = ("core.pad", "core.slice", "core.identity")
+# The ops a transpose sinks through, by their declared batch-axis rule kind (ir/traits.py): the kinds
+# that say how dims map through the op also say how to renumber it under a permutation.
+_AXIS_ATTR = {"along_axis", "concat", "split"}  # attr ``axis`` names a dim of operand 0
+_PER_DIM = {"per_dim_operands"}  # constant operands after the first hold one entry per dim (pad, slice, tile)
+_SINKS = {"elementwise", "passthrough", "reduce_axes"} | _AXIS_ATTR | _PER_DIM
+
+
+def _kind(node: Node) -> Optional[str]:
+    opdef = get_op(node.op)
+    return None if opdef is None else opdef.batch_axis
 
 
 def _perm(v: Value) -> Optional[List[int]]:
@@ -69,10 +75,8 @@ def _inverse(p: Sequence[int]) -> List[int]:
 def _is_pushable_op(node: Node) -> bool:
     if node.regions or not node.outputs:
         return False
-    if node.op in _AXIS_OPS or node.op in _REDUCE or node.op in _OTHER:
-        return True
     opdef = get_op(node.op)
-    return opdef is not None and opdef.category in _ELEMENTWISE and opdef.kernel is not None
+    return opdef is not None and opdef.batch_axis in _SINKS
 
 
 def _plan(node: Node, root: Optional[Value] = None):
@@ -83,7 +87,8 @@ def _plan(node: Node, root: Optional[Value] = None):
     ``root``: the transposed value that must be among them (cloning)."""
     if not _is_pushable_op(node):
         return "op is not layout-agnostic"
-    operands = node.inputs if node.op not in ("core.pad", "core.slice") else node.inputs[:1]
+    per_dim = _kind(node) in _PER_DIM
+    operands = node.inputs[:1] if per_dim else node.inputs
     perm = None
     rank = None
     for v in operands:
@@ -104,8 +109,8 @@ def _plan(node: Node, root: Optional[Value] = None):
         if v.rank == 0:
             continue
         return f"input %{v.name} is neither a transpose by {perm} nor a constant"
-    if node.op in ("core.pad", "core.slice") and any(v.const_value() is None for v in node.inputs[1:]):
-        return "paddings/begin/size are not constants"
+    if per_dim and any(v.const_value() is None for v in node.inputs[1:]):
+        return "paddings/begin/size/multiples are not constants"
     if any(o.rank is None for o in node.outputs):
         return "result has unknown rank"
     return perm, rank
@@ -122,17 +127,17 @@ def _permuted_const(b: Builder, v: Value, perm: List[int], rank: int) -> Value:
 
 def _axis_attrs(node: Node, perm: List[int], rank: int) -> dict:
     attrs = dict(node.attrs)
-    if "axis" in attrs and node.op in _AXIS_OPS:
+    if "axis" in attrs and _kind(node) in _AXIS_ATTR:
         a = int(attrs["axis"])
         attrs["axis"] = perm[a + rank if a < 0 else a]
-    if "axes" in attrs and node.op in _REDUCE:
+    if "axes" in attrs and _kind(node) == "reduce_axes":
         attrs["axes"] = sorted(perm[a + rank if a < 0 else a] for a in attrs["axes"])
     return attrs
 
 
 def _result_perm(node: Node, perm: List[int], rank: int) -> List[int]:
     """The permutation that turns the rewritten node's result into the original's."""
-    if node.op in _REDUCE and not node.attrs.get("keepdims"):
+    if _kind(node) == "reduce_axes" and not node.attr("keepdims"):
         reduced = {perm[a + rank if a < 0 else a] for a in node.attrs["axes"]}
         kept = [p for p in perm if p not in reduced]  # original result dims, as x dims
         order = sorted(kept)
@@ -147,6 +152,7 @@ def sink_transpose(node: Node, rw: Rewriter) -> bool:
     if isinstance(plan, str):
         return rw.why_not(plan)
     perm, rank = plan
+    per_dim = _kind(node) in _PER_DIM
     for v in node.inputs:
         if _transpose_perm(v) == perm and (v.is_graph_output() or any(u.node is not node for u in v.uses())):
             return rw.why_not(f"transpose %{v.name} has other readers")
@@ -155,12 +161,9 @@ def sink_transpose(node: Node, rw: Rewriter) -> bool:
     for i, v in enumerate(node.inputs):
         if _transpose_perm(v) == perm:
             inputs.append(v.producer.inputs[0])
-        elif node.op == "core.pad" and i == 1:
-            inputs.append(b.const(np.ascontiguousarray(np.asarray(v.const_value())[_inverse(perm)])))
-        elif node.op == "core.slice" and i > 0:
-            inputs.append(b.const(np.ascontiguousarray(np.asarray(v.const_value())[_inverse(perm)])))
-        elif node.op in ("core.pad", "core.slice") and i > 0:
-            inputs.append(v)
+        elif per_dim and i > 0:  # one entry (row) per dim: reorder them; a scalar (pad's value) stays
+            c = np.asarray(v.const_value())
+            inputs.append(b.const(np.ascontiguousarray(c[_inverse(perm)])) if c.ndim and len(c) == rank else v)
         elif v.const_value() is not None:
             inputs.append(_permuted_const(b, v, perm, rank))
         else:

@@ -27,7 +27,7 @@ from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, IRError, Node, Value
 from litesmith.ir.registry import check_op_name
 
-from .effects import is_trivially_dead
+from .effects import is_pure
 
 __all__ = [
     "RewritePattern", "pattern", "Rewriter", "RewriteResult", "MatchFailure", "PatternError",
@@ -289,6 +289,21 @@ def apply_patterns_greedily(
             queue.append(node)
 
     rw = Rewriter(touch, result.why_not if trace else None)
+    patterns_of: Dict[str, List[RewritePattern]] = {}  # op -> pset.for_op(op), asked once per op
+    pure_op: Dict[str, bool] = {}  # op -> declared pure (nodes without regions)
+
+    def dead(node: Node) -> bool:  # effects.is_trivially_dead with the op's purity looked up once
+        outputs_of = node.graph._output_counts
+        for v in node.outputs:
+            if v._uses or outputs_of.get(v._id):
+                return False
+        if node.regions:
+            return is_pure(node)
+        pure = pure_op.get(node.op)
+        if pure is None:
+            pure = pure_op[node.op] = is_pure(node)
+        return pure
+
     for iteration in range(1, max_iterations + 1):
         result.iterations = iteration
         for n in list(graph.walk()):
@@ -300,13 +315,16 @@ def apply_patterns_greedily(
             queued.discard(id(node))
             if node.graph is None:
                 continue  # erased since it was queued
-            if erase_dead and is_trivially_dead(node):
+            if erase_dead and dead(node):
                 rw.node = node
                 rw.erase(node)
                 result.applied["dead"] += 1
                 changed = True
                 continue
-            for p in pset.for_op(node.op):
+            patterns = patterns_of.get(node.op)
+            if patterns is None:
+                patterns = patterns_of[node.op] = pset.for_op(node.op)
+            for p in patterns:
                 rw.pattern, rw.node = p, node
                 if _apply(p, node, rw):
                     result.applied[p.name] += 1

@@ -21,7 +21,7 @@ from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Value
 
 from .batch_analysis import AxisAnalysis, AxisMixingError, LoopStepsOverAxis, pin_axis, strip_axis
-from .canonical_dilated_conv import dilated_conv
+from litesmith.ir.canonical.dilated_conv import dilated_conv
 from .pass_base import Pass, PassContext
 from .registry import register_pass
 from .rewrite import apply_patterns_greedily, as_pattern

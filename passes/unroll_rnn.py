@@ -54,8 +54,10 @@ class UnrollRnn(Pass):
         pairs: List[dict] = []
         for loop in [n for n in graph if n.op == "core.while"]:
             pairs += _unroll(graph, loop, self.steps, len(pairs))
-        _resolve_lists(graph)
-        ctx.run_pipeline("fold-constants", graph)
+            # A later loop's initial state may be shaped from this one's outputs (stacked Keras
+            # layers: zeros([shape(y)[0], units])): make those static before it is unrolled.
+            _resolve_lists(graph)
+            ctx.run_pipeline("fold-constants", graph)
         _resolve_lists(graph)
         ctx.run_pipeline("dce", graph)
         if self.steps == 1:
@@ -89,6 +91,7 @@ def _set_time_axes(graph: Graph, loops: List[Node], steps: int) -> List[Tuple[Va
             continue
         for axis in range(value.rank):
             an = AxisAnalysis(graph, {value: axis}, value.shape[axis], "time", allow_mixing=True)
+            _refuse_reversed(an, targets)
             if any((an.get(t.producer.inputs[0]) or _NO).axis == 0 and not an.get(t.producer.inputs[0]).merged
                    for t in targets):
                 found.append((value, axis))
@@ -104,6 +107,35 @@ def _set_time_axes(graph: Graph, loops: List[Node], steps: int) -> List[Tuple[Va
         changed.append(value)
     reinfer(graph, changed)
     return found
+
+
+def _refuse_reversed(an: AxisAnalysis, targets: List[Value]) -> None:
+    """A loop that reads the sequence reversed (Keras go_backwards, a Bidirectional layer's backward
+    half) needs the whole sequence before its first step: refuse it, naming the layer."""
+    lists = {id(t) for t in targets}
+    for node in an.reversed:
+        todo, seen = [node.outputs[0]], set()
+        while todo:
+            v = todo.pop()
+            if id(v) in lists:
+                layer = _layer_scope(node)
+                raise UserError(f"unroll-rnn: layer {layer!r} reads its sequence backwards ({node.op} over the time "
+                                f"axis: go_backwards=True or the backward half of a Bidirectional layer), so it needs "
+                                f"the whole sequence before its first step and cannot be single-stepped; export it "
+                                f"without go_backwards/Bidirectional")
+            for use in v.uses():
+                for out in use.node.outputs:
+                    if id(out) not in seen and not use.node.regions:
+                        seen.add(id(out))
+                        todo.append(out)
+
+
+def _layer_scope(node: Node) -> str:
+    """The name scope of the layer a node belongs to (``model/lstm/PartitionedCall/ReverseV2`` -> ``model/lstm``)."""
+    parts = (node.meta.get("source") or node.name or node.op).split("/")[:-1]
+    while parts and parts[-1] in ("PartitionedCall", "StatefulPartitionedCall"):
+        parts.pop()
+    return "/".join(parts) or node.name
 
 
 class _NoInfo:

@@ -39,6 +39,7 @@ try:
 except ImportError as e:  # pragma: no cover - only while tf_models.py is being written
     if "tf_models" not in str(e):
         raise
+from keras_rnn_models import *  # noqa: F401,F403,E402  (the Keras recurrent variant matrix)
 
 
 def pytest_configure(config):

@@ -18,7 +18,7 @@ from litesmith.frontends.tf import load_graphdef
 from litesmith.ir import UserError, run, verify
 from litesmith.ir.text import parse_ir, print_ir
 from litesmith.passes import run_pipeline
-from litesmith.passes.canonical_dilated_conv import dilated_conv
+from litesmith.ir.canonical.dilated_conv import dilated_conv
 from litesmith.passes.rewrite import apply_patterns_greedily, as_pattern
 from litesmith.testing import check_pass
 

@@ -31,3 +31,10 @@ def test_catalogue_shows_attribute_kinds_and_defaults():
     assert "- operands: `x`, `filter`" in conv
     assert "- `axis`: int (required)" in text.split("### `core.concat`")[1].split("### ")[0]
     assert "`?constant_value`" in text and "`*values`" in text
+
+
+def test_catalogue_shows_traits_and_batch_axis_rule():
+    text = render_ops_markdown()
+    add = text.split("### `core.add`")[1].split("### ")[0]
+    assert "- traits: commutative, elementwise" in add
+    assert "- batch axis: `elementwise`" in add

@@ -93,6 +93,11 @@ def test_channel_last_io_removes_every_transpose():
       %s = core.softmax(%t) {axis = 1} : f32[1,2,3,2]
       %m = core.reduce_max(%s) {axes = [3], keepdims = false} : f32[1,2,3]
       %y = core.exp(%m) : f32[1,2,3]""", 1),
+    # cumsum and tile: chosen by their declared batch-axis rule kind, axis and multiples permuted
+    ("""%t = core.transpose(%x, %p) : f32[1,2,3,2]
+      %c = core.cumsum(%t) {axis = 2} : f32[1,2,3,2]
+      %m = core.const() {value = dense<i32[4]>[1, 2, 1, 3]} : i32[4]
+      %y = core.tile(%c, %m) : f32[1,4,3,6]""", 1),
     # a transpose read by two layout-agnostic ops is copied, and both copies move on
     ("""%t = core.transpose(%x, %p) : f32[1,2,3,2]
       %a = core.tanh(%t) : f32[1,2,3,2]

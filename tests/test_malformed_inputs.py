@@ -194,6 +194,15 @@ def write_graphdef(folder, gd, name="m.pb") -> str:
     return path
 
 
+def _string_bias(gd):
+    """A BiasAdd bias Const whose tensor is a string, as fuzzing made it (fusion crashed on it once)."""
+    t = _node(gd, "b").attr["value"].tensor
+    t.Clear()
+    t.dtype = 7  # DT_STRING
+    t.tensor_shape.dim.add(size=3)
+    t.string_val.extend([b"", b"", b""])
+
+
 def _node(gd, name, nodes=None):
     return next(n for n in (gd.node if nodes is None else nodes) if n.name == name)
 
@@ -287,6 +296,8 @@ GRAPHDEF_CASES = [
     ("bad output index", mlp_graphdef, _set_input("relu", 0, "bias:7"), "has no output 7"),
     ("control input to a missing node", mlp_graphdef, _add_input("y", "^missing"), "reads 'missing'"),
     ("cycle", mlp_graphdef, _cycle, "cycle"),
+    ("string bias of a float BiasAdd (a fuzzing finding)", mlp_graphdef, _string_bias,
+     "operands have different dtypes (f32 and str)"),
     ("duplicate node names", mlp_graphdef, _duplicate("relu"), "two nodes are named 'relu'"),
     ("tensor_content too short", mlp_graphdef, _tensor("w", tensor_content=b"\0" * 7), "tensor_content has 7"),
     ("unknown dtype enum", mlp_graphdef, _attr("x", "dtype", type=77), "unknown dtype enum 77"),
@@ -705,6 +716,14 @@ IR_CASES = [
     ("tensor literal of the wrong size", _IR_GOOD.replace("5.0, 6.0]", "5.0]"), "has 5 elements"),
     ("deeply nested literal", _IR_GOOD.replace("[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]", "[" * 3000 + "1.0" + "]" * 3000),
      "nesting deeper than"),
+    ("a fill of 2^40 elements is refused before anything is allocated (a fuzzing finding)",
+     _IR_GOOD.replace("  %r = core.relu(%y) : f32[2,2]\n", "  %d = core.const() {value = dense<i32[3]> [65536, 65536, 256]} : "
+                      "i32[3]\n  %v = core.const() {value = dense<f32[]> 1.0} : f32[]\n  %f = core.fill(%d, %v) : "
+                      "f32[65536,65536,256]\n  %s = core.reduce_sum(%f) {axes = [0, 1, 2]} : f32[]\n"
+                      "  %r = core.add(%y, %s) : f32[2,2]\n"), "more than a TFLite model can hold"),
+    ("binary op with operands of two dtypes", _IR_GOOD.replace("core.relu(%y) : f32[2,2]", "core.add(%y, %x2) : f32[2,2]")
+     .replace("  %y = core", "  %x2 = core.const() {value = dense<i32[2,2]> [[1, 2], [3, 4]]} : i32[2,2]\n  %y = core"),
+     "operands have different dtypes (f32 and i32)"),
     ("deeply nested list type", "graph @m(%x: " + "list<" * 3000 + "f32[]" + ">" * 3000 + ") {\n  return %x\n}\n",
      "nesting deeper than"),
 ]

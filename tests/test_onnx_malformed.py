@@ -192,3 +192,13 @@ def test_opset_and_attribute_forms_fail_cleanly(fuzz_dir):
     x = vinfo("x", [1, 3])
     model = make_model([helper.make_node("Squeeze", ["x"], ["y"], axes=[0])], [x], [vinfo("y", [3])], opset=13)
     assert_handled(_write(fuzz_dir, model, "squeeze.onnx"))
+
+
+def test_negative_initializer_dims_are_refused_before_onnx_shape_inference(fuzz_dir):
+    """ONNX's C++ shape inference aborts the process (a failed assertion, not an exception) on a
+    Slice ``starts`` initializer with dims [3, -1, -7]: the reader must refuse it first (fuzzing finding)."""
+    model = _shape_ops_model()
+    st_init = next(t for t in model.graph.initializer if t.name == "st")
+    del st_init.dims[:]
+    st_init.dims.extend([3, -1, -7])
+    assert_user_error(_write(fuzz_dir, model, "negative-dims.onnx"), "initializer 'st': tensor has a negative dimension")

@@ -43,6 +43,7 @@ UNARY = {
     "erfc": (lambda tf, x: tf.raw_ops.Erfc(x=x), "any"),
     "log1p": (lambda tf, x: tf.raw_ops.Log1p(x=x), "positive"),
     "expm1": (lambda tf, x: tf.raw_ops.Expm1(x=x), "any"),
+    "softsign": (lambda tf, x: tf.raw_ops.Softsign(features=x), "wide"),
 }
 
 

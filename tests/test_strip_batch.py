@@ -99,3 +99,58 @@ def test_seed_lm_strip_batch_matches_tf_rows(seed_lm_v2):
     for b in (0, 5):
         out = run(g, {"inputids": ids[b]})["probs"]
         np.testing.assert_allclose(out, m.expected["probs"][b * T:(b + 1) * T], atol=1e-5)
+
+
+# Keras 3's shape arithmetic with a dynamic time axis: a zero state filled at shape(x)[0], and a
+# Dense over [B, T, D] as a Tensordot whose reshape targets are computed from shape(x).
+RUNTIME_SIZES = """
+graph @main(%x: f32[?,?,3]) {
+  %s = core.shape(%x) {dtype = i32} : i32[3]
+  %b0 = core.const() {value = dense<i32[1]> [0]} : i32[1]
+  %b1 = core.const() {value = dense<i32[1]> [1]} : i32[1]
+  %b = core.strided_slice(%s, %b0, %b1, %b1) {begin_mask = 0, end_mask = 0, ellipsis_mask = 0, new_axis_mask = 0, shrink_axis_mask = 1} : i32[]
+  %four = core.const() {value = dense<i32[]> 4} : i32[]
+  %dims = core.pack(%b, %four) {axis = 0} : i32[2]
+  %one = core.const() {value = dense<f32[]> 0.5} : f32[]
+  %z = core.fill(%dims, %one) : f32[?,4]
+  %w = core.const() {value = dense<f32[3,4]> [[0.1, 0.2, 0.3, 0.4], [0.5, -0.4, 0.3, 0.2], [1.0, -1.0, 0.5, -0.5]]} : f32[3,4]
+  %i01 = core.const() {value = dense<i32[2]> [0, 1]} : i32[2]
+  %bt = core.gather(%s, %i01) {axis = 0, batch_dims = 0} : i32[2]
+  %n = core.reduce_prod(%bt) {axes = [0], keepdims = false} : i32[]
+  %three = core.const() {value = dense<i32[]> 3} : i32[]
+  %t1 = core.pack(%n, %three) {axis = 0} : i32[2]
+  %flat = core.reshape(%x, %t1) : f32[?,3]
+  %m = core.matmul(%flat, %w) {transpose_a = false, transpose_b = false} : f32[?,4]
+  %c4 = core.const() {value = dense<i32[1]> [4]} : i32[1]
+  %t2 = core.concat(%bt, %c4) {axis = 0} : i32[3]
+  %y3 = core.reshape(%m, %t2) : f32[?,?,4]
+  %e = core.expand_dims(%z) {axis = 1} : f32[?,1,4]
+  %y = core.add(%y3, %e) : f32[?,?,4]
+  return %y
+}
+"""
+
+
+def test_batch_size_read_at_run_time_is_followed_into_fills_and_reshapes():
+    g = parse_ir(dedent(RUNTIME_SIZES))
+    x = np.random.default_rng(1).normal(size=(2, 5, 3)).astype(np.float32)
+    before = run(g, {"x": x})["y"]
+    run_pipeline(g, "strip-batch,dce", verify_each=True)
+    text = print_ir(g)
+    assert "graph @main(%x: f32[?,3])" in text
+    assert "%e = core.const() {value = dense<f32[1,4]> [[0.5, 0.5, 0.5, 0.5]]}" in text  # the fill lost the batch dim
+    assert "core.gather(%t2, " in text  # the run-time target of the last reshape drops its batch element
+    assert [str(v.type) for v in g.outputs] == ["f32[?,4]"]
+    for b in range(2):
+        np.testing.assert_allclose(run(g, {"x": x[b]})["y"], before[b], rtol=1e-6, atol=1e-6)
+
+
+def test_reversing_the_batch_axis_is_refused():
+    g = parse_ir(dedent("""
+    graph @main(%x: f32[4,3]) {
+      %r = core.reverse(%x) {axes = [0]} : f32[4,3]
+      return %r
+    }
+    """))
+    with pytest.raises(UserError, match=r"core.reverse node 'r' reverses the order of elements across the batch axis"):
+        run_pipeline(g, "strip-batch")

@@ -85,7 +85,7 @@ UNARY_CASES = {
     "core.floor": {}, "core.ceil": {}, "core.square": {}, "core.sign": {},
     "core.hard_swish": {"low": -5, "high": 5}, "core.reciprocal": {"low": 0.5}, "core.softplus": {"low": -20, "high": 20},
     "core.selu": {}, "core.log1p": {"low": -0.5}, "core.expm1": {}, "core.atan": {"low": -30, "high": 30},
-    "core.tan": {"low": -1.5, "high": 1.5},
+    "core.tan": {"low": -1.5, "high": 1.5}, "core.softsign": {"low": -20, "high": 20},
 }
 
 
@@ -421,3 +421,20 @@ def test_matrix_diag_of_an_input(litert_interpreter, shape, k, rows, cols, pad, 
 
     _, ops, _ = check(litert_interpreter, {"d": (F32, shape)}, build)
     assert ops == want_ops
+
+
+# -- what lowering records ----------------------------------------------------------------------------
+
+
+def test_lowering_counts_what_each_lowering_produced_and_takes_activation_from_the_tfl_op():
+    """The count comes from the lowering itself (not from pattern names); a builtin that declares
+    a fused activation gets NONE, one that does not gets no attribute."""
+    from litesmith.backends.tflite.lower import lower_to_tflite
+
+    g = graph_of({"x": (F32, (2, 3))}, lambda b, x: b.op("core.maximum", [b.op("core.add", [x, x]), b.op("core.neg", [x])]))
+    result = lower_to_tflite(g)
+    assert result.report.ok
+    assert result.lowered == {"core.add": 1, "core.neg": 1, "core.maximum": 1}
+    attrs = {n.op: n.attrs for n in g.walk() if n.op.startswith("tfl.")}
+    assert attrs["tfl.add"]["fused_activation_function"] == "NONE"
+    assert "fused_activation_function" not in attrs["tfl.maximum"] and "fused_activation_function" not in attrs["tfl.neg"]

@@ -271,3 +271,49 @@ def test_errors_inside_regions_name_the_region():
     body = g.nodes[1].regions[1]
     body.nodes[1].attrs["bogus"] = True
     fails(g, r"core.identity node 'x2' in graph main/r0\^body: unknown attribute")
+
+
+# -- trusting inferred types (the compile pipeline's verify) ------------------------------
+
+
+def concat_graph():
+    g = Graph()
+    x = g.add_input(TensorType(F32, (2, 3)), "x")
+    y = Builder(g).op("core.concat", [x, x], {"axis": 0}, name="y")
+    g.outputs = [y]
+    return g, x, y
+
+
+def count_inference(monkeypatch):
+    import sys
+
+    verify_module = sys.modules["litesmith.ir.verify"]  # the package's ``verify`` attribute is the function
+    calls = []
+    real = verify_module.infer_types
+    monkeypatch.setattr(verify_module, "infer_types", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    return calls
+
+
+def test_trusted_verify_skips_only_unchanged_inferred_nodes(monkeypatch):
+    g, x, y = concat_graph()
+    calls = count_inference(monkeypatch)
+    verify(g, trust_inferred=True)
+    assert calls == []  # built through the Builder: inference already gave y's type
+    verify(g)
+    assert calls == ["core.concat"]  # the default re-infers every node
+    y.producer.attrs["axis"] = 1  # an edit the stamp sees: inferred again, and found wrong
+    with pytest.raises(VerifyError, match=r"core.concat node 'y'.*f32\[4,3\], inference gives f32\[2,6\]"):
+        verify(g, trust_inferred=True)
+
+
+def test_trusted_verify_sees_new_operands_and_retyped_results():
+    g, x, y = concat_graph()
+    z = Builder(g, before=y.producer).op("core.identity", [x])
+    z.set_type(TensorType(F32, (2, 5)))  # a wrong type on a node built with the right one
+    with pytest.raises(VerifyError, match=r"core.identity.*has type f32\[2,5\], inference gives f32\[2,3\]"):
+        verify(g, trust_inferred=True)
+    z.set_type(TensorType(F32, (2, 3)))
+    verify(g, trust_inferred=True)
+    y.producer.set_input(1, g.add_input(TensorType(F32, (1, 4)), "w"))  # same result type, operands that disagree
+    with pytest.raises(VerifyError, match="core.concat node 'y'.*type inference fails"):
+        verify(g, trust_inferred=True)

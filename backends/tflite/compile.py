@@ -18,6 +18,7 @@ from collections import Counter
 from typing import Any, Dict, Mapping, Optional
 
 from litesmith.ir.errors import UserError
+from litesmith.ir.gcpause import automatic_gc_paused
 from litesmith.ir.graph import Graph
 from litesmith.ir.verify import verify
 from litesmith.passes.instruments import Instrument
@@ -59,6 +60,7 @@ def compile_to_tflite(
     passes: Optional[str] = None,
     progress: bool = True,
     manager_options: Optional[Mapping[str, Any]] = None,
+    resources: Optional[Mapping[str, Any]] = None,
     **writer_options,
 ) -> bytes:
     """Run ``passes`` and the backend pipeline on ``graph``, then serialize it.
@@ -68,26 +70,28 @@ def compile_to_tflite(
     (after the lowering, before quantization) and ``quantization``, also when a
     pass fails. The backend passes' user errors (``IllegalOpsError``, missing
     calibration data...) come out as they were raised; the caller's ``passes``
-    fail as ``PassUserError`` naming the pass."""
+    fail as ``PassUserError`` naming the pass. ``resources`` are handed to the passes besides
+    ``calibration`` and ``progress`` (``deferred_stubs``: see stub-custom-ops)."""
     report = {} if report is None else report
     backend = tflite_pipeline(quantize, io_dtype, percentile, integer_only)
     pm = PassManager.parse(",".join(p for p in (passes, backend) if p),
-                           resources={"calibration": calibration, "progress": progress}, **dict(manager_options or {}))
+                           resources={**dict(resources or {}), "calibration": calibration, "progress": progress}, **dict(manager_options or {}))
     first_backend = len(pm.passes) - len(parse_pipeline_syntax(backend))
     probe = _OpCountsAfter(first_backend + len(parse_pipeline_syntax(LOWERING_PIPELINE)))
     pm.extra_instruments += [probe, _FreeReplacedConstants()]
-    try:
-        run = pm.run(graph)
-    except PipelineError as e:
-        _fill_report(report, e.run_report, first_backend, probe)
-        if isinstance(e, PassUserError) and e.index >= first_backend and isinstance(e.__cause__, UserError):
-            raise e.__cause__ from None  # the backend's own message (IllegalOpsError keeps its report)
-        raise
-    _fill_report(report, run, first_backend, probe)
-    verify(graph)
-    from .writer import write_tflite
+    with automatic_gc_paused():  # _FreeReplacedConstants collects where the garbage is big
+        try:
+            run = pm.run(graph)
+        except PipelineError as e:
+            _fill_report(report, e.run_report, first_backend, probe)
+            if isinstance(e, PassUserError) and e.index >= first_backend and isinstance(e.__cause__, UserError):
+                raise e.__cause__ from None  # the backend's own message (IllegalOpsError keeps its report)
+            raise
+        _fill_report(report, run, first_backend, probe)
+        verify(graph, trust_inferred=True)
+        from .writer import write_tflite
 
-    return write_tflite(graph, **writer_options)
+        return write_tflite(graph, **writer_options)
 
 
 class _OpCountsAfter(Instrument):
@@ -121,7 +125,8 @@ def _fill_report(report: dict, run: Optional[PassRunReport], first: int, probe: 
 
 
 class _FreeReplacedConstants(Instrument):
-    """Runs the cyclic garbage collector after the lowering and each quantization pass. A removed
+    """Runs the cyclic garbage collector after the lowering and each quantization pass (automatic
+    collection is paused during the compile: ir/gcpause.py). A removed
     node and its values refer to each other, so a constant that lowering replaced (a weight's
     untransposed original) or quantization replaced (a float weight) stays in memory until the
     collector runs: a 100 MB weight would be held twice while the next stage allocates

@@ -36,10 +36,11 @@ UNKNOWN_DIMS_OK: Dict[str, Tuple[int, ...]] = {
 UNKNOWN_DIMS_OK.update({op: _NHWC_STATIC for op in ("core.conv2d", "core.depthwise_conv2d", "core.max_pool", "core.avg_pool")})
 
 
-def _elementwise() -> Dict[str, Tuple[int, ...]]:
-    from .lower_elementwise import BINARY, UNARY  # lazy: lower_elementwise imports lower, which imports this
+def _same_operands(op: str) -> bool:
+    """An op lowered 1:1 to a builtin on the same operands (``lower_elementwise.same_operands``)."""
+    from .lower import LOWERINGS  # lazy: lower imports this module
 
-    return {op: () for op in (*UNARY, *BINARY)}
+    return getattr(LOWERINGS.get(op), "keeps_unknown_dims", False)
 
 
 def accepts_unknown_dims(node: Node, v: Value) -> bool:
@@ -51,7 +52,5 @@ def accepts_unknown_dims(node: Node, v: Value) -> bool:
         return -len(v.shape) <= axis < len(v.shape) and v.shape[axis] is not None
     static_axes: Optional[Tuple[int, ...]] = UNKNOWN_DIMS_OK.get(node.op)
     if static_axes is None:
-        static_axes = _elementwise().get(node.op)
-    if static_axes is None:
-        return False
+        return _same_operands(node.op)
     return all(i < len(v.shape) and v.shape[i] is not None for i in static_axes)

@@ -142,8 +142,8 @@ def _fold_scale(node, rw, invert):
     w, bias = p.inputs[1].const_value(), p.inputs[2].const_value()
     # Output channels: OHWI axis 0 (conv), [1,H,W,C*M] axis 3 (depthwise), [out,in] axis 0 (FC).
     scaled = w * (vec.reshape(1, 1, 1, -1) if p.op == "tfl.depthwise_conv_2d" else vec.reshape((-1,) + (1,) * (w.ndim - 1)))
-    _set_const_input(rw, p, 1, scaled.astype(w.dtype))
-    _set_const_input(rw, p, 2, (bias * vec).astype(bias.dtype))
+    _set_const_input(rw, p, 1, scaled.astype(w.dtype, copy=False))  # a new array already: no second copy
+    _set_const_input(rw, p, 2, (bias * vec).astype(bias.dtype, copy=False))
     rw.notify_changed(p)
     rw.replace_node(node, [x])
     return True

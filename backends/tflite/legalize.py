@@ -198,7 +198,8 @@ def legality_report(graph: Graph, target: ConversionTarget, issue_of: Callable[[
                 shapeless[repr(node.name)] = LegalityIssue(
                     node.name, node.op, DYNAMIC_SHAPE,
                     f"{node.op} leaves the shape of %{unknown_results[0].name} unknown and nothing infers it",
-                    "freeze with TF's recorded shapes (as_graph_def(add_shapes=True)), or map the op to core ops")
+                    "declare it (--custom-shape OP:DIMS), freeze with TF's recorded shapes (as_graph_def(add_shapes=True)), "
+                    "or map the op to core ops")
                 sources.update({id(v): frozenset([repr(node.name)]) for v in unknown_results})
             continue
         issue = issue_of(node)

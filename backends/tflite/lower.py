@@ -140,12 +140,14 @@ def normalize_axis(axis: int, rank: int) -> int:
 
 
 class _LowerPattern(RewritePattern):
-    """Runs the registered lowering of ``op``; records why a node could not be lowered."""
+    """Runs the registered lowering of ``op``; records why a node could not be lowered, and
+    counts the nodes it lowered in ``lowered`` (core op -> nodes)."""
 
-    def __init__(self, op: str, fn: LowerFn, failures: Dict[int, NotLowerable]):
+    def __init__(self, op: str, fn: LowerFn, failures: Dict[int, NotLowerable], lowered: Counter):
         self.op = op
         self.fn = fn
         self.failures = failures
+        self.lowered = lowered
 
     @property
     def name(self) -> str:
@@ -163,6 +165,7 @@ class _LowerPattern(RewritePattern):
             self.failures[id(node)] = e
             return rw.why_not(e.message)
         rw.replace_node(node, new_values)
+        self.lowered[self.op] += 1
         return True
 
 
@@ -178,13 +181,15 @@ def _precheck(node: Node) -> None:
             raise NotLowerable(DYNAMIC_SHAPE, f"value %{v.name} has unknown dims ({v.type})")
 
 
-def lowering_patterns(failures: Dict[int, NotLowerable]) -> List[RewritePattern]:
+def lowering_patterns(failures: Dict[int, NotLowerable], lowered: Optional[Counter] = None) -> List[RewritePattern]:
+    """One pattern per registered lowering; ``lowered`` (if given) counts what each one lowered."""
     _load_lowerings()
-    return [_LowerPattern(op, fn, failures) for op, fn in LOWERINGS.items()]
+    lowered = Counter() if lowered is None else lowered
+    return [_LowerPattern(op, fn, failures, lowered) for op, fn in LOWERINGS.items()]
 
 
 def _load_lowerings() -> None:
-    from . import lower_control, lower_elementwise, lower_linalg, lower_nn, lower_shape  # noqa: F401  (they register themselves)
+    from . import lower_control, lower_elementwise, lower_index, lower_linalg, lower_nn, lower_shape  # noqa: F401  (they register themselves)
 
 
 @dataclass
@@ -197,17 +202,15 @@ def lower_to_tflite(graph: Graph, target: Optional[ConversionTarget] = None) -> 
     """Rewrite core ops of ``graph`` into ``tfl`` ops in place; report what stayed illegal."""
     target = target or ConversionTarget()
     failures: Dict[int, NotLowerable] = {}
-    patterns = lowering_patterns(failures)
+    lowered: Counter = Counter()
+    patterns = lowering_patterns(failures, lowered)
     # Static shapes first: shape/size/rank become constants, and re-inference then
     # makes the shapes computed from them (fill, reshape targets...) static too.
     first = apply_patterns_greedily(graph, [p for p in patterns if p.op in SHAPE_QUERIES], max_iterations=2)
     if first.changed:
         reinfer(graph)
     failures.clear()
-    result = apply_patterns_greedily(graph, patterns, max_iterations=4)
-    lowered = Counter()
-    for applied in (first.applied, result.applied):
-        lowered.update({name[len("lower "):]: n for name, n in applied.items() if name.startswith("lower ")})
+    apply_patterns_greedily(graph, patterns, max_iterations=4)
     report = legality_report(graph, target, lambda node: _issue(node, failures.get(id(node))))
     return LowerResult(report, dict(lowered))
 

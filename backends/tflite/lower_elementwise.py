@@ -1,7 +1,7 @@
 """Lowerings of elementwise core ops (unary, binary, compare, select, cast).
 
-Most map 1:1 to a TFLite builtin with the same operands; a few without a
-builtin are composed from builtins (reciprocal, softplus, selu, log1p, expm1,
+Most map 1:1 to a TFLite builtin with the same operands (one `same_operands` line each); a few without a
+builtin are composed from builtins (reciprocal, softplus, softsign, selu, log1p, expm1,
 atan as ATAN2(x, 1), tan as SIN / COS).
 """
 from __future__ import annotations
@@ -9,59 +9,77 @@ from __future__ import annotations
 import numpy as np
 
 from litesmith.ir.dtypes import DType
+from litesmith.ir.registry import get_op
 
 from .legalize import UNSUPPORTED_ATTR
 from .lower import cast_attrs, lowers
 
 ACT_NONE = {"fused_activation_function": "NONE"}
 
-UNARY = {
-    "core.neg": "tfl.neg", "core.abs": "tfl.abs", "core.sqrt": "tfl.sqrt", "core.rsqrt": "tfl.rsqrt",
-    "core.exp": "tfl.exp", "core.log": "tfl.log", "core.sin": "tfl.sin", "core.cos": "tfl.cos",
-    "core.tanh": "tfl.tanh", "core.sigmoid": "tfl.logistic", "core.relu": "tfl.relu", "core.relu6": "tfl.relu6",
-    "core.elu": "tfl.elu", "core.floor": "tfl.floor", "core.ceil": "tfl.ceil", "core.round": "tfl.round",
-    "core.square": "tfl.square", "core.sign": "tfl.sign", "core.hard_swish": "tfl.hard_swish",
-    "core.logical_not": "tfl.logical_not",
-}
 
-# core op -> (tfl op, takes fused_activation_function)
-BINARY = {
-    "core.add": ("tfl.add", True), "core.sub": ("tfl.sub", True), "core.mul": ("tfl.mul", True),
-    "core.div": ("tfl.div", True), "core.floor_div": ("tfl.floor_div", False),
-    "core.floor_mod": ("tfl.floor_mod", False), "core.maximum": ("tfl.maximum", False),
-    "core.minimum": ("tfl.minimum", False), "core.pow": ("tfl.pow", False),
-    "core.squared_difference": ("tfl.squared_difference", False),
-    "core.equal": ("tfl.equal", False), "core.not_equal": ("tfl.not_equal", False),
-    "core.less": ("tfl.less", False), "core.less_equal": ("tfl.less_equal", False),
-    "core.greater": ("tfl.greater", False), "core.greater_equal": ("tfl.greater_equal", False),
-    "core.logical_and": ("tfl.logical_and", False), "core.logical_or": ("tfl.logical_or", False),
-}
+def same_operands(core_op: str, tfl_op: str):
+    """Lower ``core_op`` to ``tfl_op`` on the same operands: the lowering of an elementwise op with a
+    TFLite builtin of the same meaning. A fused activation, when ``tfl_op`` declares one, is NONE."""
+
+    def lower(node, lw):
+        takes_activation = "fused_activation_function" in get_op(tfl_op).attrs
+        return [lw.op(tfl_op, node.inputs, dict(ACT_NONE) if takes_activation else {})]
+
+    lower.keeps_unknown_dims = True  # reads no dim: an unknown one stays unknown (dynamic_dims.py)
+    lower.__name__ = f"lower_{core_op.split('.', 1)[1]}"
+    lower.__doc__ = f"{core_op} -> {tfl_op}"
+    return lowers(core_op)(lower)
 
 
-@lowers(*UNARY)
-def lower_unary(node, lw):
-    return [lw.op(UNARY[node.op], node.inputs)]
-
-
-@lowers(*BINARY)
-def lower_binary(node, lw):
-    op, has_act = BINARY[node.op]
-    return [lw.op(op, node.inputs, dict(ACT_NONE) if has_act else {})]
+same_operands("core.neg", "tfl.neg")
+same_operands("core.abs", "tfl.abs")
+same_operands("core.sqrt", "tfl.sqrt")
+same_operands("core.rsqrt", "tfl.rsqrt")
+same_operands("core.exp", "tfl.exp")
+same_operands("core.log", "tfl.log")
+same_operands("core.sin", "tfl.sin")
+same_operands("core.cos", "tfl.cos")
+same_operands("core.tanh", "tfl.tanh")
+same_operands("core.sigmoid", "tfl.logistic")
+same_operands("core.relu", "tfl.relu")
+same_operands("core.relu6", "tfl.relu6")
+same_operands("core.elu", "tfl.elu")
+same_operands("core.floor", "tfl.floor")
+same_operands("core.ceil", "tfl.ceil")
+same_operands("core.round", "tfl.round")
+same_operands("core.square", "tfl.square")
+same_operands("core.sign", "tfl.sign")
+same_operands("core.hard_swish", "tfl.hard_swish")
+same_operands("core.logical_not", "tfl.logical_not")
+same_operands("core.add", "tfl.add")
+same_operands("core.sub", "tfl.sub")
+same_operands("core.mul", "tfl.mul")
+same_operands("core.div", "tfl.div")
+same_operands("core.floor_div", "tfl.floor_div")
+same_operands("core.floor_mod", "tfl.floor_mod")
+same_operands("core.maximum", "tfl.maximum")
+same_operands("core.minimum", "tfl.minimum")
+same_operands("core.pow", "tfl.pow")
+same_operands("core.squared_difference", "tfl.squared_difference")
+same_operands("core.equal", "tfl.equal")
+same_operands("core.not_equal", "tfl.not_equal")
+same_operands("core.less", "tfl.less")
+same_operands("core.less_equal", "tfl.less_equal")
+same_operands("core.greater", "tfl.greater")
+same_operands("core.greater_equal", "tfl.greater_equal")
+same_operands("core.logical_and", "tfl.logical_and")
+same_operands("core.logical_or", "tfl.logical_or")
+same_operands("core.select", "tfl.select_v2")
 
 
 @lowers("core.gelu")
 def lower_gelu(node, lw):
-    return [lw.op("tfl.gelu", node.inputs, {"approximate": bool(node.attrs["approximate"])})]
+    return [lw.op("tfl.gelu", node.inputs, {"approximate": node.attr("approximate")})]
 
 
 @lowers("core.leaky_relu")
 def lower_leaky_relu(node, lw):
-    return [lw.op("tfl.leaky_relu", node.inputs, {"alpha": float(node.attrs["alpha"])})]
-
-
-@lowers("core.select")
-def lower_select(node, lw):
-    return [lw.op("tfl.select_v2", node.inputs)]
+    return [lw.op("tfl.leaky_relu", node.inputs, {"alpha": node.attr("alpha")})]
 
 
 @lowers("core.cast")
@@ -111,6 +129,14 @@ def lower_selu(node, lw):
     return [lw.op("tfl.select_v2", [cond, pos, neg])]
 
 
+@lowers("core.softsign")
+def lower_softsign(node, lw):
+    """x / (1 + |x|): TFLite has no SOFTSIGN builtin."""
+    (x,) = node.inputs
+    denominator = _same(lw, "tfl.add", [_same(lw, "tfl.abs", [x], x), _scalar(lw, 1, x)], x, ACT_NONE)
+    return [lw.op("tfl.div", [x, denominator], dict(ACT_NONE))]
+
+
 @lowers("core.log1p")
 def lower_log1p(node, lw):
     (x,) = node.inputs
@@ -149,3 +175,20 @@ def lower_tan(node, lw):
     """tan(x) = SIN(x) / COS(x): both within an ulp or two, so the quotient is within a few ulps of tan."""
     (x,) = node.inputs
     return [lw.op("tfl.div", [_same(lw, "tfl.sin", [x], x), _same(lw, "tfl.cos", [x], x)], dict(ACT_NONE))]
+
+
+@lowers("core.fake_quant")
+def lower_fake_quant(node, lw):
+    """QUANTIZE to uint8 with TF's nudged scale and zero point, then DEQUANTIZE, as TF's converter does.
+    Only the 8-bit full range fits uint8 storage exactly."""
+    from litesmith.ir.ops.elementwise import fake_quant_params
+    from litesmith.ir.types import QuantParams, TensorType
+
+    a = node.attrs
+    if int(a.get("num_bits", 8)) != 8 or a.get("narrow_range", False):
+        lw.fail(UNSUPPORTED_ATTR, f"fake_quant with num_bits={a.get('num_bits')} narrow_range={a.get('narrow_range')} "
+                                  "(QUANTIZE/DEQUANTIZE take the 8-bit full range)")
+    (x,) = node.inputs
+    scale, zero_point, _, _ = fake_quant_params(a.get("min", -6.0), a.get("max", 6.0))
+    q = lw.op("tfl.quantize", [x], {}, [TensorType(DType.UINT8, x.shape, QuantParams(scale, zero_point))])
+    return [lw.op("tfl.dequantize", [q])]

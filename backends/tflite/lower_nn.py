@@ -78,8 +78,10 @@ def lower_conv2d(node, lw):
     if x.shape[3] % cin:
         lw.fail(UNSUPPORTED_ATTR, f"filter input channels {cin} do not divide input channels {x.shape[3]}")
     padding, x = padding_mode(node, lw, x, (kh, kw), strides, dilations)
-    # a filter computed at run time (ONNX weights fed as inputs) is transposed at run time
-    ohwi = lw.const(np.ascontiguousarray(filt.transpose(3, 0, 1, 2))) if filt is not None else lw.transpose(w, [3, 0, 1, 2])
+    # a constant filter becomes a transposed view (the writer copies it into the file in OHWI order, and a
+    # fused batch norm's scale makes a new array anyway); one computed at run time (ONNX weights fed as
+    # inputs) is transposed at run time
+    ohwi = lw.const(filt.transpose(3, 0, 1, 2)) if filt is not None else lw.transpose(w, [3, 0, 1, 2])
     attrs = {
         "padding": padding, "stride_h": strides[0], "stride_w": strides[1],
         "dilation_h_factor": dilations[0], "dilation_w_factor": dilations[1],
@@ -192,3 +194,37 @@ def lower_local_response_norm(node, lw):
     a = {"depth_radius": 5, "bias": 1.0, "alpha": 1.0, "beta": 0.5, **node.attrs}
     return [lw.op("tfl.local_response_normalization", node.inputs,
                   {"radius": int(a["depth_radius"]), "bias": float(a["bias"]), "alpha": float(a["alpha"]), "beta": float(a["beta"])})]
+
+
+@lowers("core.conv2d_transpose")
+def lower_conv2d_transpose(node, lw):
+    """TRANSPOSE_CONV wants the filter [out, H, W, in]: TF's HWOI filter transposed (2, 0, 1, 3), as TF's
+    converter does; the output shape as int32."""
+    shape, w, x = node.inputs
+    strides = _pair(node.attrs.get("strides", [1, 1]), "strides", lw)
+    filt = w.const_value()
+    ohwi = lw.const(np.ascontiguousarray(filt.transpose(2, 0, 1, 3))) if filt is not None else lw.transpose(w, [2, 0, 1, 3])
+    attrs = {"padding": node.attrs.get("padding", "VALID"), "stride_h": strides[0], "stride_w": strides[1],
+             "fused_activation_function": ACT_NONE}
+    return [lw.op("tfl.transpose_conv", [lw.as_i32(shape), ohwi, x], attrs)]
+
+
+def _conv3d_options(node, dilations=(1, 1, 1)):
+    sd, sh, sw = (int(v) for v in node.attrs.get("strides", [1, 1, 1]))
+    dd, dh, dw = (int(v) for v in dilations)
+    return {"padding": node.attrs.get("padding", "VALID"), "stride_d": sd, "stride_h": sh, "stride_w": sw,
+            "dilation_d_factor": dd, "dilation_h_factor": dh, "dilation_w_factor": dw,
+            "fused_activation_function": ACT_NONE}
+
+
+@lowers("core.conv3d")
+def lower_conv3d(node, lw):
+    """CONV_3D takes TF's DHWIO filter as it is."""
+    return [lw.op("tfl.conv_3d", node.inputs, _conv3d_options(node, node.attrs.get("dilations", [1, 1, 1])))]
+
+
+@lowers("core.conv3d_transpose")
+def lower_conv3d_transpose(node, lw):
+    """CONV_3D_TRANSPOSE takes TF's DHWOI filter as it is; the output shape as int32."""
+    shape, w, x = node.inputs
+    return [lw.op("tfl.conv_3d_transpose", [lw.as_i32(shape), w, x], _conv3d_options(node))]

@@ -80,14 +80,14 @@ def lower_transpose(node, lw):
 
 @lowers("core.concat")
 def lower_concat(node, lw):
-    axis = normalize_axis(int(node.attrs["axis"]), node.output.rank)
+    axis = normalize_axis(node.attr("axis"), node.output.rank)
     return [lw.op("tfl.concatenation", node.inputs, {"axis": axis, "fused_activation_function": "NONE"})]
 
 
 @lowers("core.split")
 def lower_split(node, lw):
     (x,) = node.inputs
-    axis = normalize_axis(int(node.attrs["axis"]), x.rank)
+    axis = normalize_axis(node.attr("axis"), x.rank)
     sizes = [v.shape[axis] for v in node.outputs]  # static: -1 already resolved by inference
     n = len(sizes)
     if len(set(sizes)) == 1:
@@ -98,6 +98,8 @@ def lower_split(node, lw):
 @lowers("core.slice")
 def lower_slice(node, lw):
     x, begin, size = node.inputs
+    if x.shape is not None and len(x.shape) == 0:  # a slice of a scalar is the scalar; LiteRT's
+        return _copy(node, lw, x)                    # XNNPACK refuses a rank-0 SLICE (difftest finding)
     return [lw.op("tfl.slice", [x, lw.as_i32(begin), lw.as_i32(size)])]
 
 
@@ -231,7 +233,7 @@ def lower_reduction(node, lw):
 @lowers("core.argmax", "core.argmin")
 def lower_arg(node, lw):
     (x,) = node.inputs
-    axis = normalize_axis(int(node.attrs["axis"]), x.rank)
+    axis = normalize_axis(node.attr("axis"), x.rank)
     op = "tfl.arg_max" if node.op == "core.argmax" else "tfl.arg_min"
     return [lw.op(op, [x, lw.i32(axis)], {"output_type": node.output.dtype})]
 
@@ -245,7 +247,7 @@ def lower_top_k(node, lw):
 @lowers("core.cumsum")
 def lower_cumsum(node, lw):
     (x,) = node.inputs
-    axis = normalize_axis(int(node.attrs["axis"]), x.rank)
+    axis = normalize_axis(node.attr("axis"), x.rank)
     attrs = {"exclusive": bool(node.attrs.get("exclusive")), "reverse": bool(node.attrs.get("reverse"))}
     return [lw.op("tfl.cumsum", [x, lw.i32(axis)], attrs)]
 

@@ -24,10 +24,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from litesmith.ir.dtypes import DType
-from litesmith.ir.ops.nn import local_response_norm
+from litesmith.ir.ops import index_ops
+from litesmith.ir.ops.nn import conv2d_transpose, conv3d, conv_transpose, local_response_norm
 from litesmith.ir.ops.shape_ops import batch_to_space_nd, dynamic_update_slice, space_to_batch_nd
 from litesmith.ir.registry import Attr, InferContext, defop
-from litesmith.ir.types import TensorType, broadcast_shapes, is_static
+from litesmith.ir.types import TensorType, broadcast_shapes, is_static, num_elements
 
 from . import kernels as K
 from .opcodes import OpCode, register
@@ -82,6 +83,11 @@ def to_bool(ctx):
     return _broadcast(ctx, DType.BOOL)
 
 
+# Inference by evaluation allocates its inputs: beyond this (1 GiB of f32) a model cannot be
+# a TFLite model anyway (flatbuffers hold < 2 GiB), so refuse instead of exhausting memory.
+MAX_EVALUATED_ELEMENTS = 1 << 28
+
+
 def by_evaluation(dtypes: Callable[[InferContext], List[DType]] = lambda ctx: [ctx.types[0].dtype], consts=(), nout=None):
     """Inference by running the kernel on zeros of the input shapes, with the
     operands listed in ``consts`` (shape-like: axes, perm, begin...) at their
@@ -94,6 +100,10 @@ def by_evaluation(dtypes: Callable[[InferContext], List[DType]] = lambda ctx: [c
         known = all(is_static(t.shape) for t in ctx.types) and all(
             i < len(ctx.consts) and ctx.consts[i] is not None for i in consts)
         if known:
+            elements = sum(num_elements(t.shape) for t in ctx.types)
+            if elements > MAX_EVALUATED_ELEMENTS:
+                ctx.fail(f"inputs {', '.join(map(str, ctx.types))} hold {elements} elements, more than a TFLite "
+                         f"model can hold ({MAX_EVALUATED_ELEMENTS}); the model is corrupt or not for a device")
             args = [c if (i in consts and c is not None) else np.zeros(t.shape, t.dtype.np)
                     for i, (c, t) in enumerate(zip(ctx.consts, ctx.types))]
             try:
@@ -334,7 +344,12 @@ for _name, (_fn, _opts, _extra) in _BINARY_ACT.items():
 
 
 def _floor_mod(x, y):
-    return np.mod(x, y) if np.issubdtype(x.dtype, np.integer) else np.fmod(np.fmod(x, y) + y, y)
+    """TFLite's floor_mod.cc: the truncated remainder, plus y when its sign differs from y's. (The
+    former fmod(fmod(x, y) + y, y) gave 0 for x = -9e-25, y = 1, where TFLite and TF give 1.0.)"""
+    if np.issubdtype(x.dtype, np.integer):
+        return np.mod(x, y)
+    r = np.fmod(x, y)
+    return np.where((r != 0) & ((y < 0) != (r < 0)), r + y, r).astype(x.dtype)
 
 
 _BINARY = {
@@ -345,6 +360,8 @@ _BINARY = {
     "floor_div": (lambda x, y: np.floor_divide(x, y), "FloorDivOptions"),
     "floor_mod": (_floor_mod, "FloorModOptions"),
     "atan2": (np.arctan2, None),
+    "bitwise_xor": (np.bitwise_xor, "BitwiseXorOptions"),
+    "right_shift": (np.right_shift, "RightShiftOptions"),
 }
 
 
@@ -869,14 +886,35 @@ tflop("expand_dims", doc="Insert a size-1 axis at ``axis`` (scalar i32 operand).
 tflop("tile", doc="Repeat ``x`` by ``multiples``.", operands=["x", "multiples"], options="TileOptions",
       infer=by_evaluation(consts=(1,)), kernel=lambda x, m: np.tile(x, _int_list(m)),
       version=dtype_version({DType.INT8: 3, DType.STRING: 2}))
+def _shaped_by_const(operand: int, dtype_of: int):
+    """Inference for ops whose result shape is a constant operand (fill, broadcast_to): no
+    evaluation, so a hostile shape costs nothing before it is refused."""
+
+    def infer(ctx):
+        dims = ctx.consts[operand] if operand < len(ctx.consts) else None
+        if dims is None:
+            return [TensorType(ctx.types[dtype_of].dtype, None)]
+        dims = _int_list(dims)
+        if any(d < 0 for d in dims):
+            ctx.fail(f"negative dims {dims}")
+        if dtype_of != operand and ctx.types[dtype_of].shape is not None:
+            try:
+                np.broadcast_shapes(tuple(d or 1 for d in ctx.types[dtype_of].shape), tuple(dims))
+            except ValueError:
+                ctx.fail(f"cannot broadcast {ctx.types[dtype_of]} to {dims}")
+        return [TensorType(ctx.types[dtype_of].dtype, tuple(dims))]
+
+    return infer
+
+
 tflop("broadcast_to", doc="Broadcast ``x`` to ``shape``.", operands=["x", "shape"], options="BroadcastToOptions",
-      infer=by_evaluation(consts=(1,)), kernel=lambda x, shape: np.broadcast_to(x, _int_list(shape)).copy(),
+      infer=_shaped_by_const(1, 0), kernel=lambda x, shape: np.broadcast_to(x, _int_list(shape)).copy(),
       version=dtype_version({DType.INT8: 3, DType.INT16: 3}, default=2))  # LiteRT registers BROADCAST_TO from version 2
 tflop("reverse_v2", doc="Reverse along the axes in ``axis`` (1-D i32).", operands=["x", "axis"],
       options="ReverseV2Options", infer=same, kernel=lambda x, axis: np.flip(x, tuple(_int_list(axis))),
       version=dtype_version({DType.INT8: 3, DType.BOOL: 2}))
 tflop("fill", doc="A tensor of shape ``dims`` filled with the scalar ``value``.", operands=["dims", "value"],
-      options="FillOptions", infer=by_evaluation(lambda ctx: [ctx.types[1].dtype], consts=(0,)),
+      options="FillOptions", infer=_shaped_by_const(0, 1),
       kernel=lambda dims, value: np.full(_int_list(dims), value, dtype=value.dtype),
       version=dtype_version({DType.FLOAT16: 4, DType.INT8: 3, DType.INT16: 3, DType.BOOL: 2, DType.STRING: 2}, operand=1))
 tflop("range", doc="[start, limit) by delta, the dtype of start.", operands=["start", "limit", "delta"],
@@ -1003,3 +1041,72 @@ tflop("if", doc="Conditional: bool scalar ``cond``; regions then/else take the o
 tflop("custom", doc="A custom operator named ``custom_code``; ``custom_options`` are its raw option bytes.",
       operands=["*inputs"], attrs={"custom_code": Attr("str"), "custom_options": Attr("any", b"")},
       infer=None, pure=False)
+
+
+# -- ops TF's converter emits for TF ops mapped through ir/ops/index_ops.py -----------------------
+
+tflop("reverse_sequence", doc="Row i of batch_dim reversed along seq_dim over its first seq_lengths[i] entries.",
+      operands=["input", "seq_lengths"], attrs={"seq_dim": Attr("int"), "batch_dim": Attr("int", 0)},
+      options="ReverseSequenceOptions", infer=same,
+      kernel=lambda x, lengths, *, seq_dim, batch_dim: index_ops.reverse_sequence(x, lengths, seq_dim, batch_dim))
+tflop("scatter_nd", doc="Zeros of shape with updates added at indices.", operands=["indices", "updates", "shape"],
+      options="ScatterNdOptions", infer=by_evaluation(lambda ctx: [ctx.types[1].dtype], consts=(2,)),
+      kernel=index_ops.scatter_nd)
+for _kind in ("sum", "prod", "max", "min"):
+    tflop(f"unsorted_segment_{_kind}", doc=f"The {_kind} of the data rows per segment id, num_segments segments.",
+          operands=["data", "segment_ids", "num_segments"], options=f"UnsortedSegment{_kind.capitalize()}Options",
+          infer=by_evaluation(consts=(1, 2)), kernel=index_ops._segment_kernel(_kind))
+tflop("bucketize", doc="int32 bucket index of each element for sorted float boundaries.", operands=["input"],
+      attrs={"boundaries": Attr("floats")}, options="BucketizeOptions",
+      infer=lambda ctx: [TensorType(DType.INT32, ctx.types[0].shape)],
+      kernel=lambda x, *, boundaries: index_ops.bucketize(x, boundaries))
+tflop("matrix_set_diag", doc="The input with its main diagonal replaced.", operands=["input", "diagonal"],
+      options="MatrixSetDiagOptions", infer=same, kernel=index_ops.matrix_set_diag)
+tflop("broadcast_args", doc="The shape two 1-D shapes broadcast to.", operands=["s0", "s1"],
+      infer=by_evaluation(consts=(0, 1)), kernel=index_ops.broadcast_args)
+tflop("bitcast", doc="The input's bytes read as the output's element type (same width).", operands=["input"],
+      options="BitcastOptions", infer=None, kernel=None,
+      execute=lambda node, args, interp: [np.asarray(args[0]).view(node.outputs[0].dtype.np)])
+
+
+def _transpose_conv_kernel(output_shape, weights, x, bias=None, *, padding, stride_w, stride_h, fused_activation_function):
+    y = conv2d_transpose(output_shape, np.asarray(weights).transpose(1, 2, 0, 3), x, (stride_h, stride_w), padding)
+    return _with_act(lambda a, b: a + b)(y, np.zeros((), y.dtype) if bias is None else bias,
+                                         fused_activation_function=fused_activation_function)
+
+
+tflop("transpose_conv", doc="Transposed conv: output_shape (i32), weights [out, H, W, in], NHWC input, optional bias.",
+      operands=["output_shape", "weights", "input", "?bias"], options="TransposeConvOptions",
+      attrs={"padding": PADDING, "stride_w": Attr("int", 1), "stride_h": Attr("int", 1), "fused_activation_function": ACT},
+      infer=by_evaluation(lambda ctx: [ctx.types[2].dtype], consts=(0,)), kernel=_transpose_conv_kernel,
+      version=lambda node: 4 if node.attrs.get("fused_activation_function", "NONE") != "NONE"
+      else 3 if len(node.inputs) > 3 else 1)
+
+_CONV3D_ATTRS = {"padding": PADDING, "stride_d": Attr("int", 1), "stride_w": Attr("int", 1), "stride_h": Attr("int", 1),
+                 "fused_activation_function": ACT, "dilation_d_factor": Attr("int", 1),
+                 "dilation_w_factor": Attr("int", 1), "dilation_h_factor": Attr("int", 1)}
+
+
+def _conv3d_kernel(x, filt, bias=None, *, padding, stride_d, stride_w, stride_h, fused_activation_function,
+                   dilation_d_factor, dilation_w_factor, dilation_h_factor):
+    y = conv3d(x, filt, (stride_d, stride_h, stride_w), (dilation_d_factor, dilation_h_factor, dilation_w_factor), padding)
+    return _with_act(lambda a, b: a + b)(y, np.zeros((), y.dtype) if bias is None else bias,
+                                         fused_activation_function=fused_activation_function)
+
+
+def _conv3d_transpose_kernel(output_shape, filt, x, bias=None, *, padding, stride_d, stride_w, stride_h,
+                             fused_activation_function, **_dilations):
+    y = conv_transpose(output_shape, filt, x, (stride_d, stride_h, stride_w), padding)
+    return _with_act(lambda a, b: a + b)(y, np.zeros((), y.dtype) if bias is None else bias,
+                                         fused_activation_function=fused_activation_function)
+
+
+tflop("conv_3d", doc="3-D conv of NDHWC input with a DHWIO filter, optional bias.", operands=["input", "filter", "?bias"],
+      options="Conv3DOptions", attrs=dict(_CONV3D_ATTRS), infer=by_evaluation(), kernel=_conv3d_kernel)
+tflop("conv_3d_transpose", doc="Transposed 3-D conv: output_shape (i32), DHWOI filter, NDHWC input, optional bias.",
+      operands=["output_shape", "filter", "input", "?bias"], options="Conv3DOptions", attrs=dict(_CONV3D_ATTRS),
+      infer=by_evaluation(lambda ctx: [ctx.types[2].dtype], consts=(0,)), kernel=_conv3d_transpose_kernel)
+tflop("sparse_to_dense", doc="default_value everywhere but at indices, which take values.",
+      operands=["indices", "output_shape", "values", "default_value"], options="SparseToDenseOptions",
+      attrs={"validate_indices": Attr("bool", False)}, infer=by_evaluation(lambda ctx: [ctx.types[2].dtype], consts=(0, 1)),
+      kernel=lambda indices, shape, values, default, *, validate_indices: index_ops.sparse_to_dense(indices, shape, values, default))

@@ -18,12 +18,19 @@ from .legalize import NO_BUILTIN, UNSUPPORTED_ATTR
 from .stubs import StubSpec, TensorSpec, custom_options, write_stubs
 
 
+# The resource key of a list that collects (stubs_dir, specs) instead of writing them (see StubCustomOps).
+DEFERRED_STUBS = "deferred_stubs"
+
+
 @register_pass("stub-custom-ops")
 @dataclass
 class StubCustomOps(Pass):
     """Turn ops TFLite lacks into tfl.custom (attrs as flexbuffer custom_options) and write C++ kernel stubs.
 
-    ``stubs_dir``: where ``<Op>.cc`` and ``README.md`` go; empty writes none.
+    ``stubs_dir``: where ``<Op>.cc`` and ``README.md`` go; empty writes none. Whoever runs the
+    pipeline may hand a list as the resource ``deferred_stubs``: the pass then appends
+    ``(stubs_dir, specs)`` to it instead of writing, so ``litesmith convert --stubs-dir`` writes the
+    stubs only once the model is written (a failed conversion leaves the directory untouched).
     """
 
     stubs_dir: str = ""
@@ -43,7 +50,10 @@ class StubCustomOps(Pass):
             ))
             _replace_with_custom(node, code, custom_options(_op_attrs(node)))
             stubbed[code] = stubbed.get(code, 0) + 1
-        if self.stubs_dir and specs:
+        deferred = ctx.resources.get(DEFERRED_STUBS)
+        if isinstance(deferred, list) and specs:
+            deferred.append((self.stubs_dir, specs))
+        elif self.stubs_dir and specs:
             ctx.report["files"] = write_stubs(specs, self.stubs_dir)
         ctx.report["stubbed"] = stubbed
         return bool(stubbed)

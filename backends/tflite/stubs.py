@@ -238,13 +238,12 @@ to write. Until it is, the model loads but fails to run, naming the op.
 
 
 def write_stubs(specs: Sequence[StubSpec], stubs_dir: str) -> List[str]:
-    """Write one ``<name>.cc`` per custom op plus ``README.md`` into ``stubs_dir``; return the paths."""
+    """Write one ``<name>.cc`` per custom op plus ``README.md`` into ``stubs_dir``; return the paths.
+
+    Everything is rendered before the directory is created, and each file is replaced atomically,
+    so a reader never sees half a stub."""
     root = os.path.realpath(stubs_dir)
-    try:
-        os.makedirs(root, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"stub-custom-ops: cannot create stubs_dir {stubs_dir!r}: {e}") from e
-    written, used = [], set()
+    files, used = [], set()
     rows, regs = [], []
     for spec in specs:
         stem = identifier(spec.custom_code)
@@ -254,15 +253,18 @@ def write_stubs(specs: Sequence[StubSpec], stubs_dir: str) -> List[str]:
         path = os.path.realpath(os.path.join(root, stem + ".cc"))
         if os.path.dirname(path) != root:  # cannot happen after identifier(); belt and braces
             raise UserError(f"stub-custom-ops: refusing to write {path!r} outside {root!r}")
-        _write_text(path, render_stub(spec))
-        written.append(path)
+        files.append((path, render_stub(spec)))
         rows.append(f"| `{_comment(spec.custom_code)}` | `{stem}.cc` | `Register_{stem}()` | {_comment(spec.source_op)} |")
         regs.append(f"   resolver.AddCustom({_c_string(spec.custom_code)}, Register_{stem}());")
     table = "| custom op | file | registration | from |\n|---|---|---|---|\n" + "\n".join(rows)
-    readme = os.path.join(root, "README.md")
-    _write_text(readme, README.format(table=table, register="\n".join(regs)))
-    written.append(readme)
-    return written
+    files.append((os.path.join(root, "README.md"), README.format(table=table, register="\n".join(regs))))
+    try:
+        os.makedirs(root, exist_ok=True)
+        for path, text in files:
+            _write_text(path, text)
+    except OSError as e:
+        raise UserError(f"stub-custom-ops: cannot write stubs into {stubs_dir!r}: {e.strerror or e}") from None
+    return [path for path, _ in files]
 
 
 def _write_text(path: str, text: str) -> None:

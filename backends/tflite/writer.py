@@ -2,7 +2,8 @@
 
 A mechanical emitter through the generated object API (schema_generated.py):
 one SubGraphT per graph/region, one TensorT per value, one OperatorT per node,
-constants in buffers. What needs care is written out here, not in the schema:
+constants in buffers, packed by ``fastpack`` (the object API's bytes, a few
+times faster). What needs care is written out here, not in the schema:
 - buffer 0 is the empty sentinel; identical constant bytes (same content
   digest) share one buffer;
 - constant data is 16-byte aligned (the object API's ``Pack`` ignores the
@@ -18,7 +19,6 @@ from __future__ import annotations
 import hashlib
 from typing import Dict, List, Optional, Tuple, Union
 
-import flatbuffers
 import numpy as np
 
 from litesmith.ir.dtypes import DType
@@ -27,6 +27,7 @@ from litesmith.ir.graph import Graph, Node, Value
 from litesmith.ir.types import TensorType
 
 from . import schema_generated as schema
+from .fastpack import FastBuilder, pack_model
 from .opcodes import DTYPE_FIELDS, ENUM_FIELDS, OPCODES, TENSOR_TYPE_CODES, camel_case
 
 BUFFER_ALIGNMENT = 16
@@ -143,8 +144,8 @@ class _ModelWriter:
         # Size the builder for all buffer data up front: growing it by doubling would copy a
         # 100 MB model's weights a dozen times.
         data_bytes = sum(_nbytes(b.data) + 2 * BUFFER_ALIGNMENT for b in self.model.buffers if b.data is not None)
-        builder = flatbuffers.Builder(data_bytes + (1 << 20))
-        builder.Finish(self.model.Pack(builder), file_identifier=b"TFL3")
+        builder = FastBuilder(data_bytes + (1 << 20))
+        builder.Finish(pack_model(builder, self.model), file_identifier=b"TFL3")
         if not as_bytearray:
             return bytes(memoryview(builder.Bytes)[builder.Head():])
         out, head = builder.Bytes, builder.Head()

@@ -87,9 +87,34 @@ def opset_of(model, where: str) -> int:
     return versions[0]
 
 
+def check_tensors(model, where: str) -> None:
+    """Refuse negative or hostile tensor dims anywhere in the model (subgraphs and Constant values too).
+
+    Runs before ONNX's C++ shape inference, which asserts (aborting the process) on some
+    such tensors, e.g. a Slice ``starts`` initializer with dims [3, -1, -7].
+    """
+    from .tensors import check_tensor_size
+
+    graphs = [model.graph]
+    while graphs:
+        g = graphs.pop()
+        for t in g.initializer:
+            check_tensor_size(t, f"{where}: initializer {t.name!r}")
+        for node in g.node:
+            for a in node.attribute:
+                if a.HasField("t"):
+                    check_tensor_size(a.t, f"{where}: node {node.name or node.op_type!r} attribute {a.name!r}")
+                for t in a.tensors:
+                    check_tensor_size(t, f"{where}: node {node.name or node.op_type!r} attribute {a.name!r}")
+                if a.HasField("g"):
+                    graphs.append(a.g)
+                graphs.extend(a.graphs)
+
+
 def infer_shapes(model, where: str):
     """ONNX's own shape inference (with data propagation); a failing one leaves the model as it was."""
     onnx = import_onnx()
+    check_tensors(model, where)
     try:
         return onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
     except Exception:  # inference is a hint: a model it rejects may still convert

@@ -17,33 +17,22 @@ a mode the core ops lack), which the legality report then names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from litesmith.ir.builder import Builder, RecordingBuilder, as_array
+from litesmith.ir.builder import Builder, as_array
 from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Value
 
+from ..op_table import OpTable, run_mapping
+
 MapFn = Callable[["MapContext", "OnnxNode", List[Optional[Value]]], Optional[List[Value]]]
-MAPPERS: Dict[str, MapFn] = {}
-ARITY: Dict[str, Tuple[int, Optional[int]]] = {}
-Arity = Union[int, Tuple[int, Optional[int]]]
-
-
-def onnx_op(*names: str, inputs: Arity):
-    """Register the decorated function as the mapping of the ONNX ops ``names``."""
-    arity = (inputs, inputs) if isinstance(inputs, int) else tuple(inputs)
-
-    def wrap(fn: MapFn) -> MapFn:
-        for n in names:
-            if n in MAPPERS:
-                raise ValueError(f"ONNX op {n} mapped twice")
-            MAPPERS[n] = fn
-            ARITY[n] = arity
-        return fn
-
-    return wrap
+TABLE = OpTable("ONNX")
+MAPPERS: Dict[str, MapFn] = TABLE.mappers
+ARITY: Dict[str, Tuple[int, Optional[int]]] = TABLE.arity
+onnx_op = TABLE.op  # @onnx_op("Relu", inputs=1): register the mapping of ONNX ops
+arity_problem = TABLE.arity_problem
 
 
 def missing_required(op: str, inputs) -> Optional[int]:
@@ -51,13 +40,6 @@ def missing_required(op: str, inputs) -> Optional[int]:
     least = ARITY.get(op, (0, None))[0]
     return next((i for i, v in enumerate(inputs[:least]) if v is None), None)
 
-
-def arity_problem(op: str, n: int) -> Optional[str]:
-    least, most = ARITY.get(op, (0, None))
-    if least <= n and (most is None or n <= most):
-        return None
-    want = str(least) if least == most else f"at least {least}" if most is None else f"{least} to {most}"
-    return f"has {n} input(s), {op} takes {want}"
 
 
 class BadAttr(UserError):
@@ -235,17 +217,7 @@ def map_node(builder: Builder, node: OnnxNode, inputs: List[Optional[Value]]) ->
         return None
     if node.op not in STRING_OPS and any(v is not None and v.dtype is DType.STRING for v in inputs):
         return None
-    graph = builder.graph
-    recording = RecordingBuilder(builder)
-    try:
-        result = fn(MapContext(recording), node, inputs)
-    except Unsupported:
-        result = None
-    if result is None:
-        for n in reversed(recording.created):
-            if n.graph is graph:
-                graph.remove(n, force=True)
-    return result
+    return run_mapping(fn, MapContext, builder, node, inputs, declines=(Unsupported,))
 
 
 def static_shape(v: Value, what: str = "input") -> Tuple[int, ...]:

@@ -76,20 +76,28 @@ def shape_of(tensor_type, where: str) -> Optional[tuple]:
     return tuple(dims)
 
 
-def tensor_to_numpy(t, where: str, base_dir: str = "") -> np.ndarray:
-    """Decode a ``TensorProto`` (raw or typed data; external data must be loaded already)."""
-    from onnx import numpy_helper
-
-    dtype = to_dtype(t.data_type, where)
+def check_tensor_size(t, where: str) -> int:
+    """The element count of ``t``'s dims; a UserError for negative or hostile dims, before any allocation."""
     dims = list(t.dims)
     if any(d < 0 for d in dims):
         raise UserError(f"{where}: tensor has a negative dimension {dims}; the file is corrupt")
     count = 1
     for d in dims:
         count *= d
-    if count * max(dtype.itemsize, 1) > MAX_TENSOR_BYTES:
-        raise UserError(f"{where}: tensor of shape {dims} would need {count * max(dtype.itemsize, 1)} bytes; "
-                        "the file is corrupt")
+    dtype = _ONNX_TO_IR.get(t.data_type)
+    itemsize = max(dtype.itemsize, 1) if dtype is not None else 1
+    if count * itemsize > MAX_TENSOR_BYTES:
+        raise UserError(f"{where}: tensor of shape {dims} would need {count * itemsize} bytes; the file is corrupt")
+    return count
+
+
+def tensor_to_numpy(t, where: str, base_dir: str = "") -> np.ndarray:
+    """Decode a ``TensorProto`` (raw or typed data; external data must be loaded already)."""
+    from onnx import numpy_helper
+
+    dtype = to_dtype(t.data_type, where)
+    dims = list(t.dims)
+    count = check_tensor_size(t, where)
     if t.data_location == 1 and not t.raw_data:  # EXTERNAL, not loaded
         raise UserError(f"{where}: tensor data is in an external file that was not found next to the model")
     try:

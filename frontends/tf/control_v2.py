@@ -139,6 +139,8 @@ def _lift_while(scope, name, tf, inputs) -> List[Value]:
 def _lift_if(scope, name, tf, inputs) -> List[Value]:
     then_fn = _function(scope, name, tf.attrs.get("then_branch"))
     else_fn = _function(scope, name, tf.attrs.get("else_branch"))
+    if not inputs:
+        raise UserError(f"{scope.ns.at(name)} (If) has no inputs; it needs a predicate first")
     pred, args = inputs[0], inputs[1:]
     if pred.dtype is not DType.BOOL:
         pred = scope.builder.op("core.not_equal", [pred, scope.builder.const(np.zeros((), pred.dtype.np))])

@@ -1,6 +1,8 @@
 """Read a frozen GraphDef (.pb or .pbtxt) and lift it into an IR ``Graph``.
 
-Inputs default to the Placeholder nodes, outputs to the tensors no node
+Inputs default to the Placeholder nodes that something reads (an unread one,
+such as the variant `unused_control_flow_input_N` placeholders TF's lowered
+loops leave behind, is dropped with a note), outputs to the tensors no node
 consumes (constants, no-ops, asserts and loop internals aside); both can be
 chosen by name, and input shapes overridden (batch 8 -> 1): types downstream
 come from the registry's inference, so stale recorded shapes are ignored.
@@ -15,6 +17,7 @@ from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Value
 from litesmith.ir.io_override import override_io
+from litesmith.ir.notes import add_note
 from litesmith.ir.types import TensorType, make_shape
 
 from . import proto
@@ -101,19 +104,31 @@ def _base(name: str) -> str:
 def load_graphdef(path, *, inputs: Optional[Sequence[str]] = None, outputs: Optional[Sequence[str]] = None,
                   input_shapes: Optional[Mapping[str, Sequence[Optional[int]]]] = None) -> Graph:
     """Parse ``path`` and lift it; see the module docstring for the input/output rules."""
-    _load_mappings()
     path = os.fspath(path)
-    gd = read_graphdef(path)
+    return lift_graphdef(read_graphdef(path), path, inputs=inputs, outputs=outputs, input_shapes=input_shapes)
+
+
+def lift_graphdef(gd, path: str, *, inputs: Optional[Sequence[str]] = None, outputs: Optional[Sequence[str]] = None,
+                  input_shapes: Optional[Mapping[str, Sequence[Optional[int]]]] = None,
+                  graph_name: Optional[str] = None) -> Graph:
+    """Lift a parsed GraphDef (``proto.GraphDef``); ``path`` is what messages call it."""
+    _load_mappings()
     lifter = Lifter(path, gd, shapes_overridden=bool(input_shapes))
     ns = lifter.main
-    graph = Graph(os.path.splitext(os.path.basename(path))[0] or "main")
+    graph = Graph(graph_name or os.path.splitext(os.path.basename(path))[0] or "main")
     scope = Scope(lifter, ns, graph)
     shapes = {_base(k): v for k, v in (input_shapes or {}).items()}
     wanted = [_base(n) for n in inputs] if inputs is not None else None
+    unused = []
     for name in ns.order:
         op = ns.op(name)
-        if op in _PLACEHOLDERS or (op == "PlaceholderWithDefault" and wanted and name in wanted):
+        if op in _PLACEHOLDERS and not ns.users(name) and name not in (wanted or ()):
+            unused.append(name)  # e.g. TF's lowered loops leave `unused_control_flow_input_N` behind
+        elif op in _PLACEHOLDERS or (op == "PlaceholderWithDefault" and wanted and name in wanted):
             _add_input(scope, name, shapes.pop(name, None))
+    if unused:
+        shown = ", ".join(unused[:3]) + (f" and {len(unused) - 3} more" if len(unused) > 3 else "")
+        add_note(graph, f"dropped {len(unused)} placeholder(s) that nothing reads: {shown}")
     for ref in [_ref(ns, n, "input") for n in wanted or ()]:
         if ref not in scope.values:  # an inner tensor: cut the graph there
             _add_cut_input(lifter, scope, ref, shapes.pop(tensor_name(*split_ref(ref)), None))
@@ -198,10 +213,14 @@ def _default_outputs(scope: Scope) -> List[str]:
 
 
 def _is_call_plumbing(ns: Namespace, name: str) -> bool:
-    """TF2 puts an Identity after every While/If output; unused ones are not model outputs."""
+    """TF2 puts an Identity (``<loop>/Identity_k``) after every While/If output; unused ones are
+    not model outputs. A function's own result read from a loop (Keras's final LSTM state,
+    ``Identity_1``) is one."""
     data = ns.inputs(name)[0]
-    return ns.op(name) == "Identity" and len(data) == 1 and ns.op(split_ref(data[0])[0]) in (
-        "While", "StatelessWhile", "If", "StatelessIf")
+    if ns.op(name) != "Identity" or len(data) != 1:
+        return False
+    source = split_ref(data[0])[0]
+    return ns.op(source) in ("While", "StatelessWhile", "If", "StatelessIf") and name.startswith(source + "/")
 
 
 def _name_outputs(scope: Scope, refs: List[str]) -> List[Value]:

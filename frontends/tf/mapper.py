@@ -17,47 +17,27 @@ folded its axis inputs to constants.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from litesmith.ir.builder import Builder, RecordingBuilder, as_array
+from litesmith.ir.builder import Builder, as_array
 from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Node, Value
 
+from ..op_table import OpTable, run_mapping
+
 MapFn = Callable[["MapContext", "TfNode", List[Value]], Optional[List[Value]]]
-MAPPERS: Dict[str, MapFn] = {}
-Arity = Union[int, Tuple[int, Optional[int]]]
 # TF op -> (least, most or None) data inputs: the mapped ops' (from ``tf_op``) and the control-flow ops'.
-ARITY: Dict[str, Tuple[int, Optional[int]]] = {
+TABLE = OpTable("TF", "data input(s)", fixed_arity={
     "Enter": (1, 1), "RefEnter": (1, 1), "Exit": (1, 1), "RefExit": (1, 1), "NextIteration": (1, 1),
     "RefNextIteration": (1, 1), "LoopCond": (1, 1), "Switch": (2, 2), "RefSwitch": (2, 2),
     "Merge": (1, None), "RefMerge": (1, None), "Const": (0, 0), "Placeholder": (0, 0), "PlaceholderV2": (0, 0),
-}
-
-
-def tf_op(*names: str, inputs: Arity):
-    """Register the decorated function as the mapping of the TF ops ``names``, which take ``inputs`` data inputs."""
-    arity = (inputs, inputs) if isinstance(inputs, int) else tuple(inputs)
-
-    def wrap(fn: MapFn) -> MapFn:
-        for n in names:
-            if n in MAPPERS:
-                raise ValueError(f"TF op {n} mapped twice")
-            MAPPERS[n] = fn
-            ARITY[n] = arity
-        return fn
-
-    return wrap
-
-
-def arity_problem(op: str, n: int) -> Optional[str]:
-    """Why ``n`` data inputs are wrong for TF op ``op`` (None if they are right or the op is unknown)."""
-    least, most = ARITY.get(op, (0, None))
-    if least <= n and (most is None or n <= most):
-        return None
-    want = str(least) if least == most else f"at least {least}" if most is None else f"{least} to {most}"
-    return f"has {n} data input(s), {op} takes {want}"
+})
+MAPPERS: Dict[str, MapFn] = TABLE.mappers
+ARITY: Dict[str, Tuple[int, Optional[int]]] = TABLE.arity
+tf_op = TABLE.op  # @tf_op("Relu", inputs=1): register the mapping of TF ops
+arity_problem = TABLE.arity_problem
 
 
 class BadAttr(UserError):
@@ -143,10 +123,17 @@ class MapContext:
         return c
 
     def const_ints(self, v: Value) -> List[int]:
-        return [int(x) for x in np.asarray(self.const_value(v)).reshape(-1)]
+        """An integer-valued constant input (axes, sizes, perms) as ints; BadAttr for any other dtype."""
+        arr = np.asarray(self.const_value(v))
+        if arr.dtype.kind not in "iub":
+            raise BadAttr(f"input {v.name!r} must hold integers (an axis, size or index), got {arr.dtype}")
+        return [int(x) for x in arr.reshape(-1)]
 
     def const_int(self, v: Value) -> int:
-        return int(np.asarray(self.const_value(v)).reshape(-1)[0])
+        values = self.const_ints(v)
+        if len(values) != 1:
+            raise BadAttr(f"input {v.name!r} must hold one integer, got {len(values)}")
+        return values[0]
 
 
 def map_node(builder: Builder, node: TfNode, inputs: List[Value]) -> Optional[List[Value]]:
@@ -157,17 +144,7 @@ def map_node(builder: Builder, node: TfNode, inputs: List[Value]) -> Optional[Li
     fn = MAPPERS.get(node.op)
     if fn is None or arity_problem(node.op, len(inputs)):
         return None
-    graph = builder.graph
-    recording = RecordingBuilder(builder)
-    try:
-        result = fn(MapContext(recording), node, inputs)
-    except NotConstant:
-        result = None
-    if result is None:
-        for n in reversed(recording.created):
-            if n.graph is graph:
-                graph.remove(n, force=True)
-    return result
+    return run_mapping(fn, MapContext, builder, node, inputs, declines=(NotConstant,))
 
 
 def relift(node: Node, builder: Builder) -> Optional[List[Value]]:
@@ -201,4 +178,4 @@ def _load_mappings() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from . import ops_linalg, ops_lists, ops_math, ops_nn, ops_shape  # noqa: F401  (they register themselves)
+        from . import ops_index, ops_linalg, ops_lists, ops_math, ops_nn, ops_shape  # noqa: F401  (they register themselves)

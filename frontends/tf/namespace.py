@@ -18,7 +18,7 @@ _OUTPUT_ARGS = {
     "FusedBatchNormV2": ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2"],
     "FusedBatchNormV3": ["y", "batch_mean", "batch_variance", "reserve_space_1", "reserve_space_2",
                          "reserve_space_3"],
-    "TopKV2": ["values", "indices"], "Unique": ["y", "idx"], "Switch": ["output_false", "output_true"],
+    "TopKV2": ["values", "indices"], "ApproxTopK": ["values", "indices"], "Unique": ["y", "idx"], "Switch": ["output_false", "output_true"],
     "Merge": ["output", "value_index"], "TensorListPopBack": ["output_handle", "tensor"],
     "TensorArrayV3": ["handle", "flow"],
 }
@@ -114,6 +114,9 @@ class Namespace:
         if self.function is not None and len(parts) == 3:
             node, arg, idx = parts
             self._check(user, node)
+            if node not in self.nodes or not idx.isdigit():  # "arg:out:0" of a function argument
+                who = f"{self.at(user)} ({self.nodes[user].op})" if user else f"{self.where}: a return value"
+                raise UserError(f"{who} reads {ref!r}, which is not a node output of the form node:arg:index")
             return f"{node}:{self._flat_index(node, arg, int(idx))}"
         if self.function is not None and len(parts) == 1 and ref in self.args:
             return f"{ref}:0"

@@ -14,7 +14,7 @@ _UNARY = {
     "Ceil": "core.ceil", "Round": "core.round", "Rint": "core.round", "Square": "core.square", "Sign": "core.sign",
     "Reciprocal": "core.reciprocal", "Inv": "core.reciprocal", "Softplus": "core.softplus", "Erf": "core.erf",
     "Erfc": "core.erfc",
-    "LogicalNot": "core.logical_not", "Log1p": "core.log1p", "Expm1": "core.expm1",
+    "LogicalNot": "core.logical_not", "Log1p": "core.log1p", "Expm1": "core.expm1", "Softsign": "core.softsign",
 }
 _BINARY = {
     "Add": "core.add", "AddV2": "core.add", "Sub": "core.sub", "Mul": "core.mul", "RealDiv": "core.div",
@@ -114,3 +114,20 @@ def _identity_n(ctx, node, inputs):
 @tf_op("NoOp", inputs=0)
 def _no_op(ctx, node, inputs):
     return []
+
+
+def _fake_quant_attrs(node, lo: float, hi: float) -> dict:
+    return {"min": float(lo), "max": float(hi), "num_bits": node.attr_int("num_bits", 8),
+            "narrow_range": bool(node.attr("narrow_range", False))}
+
+
+@tf_op("FakeQuantWithMinMaxArgs", inputs=1)
+def _fake_quant_args(ctx, node, inputs):
+    attrs = _fake_quant_attrs(node, node.attr_float("min", -6.0), node.attr_float("max", 6.0))
+    return [ctx.op("core.fake_quant", inputs[:1], attrs)]
+
+
+@tf_op("FakeQuantWithMinMaxVars", inputs=3)
+def _fake_quant_vars(ctx, node, inputs):
+    lo, hi = (float(np.asarray(ctx.const_value(v)).reshape(-1)[0]) for v in inputs[1:3])
+    return [ctx.op("core.fake_quant", inputs[:1], _fake_quant_attrs(node, lo, hi))]

@@ -162,3 +162,38 @@ def _lrn(ctx, node, inputs):
     attrs = {"depth_radius": node.attr_int("depth_radius", 5), "bias": node.attr_float("bias", 1.0),
              "alpha": node.attr_float("alpha", 1.0), "beta": node.attr_float("beta", 0.5)}
     return [ctx.op("core.local_response_norm", inputs[:1], attrs)]
+
+
+@tf_op("Conv2DBackpropInput", inputs=3)
+def _conv2d_backprop_input(ctx, node, inputs):
+    """Conv2DTranspose layers: NHWC, SAME/VALID, unit dilations (what TF's converter takes as TRANSPOSE_CONV)."""
+    strides = node.attr_ints("strides", [1, 1, 1, 1])
+    padding = node.attr_str("padding", "VALID").upper()
+    if _is_nchw(node) or padding not in ("SAME", "VALID") or any(d != 1 for d in node.attr_ints("dilations", [1, 1, 1, 1])) \
+            or len(strides) != 4 or strides[0] != 1 or strides[3] != 1:
+        return None
+    return [ctx.op("core.conv2d_transpose", inputs[:3], {"strides": strides[1:3], "padding": padding})]
+
+
+def _conv3d_attrs(node):
+    """strides / dilations / padding of an NDHWC Conv3D-family node, or None when TFLite cannot take them."""
+    strides, dilations = node.attr_ints("strides", [1] * 5), node.attr_ints("dilations", [1] * 5)
+    padding = node.attr_str("padding", "VALID").upper()
+    if node.attr_str("data_format", "NDHWC") != "NDHWC" or padding not in ("SAME", "VALID") or len(strides) != 5 \
+            or len(dilations) != 5 or strides[0] != 1 or strides[4] != 1 or dilations[0] != 1 or dilations[4] != 1:
+        return None
+    return {"strides": strides[1:4], "dilations": dilations[1:4], "padding": padding}
+
+
+@tf_op("Conv3D", inputs=2)
+def _conv3d(ctx, node, inputs):
+    attrs = _conv3d_attrs(node)
+    return None if attrs is None else [ctx.op("core.conv3d", inputs[:2], attrs)]
+
+
+@tf_op("Conv3DBackpropInputV2", inputs=3)
+def _conv3d_backprop_input(ctx, node, inputs):
+    attrs = _conv3d_attrs(node)
+    if attrs is None or attrs.pop("dilations") != [1, 1, 1]:
+        return None
+    return [ctx.op("core.conv3d_transpose", inputs[:3], attrs)]

@@ -92,6 +92,13 @@ _MESSAGES: Dict[str, str] = {
         "repeated NodeDef node = 1; VersionDef versions = 4; int32 version = 3;"
         "FunctionDefLibrary library = 2; GraphDebugInfo debug_info = 5"
     ),
+    # saved_model.proto / meta_graph.proto: only the fields that list a SavedModel's signatures
+    # (unknown fields are skipped when parsing).
+    "TensorInfo": "string name = 1; DataType dtype = 2; TensorShapeProto tensor_shape = 3",
+    "SignatureDef": "map<string,TensorInfo> inputs = 1; map<string,TensorInfo> outputs = 2; string method_name = 3",
+    "MetaInfoDef": "repeated string tags = 4",
+    "MetaGraphDef": "MetaInfoDef meta_info_def = 1; map<string,SignatureDef> signature_def = 5",
+    "SavedModel": "int64 saved_model_schema_version = 1; repeated MetaGraphDef meta_graphs = 2",
 }
 
 # Oneof groups (message -> (group name, member fields)).
@@ -192,7 +199,7 @@ def _build_classes() -> Dict[str, type]:
     pool = descriptor_pool.DescriptorPool()
     pool.Add(_file_descriptor())
     names = ["GraphDef", "NodeDef", "AttrValue", "TensorProto", "TensorShapeProto", "FunctionDefLibrary",
-             "FunctionDef", "OpDef", "VersionDef", "NameAttrList"]
+             "FunctionDef", "OpDef", "VersionDef", "NameAttrList", "SavedModel"]
     return {n: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{n}")) for n in names}
 
 
@@ -207,6 +214,7 @@ FunctionDef = _CLASSES["FunctionDef"]
 OpDef = _CLASSES["OpDef"]
 VersionDef = _CLASSES["VersionDef"]
 NameAttrList = _CLASSES["NameAttrList"]
+SavedModel = _CLASSES["SavedModel"]
 
 __all__ = ["GraphDef", "NodeDef", "AttrValue", "TensorProto", "TensorShapeProto", "FunctionDefLibrary",
-           "FunctionDef", "OpDef", "VersionDef", "NameAttrList", "DATA_TYPES", "DATA_TYPE_NAMES"]
+           "FunctionDef", "OpDef", "VersionDef", "NameAttrList", "SavedModel", "DATA_TYPES", "DATA_TYPE_NAMES"]

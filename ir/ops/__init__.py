@@ -1,3 +1,3 @@
 """Core op declarations. Each module registers its ops on import."""
 from . import structural  # noqa: F401  (const, identity, while, if)
-from . import elementwise, linalg, nn, reduce, shape_ops, tensor_list  # noqa: F401
+from . import elementwise, index_ops, linalg, nn, reduce, shape_ops, tensor_list  # noqa: F401

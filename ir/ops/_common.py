@@ -70,8 +70,11 @@ def same_type(ctx) -> List[TensorType]:
 
 def same_type_along_axis(ctx) -> List[TensorType]:
     """Inference of ops that keep their input's type and work along ``attrs["axis"]`` (softmax,
-    cumsum): the axis must exist when the rank is known."""
+    cumsum): the axis must exist when the rank is known, and the operand be numeric (a softmax
+    of a bool verified once, then failed in the interpreter: a difftest finding)."""
     t = ctx.types[0]
+    if t.dtype in (DType.BOOL, DType.STRING, DType.VARIANT):
+        ctx.fail(f"expects a numeric operand, got {t.dtype}")
     if t.shape is not None:
         norm_axis(ctx, ctx.attrs["axis"], len(t.shape))
     return same_type(ctx)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..registry import Attr, defop
-from ..types import TensorType
+from ..types import TensorType, is_static
 from ._common import broadcast_shapes, const_ints, same_type_along_axis
 
 # -- matmul -------------------------------------------------------------------
@@ -46,6 +46,7 @@ def _matmul(a, b, transpose_a=False, transpose_b=False):
 
 defop(
     "core.matmul",
+    batch_axis="matmul",
     doc="""Matrix product over the last two dims; leading (batch) dims
     broadcast. Covers TF MatMul and BatchMatMulV2 (adj_x/adj_y map to the
     transpose attributes).""",
@@ -198,6 +199,7 @@ def _depthwise_conv2d(x, filter, strides=(1, 1), dilations=(1, 1), padding="VALI
 
 defop(
     "core.conv2d",
+    batch_axis="spatial",
     doc="""2-D convolution (cross-correlation) of NHWC input with an HWIO
     filter, with TF's strides, dilations and SAME/VALID/EXPLICIT padding.""",
     operands=["x", "filter"],
@@ -209,6 +211,7 @@ defop(
 
 defop(
     "core.depthwise_conv2d",
+    batch_axis="spatial",
     doc="""Depthwise 2-D convolution: filter [H, W, C, M] applies M filters to
     each input channel; output channel c*M+m. Same attributes as conv2d.""",
     operands=["x", "filter"],
@@ -266,6 +269,7 @@ def _avg_pool(x, ksize, strides, padding):
 
 defop(
     "core.max_pool",
+    batch_axis="spatial",
     doc="Max over each window of NHWC input; SAME padding never wins the max.",
     operands=["x"],
     attrs=dict(_POOL_ATTRS),
@@ -276,6 +280,7 @@ defop(
 
 defop(
     "core.avg_pool",
+    batch_axis="spatial",
     doc="Mean over each window of NHWC input; with SAME padding, pad cells are left out of the count (TF).",
     operands=["x"],
     attrs=dict(_POOL_ATTRS),
@@ -300,6 +305,7 @@ def _log_softmax(x, axis=-1):
 
 defop(
     "core.softmax",
+    batch_axis="along_axis",
     doc="exp(beta * x) normalized to sum 1 along `axis` (beta is TFLite's; TF's is 1).",
     operands=["x"],
     attrs={"axis": Attr("int", -1), "beta": Attr("float", 1.0, "logit scale")},
@@ -310,11 +316,136 @@ defop(
 
 defop(
     "core.log_softmax",
+    batch_axis="along_axis",
     doc="log(softmax(x)) along `axis`, computed stably.",
     operands=["x"],
     attrs={"axis": Attr("int", -1)},
     infer=same_type_along_axis,
     kernel=_log_softmax,
+    category="nn",
+)
+
+# -- transposed convolution ------------------------------------------------------------
+
+
+def conv_transpose(output_shape, filter, x, strides, padding="VALID"):
+    """TF Conv2DBackpropInput / Conv3DBackpropInputV2 (channels last, filter [*window, out, in]): each
+    input pixel adds its filter-weighted copy at stride spacing; SAME crops the full result as the
+    forward conv pads it."""
+    x, filter = np.asarray(x), np.asarray(filter)
+    out = [int(d) for d in np.asarray(output_shape).reshape(-1)]
+    window, spatial = filter.shape[:-2], x.shape[1:-1]
+    begin = [max((i - 1) * s + k - o, 0) // 2 if padding == "SAME" else 0
+             for i, s, k, o in zip(spatial, strides, window, out[1:-1])]
+    full = np.zeros([out[0]] + [max((i - 1) * s + k, b + o) for i, s, k, b, o in
+                                zip(spatial, strides, window, begin, out[1:-1])] + [out[-1]], np.float64)
+    for tap in np.ndindex(*window):
+        index = (slice(None),) + tuple(slice(t, t + (i - 1) * s + 1, s) for t, i, s in zip(tap, spatial, strides))
+        full[index] += np.tensordot(x, filter[tap], axes=([x.ndim - 1], [1]))
+    return full[(slice(None),) + tuple(slice(b, b + o) for b, o in zip(begin, out[1:-1]))].astype(x.dtype)
+
+
+def conv2d_transpose(output_shape, filter, x, strides=(1, 1), padding="VALID"):
+    return conv_transpose(output_shape, filter, x, strides, padding)
+
+
+def conv3d(x, filter, strides=(1, 1, 1), dilations=(1, 1, 1), padding="VALID"):
+    """TF Conv3D (NDHWC, filter DHWIO): cross-correlation with strides, dilations, SAME/VALID."""
+    x, filter = np.asarray(x), np.asarray(filter)
+    window, spatial = filter.shape[:3], x.shape[1:4]
+    outs, pads = [], []
+    for i, k, s, d in zip(spatial, window, strides, dilations):
+        span = (k - 1) * d + 1
+        o = -(-i // s) if padding == "SAME" else (i - span) // s + 1
+        total = max((o - 1) * s + span - i, 0) if padding == "SAME" else 0
+        outs.append(o)
+        pads.append((total // 2, total - total // 2))
+    xp = np.pad(x, [(0, 0)] + pads + [(0, 0)])
+    y = np.zeros((x.shape[0], *outs, filter.shape[-1]), np.float64)
+    for tap in np.ndindex(*window):
+        index = (slice(None),) + tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
+                                       for t, d, o, s in zip(tap, dilations, outs, strides))
+        y += np.tensordot(xp[index], filter[tap], axes=([4], [0]))
+    return y.astype(x.dtype)
+
+
+def _infer_conv3d(ctx):
+    x, f = ctx.types
+    a = ctx.attrs
+    if a["padding"] not in ("SAME", "VALID"):
+        ctx.fail(f"padding must be SAME or VALID, got {a['padding']!r}")
+    for key in ("strides", "dilations"):
+        if len(a[key]) != 3 or min(a[key]) < 1:
+            ctx.fail(f"{key} must be three positive ints, got {a[key]}")
+    for name, t in (("input", x), ("filter", f)):
+        if t.shape is not None and len(t.shape) != 5:
+            ctx.fail(f"{name} must have rank 5, got rank {len(t.shape)}")
+    if x.shape is None or f.shape is None or not is_static(x.shape[1:4]) or not is_static(f.shape[:3]):
+        return [TensorType(x.dtype, None if x.shape is None else (x.shape[0], None, None, None, None if f.shape is None else f.shape[4]))]
+    outs = []
+    for i, k, s, d in zip(x.shape[1:4], f.shape[:3], a["strides"], a["dilations"]):
+        span = (k - 1) * d + 1
+        if a["padding"] == "VALID" and i < span:
+            ctx.fail(f"window {span} is larger than the input {i} (VALID)")
+        outs.append(-(-i // s) if a["padding"] == "SAME" else (i - span) // s + 1)
+    return [TensorType(x.dtype, (x.shape[0], *outs, f.shape[4]))]
+
+
+defop(
+    "core.conv3d",
+    doc="""3-D convolution (cross-correlation) of NDHWC input with a DHWIO filter: TF Conv3D with
+    strides, dilations and SAME/VALID padding.""",
+    operands=["x", "filter"],
+    attrs={"strides": Attr("ints", [1, 1, 1], "[d, h, w]"), "dilations": Attr("ints", [1, 1, 1], "[d, h, w]"),
+           "padding": Attr("str", "VALID", "SAME or VALID")},
+    infer=_infer_conv3d,
+    kernel=conv3d,
+    category="nn",
+)
+
+
+def _infer_conv_transpose(rank: int):
+    def infer(ctx):
+        _, f, x = ctx.types
+        if ctx.attrs["padding"] not in ("SAME", "VALID"):
+            ctx.fail(f"padding must be SAME or VALID, got {ctx.attrs['padding']!r}")
+        if len(ctx.attrs["strides"]) != rank - 2 or min(ctx.attrs["strides"]) < 1:
+            ctx.fail(f"strides must be {rank - 2} positive ints, got {ctx.attrs['strides']}")
+        for name, t in (("filter", f), ("input", x)):
+            if t.shape is not None and len(t.shape) != rank:
+                ctx.fail(f"{name} must have rank {rank}, got rank {len(t.shape)}")
+        shape = ctx.consts[0] if ctx.consts else None
+        dims = None if shape is None else tuple(int(d) for d in np.asarray(shape).reshape(-1))
+        if dims is not None and (len(dims) != rank or min(dims) < 0):
+            ctx.fail(f"output_shape must be {rank} dims >= 0, got {list(dims)}")
+        return [TensorType(x.dtype, dims)]
+
+    return infer
+
+
+defop(
+    "core.conv2d_transpose",
+    doc="""Transposed 2-D convolution as TF Conv2DBackpropInput (NHWC): the gradient of conv2d with
+    respect to its input, for an output of `output_shape` (shape-like), an HWOI filter
+    [H, W, out_channels, in_channels], strides and SAME/VALID padding (no dilation).""",
+    operands=["output_shape", "filter", "x"],
+    attrs={"strides": Attr("ints", [1, 1], "[stride_h, stride_w]"),
+           "padding": Attr("str", "VALID", "SAME or VALID, as of the forward conv")},
+    infer=_infer_conv_transpose(4),
+    kernel=conv2d_transpose,
+    category="nn",
+)
+
+defop(
+    "core.conv3d_transpose",
+    doc="""Transposed 3-D convolution as TF Conv3DBackpropInputV2 (NDHWC): output_shape (shape-like),
+    a DHWOI filter [D, H, W, out_channels, in_channels], strides and SAME/VALID padding.""",
+    operands=["output_shape", "filter", "x"],
+    attrs={"strides": Attr("ints", [1, 1, 1], "[stride_d, stride_h, stride_w]"),
+           "padding": Attr("str", "VALID", "SAME or VALID, as of the forward conv")},
+    infer=_infer_conv_transpose(5),
+    kernel=lambda output_shape, filter, x, strides=(1, 1, 1), padding="VALID": conv_transpose(
+        output_shape, filter, x, strides, padding),
     category="nn",
 )
 
@@ -432,6 +563,7 @@ def _resize_nearest(x, size, align_corners=False, half_pixel_centers=False):
 
 defop(
     "core.resize_bilinear",
+    batch_axis="spatial",
     doc="""Bilinear resize of NHWC images to `size` = [height, width] (int32),
     TF ResizeBilinear coordinates; the result is f32 whatever the input
     type, as in TF.""",
@@ -444,6 +576,7 @@ defop(
 
 defop(
     "core.resize_nearest",
+    batch_axis="spatial",
     doc="Nearest-neighbour resize of NHWC images to `size` = [height, width], TF ResizeNearestNeighbor coordinates.",
     operands=["x", "size"],
     attrs=dict(_RESIZE_ATTRS),

@@ -57,6 +57,7 @@ def _reduction(name, fn, doc):
         infer=_infer_reduce,
         kernel=kernel,
         category="reduce",
+        batch_axis="reduce_axes",
     )
 
 
@@ -99,6 +100,7 @@ _ARG_ATTRS = {"axis": Attr("int"), "output_type": Attr("dtype", DType.INT64, "i3
 
 defop(
     "core.argmax",
+    batch_axis="index_along_axis",
     doc="Index of the largest value along `axis` (the first one on ties).",
     operands=["x"],
     attrs=dict(_ARG_ATTRS),
@@ -109,6 +111,7 @@ defop(
 
 defop(
     "core.argmin",
+    batch_axis="index_along_axis",
     doc="Index of the smallest value along `axis` (the first one on ties).",
     operands=["x"],
     attrs=dict(_ARG_ATTRS),
@@ -180,6 +183,7 @@ _CUM_ATTRS = {
 
 defop(
     "core.cumsum",
+    batch_axis="along_axis",
     doc="Running sum along `axis`, optionally exclusive and/or from the end (TF Cumsum).",
     operands=["x"],
     attrs=dict(_CUM_ATTRS),
@@ -190,6 +194,7 @@ defop(
 
 defop(
     "core.cumprod",
+    batch_axis="along_axis",
     doc="Running product along `axis`, optionally exclusive and/or from the end (TF Cumprod).",
     operands=["x"],
     attrs=dict(_CUM_ATTRS),

@@ -51,6 +51,7 @@ def _infer_reshape(ctx):
 
 defop(
     "core.reshape",
+    batch_axis="reshape",
     doc="Same elements (row-major order) in a new shape; `shape` is 1-D int with at most one -1.",
     operands=["x", "shape"],
     infer=_infer_reshape,
@@ -75,6 +76,7 @@ def _infer_transpose(ctx):
 
 defop(
     "core.transpose",
+    batch_axis="transpose",
     doc="Permutes dims: result dim i is input dim perm[i].",
     operands=["x", "perm"],
     infer=_infer_transpose,
@@ -122,6 +124,7 @@ def _infer_concat(ctx):
 
 defop(
     "core.concat",
+    batch_axis="concat",
     doc="Joins the operands along `axis`; all other dims must agree.",
     operands=["*values"],
     attrs={"axis": Attr("int", doc="negative counts from the end")},
@@ -173,6 +176,7 @@ def _results(parts: List[np.ndarray]):
 
 defop(
     "core.split",
+    batch_axis="split",
     doc="Cuts `x` along `axis` into len(sizes) pieces; one size may be -1 (the rest). TF Split is sizes all equal.",
     operands=["x"],
     attrs={"axis": Attr("int"), "sizes": Attr("ints", doc="piece sizes along axis")},
@@ -195,6 +199,7 @@ def _infer_pack(ctx):
 
 defop(
     "core.pack",
+    batch_axis="pack",
     doc="Stacks N tensors of equal shape into one with a new dim of size N at `axis` (TF Pack/stack).",
     operands=["*values"],
     attrs={"axis": Attr("int", 0)},
@@ -219,6 +224,7 @@ def _infer_unpack(ctx):
 
 defop(
     "core.unpack",
+    batch_axis="unpack",
     doc="Splits `x` along `axis` into `num` tensors with that dim removed (TF Unpack/unstack).",
     operands=["x"],
     attrs={"axis": Attr("int", 0), "num": Attr("int", doc="size of dim axis = number of results")},
@@ -232,6 +238,9 @@ defop(
 
 def _infer_slice(ctx):
     x = ctx.types[0]
+    for i, what in ((1, "begin"), (2, "size")):
+        if ctx.types[i].rank not in (None, 1):  # TFLite SLICE wants vectors (LiteRT refused a scalar begin)
+            ctx.fail(f"{what} must be a 1-D vector, got {ctx.types[i]}")
     begin, size = const_ints(ctx, 1), const_ints(ctx, 2)
     rank = x.rank if x.rank is not None else vector_length(ctx.types[1]) or vector_length(ctx.types[2])
     if size is None:
@@ -260,6 +269,7 @@ def _slice(x, begin, size):
 
 defop(
     "core.slice",
+    batch_axis="per_dim_operands",
     doc="x[begin : begin + size] in every dim; size -1 means to the end.",
     operands=["x", "begin", "size"],
     infer=_infer_slice,
@@ -483,6 +493,7 @@ def _strided_slice(x, begin, end, strides, **masks):
 
 defop(
     "core.strided_slice",
+    batch_axis="strided_slice",
     doc="""TF StridedSlice: x[begin:end:strides] per dim with all five masks
     (begin/end masks take the full range, one ellipsis, new axes, shrunk
     axes). See ``normalize_strided_slice`` for the exact resolution.""",
@@ -522,6 +533,7 @@ def _gather(params, indices, axis=0, batch_dims=0):
 
 defop(
     "core.gather",
+    batch_axis="gather",
     doc="""TF GatherV2: slices of `params` along `axis` picked by `indices`;
     the first `batch_dims` dims of both are matched batch dims.""",
     operands=["params", "indices"],
@@ -589,6 +601,8 @@ def _infer_pad(ctx):
 
 def _pad(x, paddings, constant_value=None, mode="CONSTANT"):
     pads = np.asarray(paddings).reshape(-1, 2).tolist()
+    if not pads:  # a scalar: nothing to pad (np.pad rejects an empty pad list; a difftest finding)
+        return np.array(x, copy=True)
     if mode == "CONSTANT":
         value = 0 if constant_value is None else np.asarray(constant_value).reshape(-1)[0]
         return np.pad(x, pads, mode="constant", constant_values=value)
@@ -597,6 +611,7 @@ def _pad(x, paddings, constant_value=None, mode="CONSTANT"):
 
 defop(
     "core.pad",
+    batch_axis="per_dim_operands",
     doc="""Pads each dim by paddings[i] = [before, after]: with constant_value
     (default 0), or mirrored (REFLECT excludes the edge, SYMMETRIC repeats it).""",
     operands=["x", "paddings", "?constant_value"],
@@ -621,6 +636,7 @@ def _infer_tile(ctx):
 
 defop(
     "core.tile",
+    batch_axis="per_dim_operands",
     doc="Repeats `x` multiples[i] times along dim i.",
     operands=["x", "multiples"],
     infer=_infer_tile,
@@ -644,6 +660,7 @@ def _infer_broadcast_to(ctx):
 
 defop(
     "core.broadcast_to",
+    batch_axis="broadcast_to",
     doc="Broadcasts `x` (numpy rules) to `shape`.",
     operands=["x", "shape"],
     infer=_infer_broadcast_to,
@@ -663,6 +680,7 @@ def _infer_reverse(ctx):
 
 defop(
     "core.reverse",
+    batch_axis="reverse",
     doc="Reverses the order of elements along each of `axes`.",
     operands=["x"],
     attrs={"axes": Attr("ints")},
@@ -732,6 +750,7 @@ def space_to_batch_nd(x, block_shape, paddings):
 
 defop(
     "core.space_to_batch_nd",
+    batch_axis="space_batch",
     doc="""TF SpaceToBatchND: zero-pads the M dims after the batch by paddings
     [M, 2], then splits each into blocks of block_shape[i] and moves the
     offsets within a block into the batch: [N, *spatial, *rest] ->
@@ -783,6 +802,7 @@ def batch_to_space_nd(x, block_shape, crops):
 
 defop(
     "core.batch_to_space_nd",
+    batch_axis="space_batch",
     doc="""TF BatchToSpaceND, the inverse of space_to_batch_nd: moves blocks of
     the batch back into the M dims after it, then crops each by crops
     [M, 2]: [N * prod(block_shape), *spatial, *rest] ->
@@ -806,6 +826,7 @@ def _infer_expand_dims(ctx):
 
 defop(
     "core.expand_dims",
+    batch_axis="expand_dims",
     doc="Inserts a dim of size 1 at `axis` (negative counts from the end of the result).",
     operands=["x"],
     attrs={"axis": Attr("int")},
@@ -832,6 +853,7 @@ def _infer_squeeze(ctx):
 
 defop(
     "core.squeeze",
+    batch_axis="squeeze",
     doc="Removes the size-1 dims listed in `axes`, or every size-1 dim when `axes` is empty.",
     operands=["x"],
     attrs={"axes": Attr("ints", [], "[] = all size-1 dims")},
@@ -892,6 +914,7 @@ def _int_result_dtype(ctx, key: str = "dtype") -> DType:
 
 defop(
     "core.shape",
+    batch_axis="shape_of",
     doc="The shape of `x` as a 1-D integer tensor.",
     operands=["x"],
     attrs={"dtype": Attr("dtype", DType.INT32, "i32 or i64")},
@@ -902,6 +925,7 @@ defop(
 
 defop(
     "core.size",
+    batch_axis="size_of",
     doc="The number of elements of `x` as an integer scalar.",
     operands=["x"],
     attrs={"dtype": Attr("dtype", DType.INT32, "i32 or i64")},
@@ -912,6 +936,7 @@ defop(
 
 defop(
     "core.rank",
+    batch_axis="shape_of",
     doc="The number of dims of `x` as an i32 scalar.",
     operands=["x"],
     infer=lambda ctx: [_t(DType.INT32, ())],
@@ -934,6 +959,7 @@ def _infer_fill(ctx):
 
 defop(
     "core.fill",
+    batch_axis="fill",
     doc="A tensor of shape `dims` filled with the scalar `value`.",
     operands=["dims", "value"],
     infer=_infer_fill,

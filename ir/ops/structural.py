@@ -33,6 +33,7 @@ def _const_kernel(value):
 
 defop(
     "core.identity",
+    batch_axis="passthrough",
     doc="Returns its input unchanged.",
     operands=["x"],
     infer=lambda ctx: [ctx.types[0]],

@@ -81,6 +81,7 @@ def _reserve(num_elements, element_dtype, element_shape):
 
 defop(
     "core.tensor_list_reserve",
+    batch_axis="list_reserve",
     doc="""A list of `num_elements` unset slots; an unset slot reads as zeros
     of `element_shape` (TF TensorListReserve / TensorArrayV3).""",
     operands=["num_elements"],
@@ -112,6 +113,7 @@ def _from_tensor(tensor, element_shape):
 
 defop(
     "core.tensor_list_from_tensor",
+    batch_axis="list_from_tensor",
     doc="The list of `tensor`'s rows (unstacked along axis 0).",
     operands=["tensor"],
     attrs={"element_shape": Attr("shape", doc="declared element shape (refined by the tensor's rows)")},
@@ -138,6 +140,7 @@ def _get_item(lst: TensorListValue, index, element_dtype=None):
 
 defop(
     "core.tensor_list_get_item",
+    batch_axis="passthrough",
     doc="Element `index` of the list (an unset slot reads as zeros).",
     operands=["list", "index"],
     attrs={"element_dtype": Attr("dtype", doc="must equal the list's element dtype")},
@@ -169,6 +172,7 @@ def _set_item(lst: TensorListValue, index, item):
 
 defop(
     "core.tensor_list_set_item",
+    batch_axis="list_set_item",
     doc="A new list equal to `list` with element `index` replaced by `item` (the input list is unchanged).",
     operands=["list", "index", "item"],
     infer=_infer_set_item,
@@ -203,6 +207,7 @@ def _stack(lst: TensorListValue, element_dtype=None, num_elements=-1):
 
 defop(
     "core.tensor_list_stack",
+    batch_axis="list_stack",
     doc="All elements stacked into one tensor [n, *element_shape].",
     operands=["list"],
     attrs={
@@ -222,6 +227,7 @@ def _infer_length(ctx):
 
 defop(
     "core.tensor_list_length",
+    batch_axis="size_of",
     doc="The number of elements of the list, as an i32 scalar.",
     operands=["list"],
     infer=_infer_length,

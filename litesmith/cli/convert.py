@@ -10,6 +10,10 @@ OUT atomically. The pass instruments (--print-ir-after-all, --verify-each,
 code is 2, stderr says which ops, and --report holds the full legality report
 (JSON) with a hint per node.
 
+--stubs-dir DIR runs stub-custom-ops after --passes (unless --passes has it
+already) and writes its C++ kernel stubs into DIR once the model is written:
+a failed conversion writes nothing there.
+
 example:
   litesmith convert model.pb -o model.tflite --input-shape x:1x28x28x3
   litesmith convert lm.pb -o lm.tflite --inputs ids,state --outputs logits \\
@@ -17,6 +21,7 @@ example:
   litesmith convert cnn.pb -o cnn-int8.tflite --quantize int8 --calibration calib.npz
   litesmith convert cnn.pb -o cnn.tflite --print-ir-after-all --check-numerics 2> passes.log
   litesmith convert resnet.onnx -o resnet.tflite --io-layout nhwc
+  litesmith convert ctc.pb -o ctc.tflite --passes compose-ops --stubs-dir stubs/
 """
 from __future__ import annotations
 
@@ -37,6 +42,9 @@ def add_arguments(p) -> None:
     p.add_argument("--quantize", choices=("dynamic", "int8", "float16"), metavar="MODE",
                    help="quantize after lowering: dynamic (int8 weights), int8 (full integer; needs --calibration) or float16")
     add_quantize_arguments(p)
+    p.add_argument("--stubs-dir", metavar="DIR",
+                   help="stub the ops TFLite lacks as custom ops (stub-custom-ops) and write their C++ kernel "
+                        "stubs here, after the model is written")
     p.add_argument("--report", metavar="REPORT.json",
                    help="write ops before/after, fusions and the legality report here (also on failure)")
     add_pass_manager_arguments(p)
@@ -46,10 +54,13 @@ def run(args) -> int:
     from litesmith.api import pipeline_for, write_atomic
     from litesmith.backends.tflite.compile import compile_to_tflite
     from litesmith.backends.tflite.legalize import IllegalOpsError
+    from litesmith.backends.tflite.stub_custom_ops import DEFERRED_STUBS
+    from litesmith.backends.tflite.stubs import write_stubs
     from litesmith.passes.instruments import Instrument
 
     graph = load_model(args)
-    pipeline = pipeline_for(graph, args.passes, args.io_layout)
+    pipeline = pipeline_for(graph, _with_stub_pass(args.passes, args.stubs_dir), args.io_layout)
+    deferred_stubs: list = []  # (stubs_dir, specs) of each stub-custom-ops run, written after the model
     report = {"model": args.model, "passes": pipeline}
 
     class LayoutReport(Instrument):
@@ -64,6 +75,7 @@ def run(args) -> int:
         blob = compile_to_tflite(graph, passes=pipeline, report=report, quantize=args.quantize,
                                  calibration=args.calibration, io_dtype=args.io, percentile=args.percentile,
                                  integer_only=args.integer_only, manager_options=manager_options,
+                                 resources={DEFERRED_STUBS: deferred_stubs},
                                  as_bytearray=True)  # written to a file: no second copy of the weights
     except IllegalOpsError as e:
         report["status"] = "illegal-ops"
@@ -73,10 +85,29 @@ def run(args) -> int:
               file=sys.stderr)
         return 2
     write_atomic(args.output, blob)
+    files = [f for stubs_dir, specs in deferred_stubs if stubs_dir or args.stubs_dir
+             for f in write_stubs(specs, stubs_dir or args.stubs_dir)]
+    if files:
+        report["stub_files"] = files
     report["status"] = "ok"
     report["bytes"] = len(blob)
     _write_report(args.report, report)
     return 0
+
+
+def _with_stub_pass(passes, stubs_dir):
+    """``--passes`` with stub-custom-ops at the end when ``--stubs-dir`` is given and it has none."""
+    if not stubs_dir:
+        return passes
+    from litesmith.ir.errors import ParseError
+    from litesmith.passes.pipeline import parse_pipeline_syntax
+
+    try:
+        if passes and any(name == "stub-custom-ops" for name, _ in parse_pipeline_syntax(passes)):
+            return passes
+    except ParseError:
+        return passes  # the compile reports the syntax error
+    return ",".join(p for p in (passes, "stub-custom-ops") if p)
 
 
 def _write_report(path, report) -> None:

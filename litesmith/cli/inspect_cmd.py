@@ -6,6 +6,8 @@ example:
   litesmith inspect model.pb --input-shape input:1x28x28x3 --outputs logits --ir
   litesmith inspect model.pb --check          # what TFLite lacks, with reasons and fixes
   litesmith inspect model.tflite --dot | dot -Tsvg > model.svg
+  litesmith inspect saved_model_dir/          # its signatures (no TensorFlow needed)
+  litesmith inspect saved_model_dir/ --signature serving_default   # one signature's graph (the tf extra)
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from .options import add_io_arguments, load_model
 
 
 def add_arguments(p) -> None:
-    p.add_argument("model", metavar="MODEL", help="a .pb, .pbtxt, .tflite or .ir model")
+    p.add_argument("model", metavar="MODEL",
+                   help="a .pb, .pbtxt, .onnx, .tflite, .ir, .keras or .h5 model or a SavedModel directory")
     p.add_argument("--json", action="store_true", help="print a JSON summary (stable keys) instead of text")
     p.add_argument("--ir", action="store_true", help="print the IR text of the lifted graph")
     p.add_argument("--dot", action="store_true", help="print the graph in Graphviz dot form")
@@ -106,7 +109,35 @@ def render(summary: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_signatures(sigs) -> str:
+    lines = []
+    for sig in sigs:
+        lines.append(f"signature {sig.name}:")
+        for key in ("inputs", "outputs"):
+            tensors = getattr(sig, key)
+            lines.append(f"  {key}:")
+            lines += [f"    {t.key}: {_shape_text({'dtype': t.dtype, 'shape': t.shape})}" for t in tensors] or ["    (none)"]
+    return "\n".join(lines or ["no signatures"]) + "\n"
+
+
+def _lists_signatures(args) -> bool:
+    """A SavedModel with nothing asking for a graph: list its signatures (no TensorFlow needed)."""
+    import os
+
+    return (os.path.isfile(os.path.join(args.model, "saved_model.pb")) and not args.signature and not args.ir
+            and not args.dot and not args.check and not args.custom_shape)
+
+
 def run(args) -> int:
+    if _lists_signatures(args):
+        from dataclasses import asdict
+
+        from litesmith.frontends.tf.saved_model import read_signatures
+
+        sigs = read_signatures(args.model)
+        sys.stdout.write(json.dumps({"signatures": [asdict(s) for s in sigs]}, indent=2) + "\n" if args.json
+                         else render_signatures(sigs))
+        return 0
     graph = load_model(args)
     if args.ir:
         from litesmith.ir.text import print_ir

@@ -14,7 +14,7 @@ import sys
 
 from litesmith.ir.errors import UserError
 
-from .options import add_pass_manager_arguments, pass_manager_options, pipeline_error
+from .options import add_custom_shape_argument, add_pass_manager_arguments, parse_input_shapes, pass_manager_options, pipeline_error
 from .plugins import add_load_argument, load_files
 
 
@@ -25,6 +25,7 @@ def add_arguments(p) -> None:
     p.add_argument("-o", "--output", metavar="OUT.ir", help="write the result here (default: stdout)")
     p.add_argument("--calibration", metavar="DATA.npz",
                    help="calibration inputs for quantize-int8 (and the accuracy report of any quantize-* pass)")
+    add_custom_shape_argument(p)
     add_pass_manager_arguments(p)
     add_load_argument(p)
 
@@ -42,7 +43,7 @@ def run(args) -> int:
         if args.pipeline is None:
             raise UserError(f"{args.file}: its '// pipeline:' line: {e}") from None
         raise pipeline_error(pipeline, e) from None
-    graph = load(args.file)
+    graph = load(args.file, custom_shapes=parse_input_shapes(args.custom_shape, "--custom-shape"))
     pm.run(graph)
     if args.output:
         if args.output.endswith(".ir"):

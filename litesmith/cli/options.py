@@ -1,6 +1,7 @@
 """Option parsing shared by the verbs (one definition of `--input-shape` and name lists)."""
 from __future__ import annotations
 
+import sys
 from typing import Dict, List, Optional
 
 from litesmith.ir.errors import UserError
@@ -23,6 +24,16 @@ def add_io_arguments(p) -> None:
     p.add_argument("--outputs", metavar="X,Y", help="graph outputs by name (default: tensors nobody consumes)")
     p.add_argument("--input-shape", metavar="NAME:1x28x28x3", action="append", default=[],
                    help="static shape of an input; ? for an unknown dim, NAME: for a scalar (repeatable)")
+    p.add_argument("--signature", metavar="NAME",
+                   help="SavedModel directories: the signature to convert (default serving_default)")
+    add_custom_shape_argument(p)
+
+
+def add_custom_shape_argument(p) -> None:
+    """``--custom-shape``: result shapes of ops litesmith does not map (it cannot infer them)."""
+    p.add_argument("--custom-shape", metavar="OP:1x3", action="append", default=[],
+                   help="static result shape of an unmapped op: OP is its op type (Lgamma: every such node), "
+                        "a node name or a result name (node:1 for result 1); repeatable")
 
 
 def add_quantize_arguments(p) -> None:
@@ -52,8 +63,6 @@ def add_pass_manager_arguments(p) -> None:
 
 def pass_manager_options(args) -> Dict[str, object]:
     """``PassManager`` keywords from the arguments of ``add_pass_manager_arguments``."""
-    import sys
-
     return dict(
         verify_each=args.verify_each,
         print_ir_after_all=args.print_ir_after_all,
@@ -66,24 +75,24 @@ def pass_manager_options(args) -> Dict[str, object]:
     )
 
 
-def parse_input_shapes(specs) -> Optional[Dict[str, List[Optional[int]]]]:
+def parse_input_shapes(specs, option: str = "--input-shape") -> Optional[Dict[str, List[Optional[int]]]]:
     """``["x:1x28x28x3", "y:?x4", "s:"]`` -> ``{"x": [1, 28, 28, 3], "y": [None, 4], "s": []}``."""
     shapes: Dict[str, List[Optional[int]]] = {}
     for spec in specs or ():
         name, sep, dims = spec.rpartition(":")
         if not sep or not name:
-            raise UserError(f"--input-shape {spec!r}: expected NAME:DIMS such as input:1x28x28x3")
+            raise UserError(f"{option} {spec!r}: expected NAME:DIMS such as input:1x28x28x3")
         out: List[Optional[int]] = []
         parts = dims.lower().split("x") if dims else []
         if "" in parts:
-            raise UserError(f"--input-shape {spec!r}: empty dimension; write dimensions like 1x28x28x3 ('NAME:' for a scalar)")
+            raise UserError(f"{option} {spec!r}: empty dimension; write dimensions like 1x28x28x3 ('NAME:' for a scalar)")
         for d in parts:
             if d in ("?", "-1"):
                 out.append(None)
             elif d.isdigit():
                 out.append(int(d))
             else:
-                raise UserError(f"--input-shape {spec!r}: dimension {d!r} is not a number or ?")
+                raise UserError(f"{option} {spec!r}: dimension {d!r} is not a number or ?")
         shapes[name] = out
     return shapes or None
 
@@ -96,6 +105,11 @@ def split_names(text: Optional[str]) -> Optional[List[str]]:
 def load_model(args):
     """Load ``args.model`` with the I/O overrides of ``add_io_arguments``."""
     from litesmith.api import load
+    from litesmith.ir.notes import graph_notes
 
-    return load(args.model, inputs=split_names(args.inputs), outputs=split_names(args.outputs),
-                input_shapes=parse_input_shapes(args.input_shape))
+    graph = load(args.model, inputs=split_names(args.inputs), outputs=split_names(args.outputs),
+                 input_shapes=parse_input_shapes(args.input_shape),
+                 custom_shapes=parse_input_shapes(args.custom_shape, "--custom-shape"), signature=args.signature)
+    for note in graph_notes(graph):
+        print(f"litesmith: note: {args.model}: {note}", file=sys.stderr)
+    return graph

@@ -11,8 +11,8 @@ Exact: the conv on sub-image ``o`` reads padded rows ``(q + k) * block + o`` for
 dilated conv's tap ``k`` with padding ``paddings - crops`` (which must be >= 0).
 
 Keras ``Conv1D`` adds an ExpandDims/Squeeze pair inside the chain (the conv is 2-D); the
-rewrite keeps the pair around the new conv. Registered like the built-in patterns (``_canonical``;
-canonicalize imports this module); strip-batch also applies it before its axis analysis.
+rewrite keeps the pair around the new conv. Registered like the built-in patterns (``_canonical``,
+attached when the registry loads); strip-batch also applies it before its axis analysis.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence, Tuple
 from litesmith.ir.graph import Node, Value
 from litesmith.ir.ops.nn import window_padding
 
-from .canonical_patterns import _canonical
+from .basic import _canonical
 
 _CONVS = ("core.conv2d", "core.depthwise_conv2d")
 Pair = Tuple[int, int]

@@ -1,7 +1,8 @@
 """Built-in canonicalization patterns: rewrites that are obviously correct and always shrink the graph.
 
-Each is registered on its root op with ``litesmith.ir.registry.canonicalization_pattern``,
-so the ``canonicalize`` pass (and anyone calling ``canonicalization_patterns()``) finds it.
+Each is registered on its root op with ``litesmith.ir.registry.canonicalization_pattern``
+when the registry loads the core ops, so ``OpDef.canonicalize`` is complete in any process
+and the ``canonicalize`` pass finds it there.
 An op missing from the registry simply gets no pattern.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 
 from litesmith.ir.graph import Node, Value
 from litesmith.ir.registry import canonicalization_pattern, get_op
+from litesmith.ir.traits import COMMUTATIVE
 
 
 def _canonical(*ops: str):
@@ -106,11 +108,14 @@ def _broadcast_neutral(x: Value, c: Value, result: Value, neutral: int) -> bool:
     return x.dtype is result.dtype and x.quant is None and result.quant is None and c.quant is None
 
 
-def _neutral_right(neutral: int, name: str, doc: str):
+def _neutral(neutral: int, const_operand: int, name: str, doc: str):
+    """A pattern forwarding the other operand when operand ``const_operand`` is a neutral constant."""
+    side = "right" if const_operand else "left"
+
     def fn(node: Node, rw) -> bool:
-        x, c = node.inputs
+        c, x = node.inputs[const_operand], node.inputs[1 - const_operand]
         if not _broadcast_neutral(x, c, node.output, neutral):
-            return rw.why_not(f"right operand is not a broadcast-safe constant {neutral}")
+            return rw.why_not(f"{side} operand is not a broadcast-safe constant {neutral}")
         return _forward(node, x, rw)
 
     fn.__name__ = fn.__qualname__ = name
@@ -118,22 +123,15 @@ def _neutral_right(neutral: int, name: str, doc: str):
     return fn
 
 
-def _neutral_left(neutral: int, name: str, doc: str):
-    def fn(node: Node, rw) -> bool:
-        c, x = node.inputs
-        if not _broadcast_neutral(x, c, node.output, neutral):
-            return rw.why_not(f"left operand is not a broadcast-safe constant {neutral}")
-        return _forward(node, x, rw)
-
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc
-    return fn
+def _commutative(*ops: str):
+    """Those of ``ops`` declared commutative: a right-neutral constant is neutral on the left too."""
+    return [op for op in ops if get_op(op) is not None and get_op(op).has(COMMUTATIVE)]
 
 
-add_zero = _canonical("core.add", "core.sub")(_neutral_right(0, "add_zero", "x + 0 -> x, x - 0 -> x"))
-zero_add = _canonical("core.add")(_neutral_left(0, "zero_add", "0 + x -> x"))
-mul_one = _canonical("core.mul", "core.div")(_neutral_right(1, "mul_one", "x * 1 -> x, x / 1 -> x"))
-one_mul = _canonical("core.mul")(_neutral_left(1, "one_mul", "1 * x -> x"))
+add_zero = _canonical("core.add", "core.sub")(_neutral(0, 1, "add_zero", "x + 0 -> x, x - 0 -> x"))
+zero_add = _canonical(*_commutative("core.add", "core.sub"))(_neutral(0, 0, "zero_add", "0 + x -> x"))
+mul_one = _canonical("core.mul", "core.div")(_neutral(1, 1, "mul_one", "x * 1 -> x, x / 1 -> x"))
+one_mul = _canonical(*_commutative("core.mul", "core.div"))(_neutral(1, 0, "one_mul", "1 * x -> x"))
 
 
 @_canonical("core.cast")

@@ -1,0 +1,68 @@
+"""The traits an op declaration may carry, and the batch-axis rules it may name.
+
+Passes ask an op's declaration (``get_op(name).traits``, ``.batch_axis``)
+instead of keeping their own tables of op names, so a new op is one
+``defop`` (plus its lowering). ``defop`` rejects a name not listed here; the
+rules' implementations live with the passes that use them
+(``passes/axis_rules.py`` for strip-batch and unroll-rnn).
+"""
+from __future__ import annotations
+
+# -- traits ------------------------------------------------------------------------------------
+ELEMENTWISE = "elementwise"
+COMMUTATIVE = "commutative"
+
+TRAITS = {
+    ELEMENTWISE: "each result element depends only on the operand elements at the same (broadcast) "
+                 "index; operands broadcast numpy-style",
+    COMMUTATIVE: "a binary op whose two operands may be swapped (numeric operands: core.add of strings "
+                 "concatenates)",
+}
+
+# -- batch-axis rules: how a tracked axis (batch, time) goes through the op -------------------------
+BATCH_AXIS_RULES = {
+    "elementwise": "the axis stays where it is; operands without it broadcast along it",
+    "passthrough": "the result carries the first operand's axis unchanged",
+    "reduce_axes": "reduction over attr `axes` (all when empty): mixes if it reduces the axis, "
+                   "else the axis shifts down unless `keepdims`",
+    "along_axis": "works along attr `axis` keeping the shape (softmax, cumsum): mixes if it is the axis",
+    "index_along_axis": "reduces attr `axis` to an index (argmax): mixes if it is the axis",
+    "matmul": "a batch dim of either operand, or the rows of x; contracting over it mixes",
+    "spatial": "NHWC op that needs its rank: the axis must be dim 0 of the first operand only; "
+               "a size-1 dim is kept around it when stripped",
+    "transpose": "the axis moves with the constant permutation",
+    "concat": "joins along attr `axis`: mixes if it is the axis",
+    "pack": "stacks along a new attr `axis`",
+    "split": "splits along attr `axis`: mixes if it is the axis",
+    "unpack": "unstacks along attr `axis`: mixes if it is the axis",
+    "gather": "indices or params may carry it; gathering along it mixes",
+    "reshape": "follows the axis through a static reshape (possibly merged into a larger dim), or to "
+               "the dim of a run-time target that reads the axis size",
+    "expand_dims": "a new dim at attr `axis` may shift it",
+    "squeeze": "removing dims at attr `axes` may shift or remove it",
+    "strided_slice": "only a full, unit-stride slice of the axis keeps it",
+    "per_dim_operands": "constant per-dim operands (slice begin/size, tile multiples, pad widths) lose "
+                        "the axis's entry; the other operands must not carry it",
+    "reverse": "attr `axes` is renumbered; reversing the axis itself mixes",
+    "shape_of": "asks for the shape or rank: answered as if the axis were still there with size 1; "
+                "element `a` of `shape(x)` is the axis size",
+    "size_of": "a count (size, list length) that does not carry the axis",
+    "fill": "creates a tensor of the `dims` operand: carries the axis when constant dim 0 is its size, or "
+            "where run-time dims read the size (`shape(x)[0]`)",
+    "broadcast_to": "creates a tensor of the `shape` operand: carries the axis when constant dim 0 is its size, "
+                    "or where a run-time shape reads the size",
+    "list_reserve": "an empty list whose attr `element_shape` starts with the axis size carries it",
+    "list_from_tensor": "the list's elements carry the axis one dim lower; unstacking over it is a time axis",
+    "list_set_item": "the list and the item must carry the axis at the same place",
+    "list_stack": "stacking puts the axis one dim higher",
+    "space_batch": "moves spatial blocks into or out of the batch (mixes)",
+}
+
+
+def check(op_name: str, traits, batch_axis) -> None:
+    """Raise ValueError for a trait or batch-axis rule that is not in the vocabulary above."""
+    unknown = [t for t in traits if t not in TRAITS]
+    if unknown:
+        raise ValueError(f"op {op_name}: unknown trait(s) {unknown}; known: {sorted(TRAITS)}")
+    if batch_axis is not None and batch_axis not in BATCH_AXIS_RULES:
+        raise ValueError(f"op {op_name}: unknown batch-axis rule {batch_axis!r}; known: {sorted(BATCH_AXIS_RULES)}")
