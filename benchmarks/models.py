@@ -24,7 +24,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow is import
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-GROUPS = ("seed_lm", "rnn_cells", "keras_rnn", "keras_cnns", "small_graphs")
+GROUPS = ("seed_lm", "rnn_cells", "rnn_cells_dyn", "dynamic_cnn", "keras_rnn", "keras_cnns", "small_graphs")
 
 
 def build(tf, zoo, group, out_dir):
@@ -36,6 +36,10 @@ def build(tf, zoo, group, out_dir):
         return {m.name: m for m in [*v1_models, v2_model]}
     if group == "rnn_cells":
         return {m.name: m for form in ("v1", "v2") for m in zoo.build_rnn_cells(tf, out_dir, form).values()}
+    if group == "rnn_cells_dyn":
+        return {m.name: m for form in ("v1", "v2") for m in zoo.build_rnn_cells(tf, out_dir, form, True).values()}
+    if group == "dynamic_cnn":
+        return {"dynamic_batch_cnn": timed(lambda: zoo.build_dynamic_batch_cnn(tf, out_dir))}
     if group == "keras_rnn":
         return {f"keras_{k}_v2": timed(lambda k=k: zoo.build_keras_rnn(tf, out_dir, k)) for k in ("lstm", "gru")}
     if group == "keras_cnns":

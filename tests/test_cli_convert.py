@@ -86,10 +86,28 @@ def test_convert_illegal_op_writes_report_and_no_model(tmp_path, capsys):
 
 
 def test_convert_dynamic_shape_says_which_input(tmp_path, capsys):
-    model, _ = write_model(tmp_path, x_shape=(None, 6, 6, 2))
+    """An unknown spatial dim the conv's lowering reads: dynamic-shape, naming the input's fix."""
+    model, _ = write_model(tmp_path, x_shape=(1, None, 6, 2))
     out = tmp_path / "m.tflite"
-    _fails(capsys, ["convert", str(model), "-o", str(out)], "dynamic-shape", "--input-shape x:")
+    _fails(capsys, ["convert", str(model), "-o", str(out)], "dynamic-shape", "--input-shape x:1x1x6x2")
     assert not out.exists()
+
+
+def test_convert_keeps_an_unknown_batch_and_litert_resizes_it(tmp_path, litert_interpreter):
+    """An unknown batch is written as -1 in shape_signature (shape 1) and LiteRT resizes it."""
+    model, g = write_model(tmp_path, x_shape=(None, 6, 6, 2))
+    out = tmp_path / "m.tflite"
+    assert main(["convert", str(model), "-o", str(out)]) == 0
+    interp = litert_interpreter(model_path=str(out))
+    (detail,) = interp.get_input_details()
+    assert list(detail["shape"]) == [1, 6, 6, 2] and list(detail["shape_signature"]) == [-1, 6, 6, 2]
+    x = RNG.normal(size=(3, 6, 6, 2)).astype(np.float32)
+    interp.resize_tensor_input(detail["index"], [3, 6, 6, 2])
+    interp.allocate_tensors()
+    interp.set_tensor(detail["index"], x)
+    interp.invoke()
+    (want,) = run(g, {"x": x}).values()
+    np.testing.assert_allclose(interp.get_tensor(interp.get_output_details()[0]["index"]), want, atol=1e-5)
 
 
 @pytest.mark.parametrize("spec", ["x", "x:1xa", ":1x2", "x:0x", "x:1xx2"])

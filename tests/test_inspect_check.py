@@ -77,12 +77,14 @@ def test_check_graph_codes_dynamic_shapes_and_stubbable_ops():
 
     g = Graph()
     x = g.add_input(TensorType(DType.FLOAT32, (None, 3)), "x")
-    y = g.append(Node("tf.MyOp", [x], {}, [x.type], output_names=["y"])).outputs[0]
+    t = g.append(Node("core.atan", [x], {}, [x.type], output_names=["t"])).outputs[0]
+    y = g.append(Node("tf.MyOp", [t], {}, [x.type], output_names=["y"])).outputs[0]
     g.outputs = [y]
     findings = check_graph(g)
-    assert [(f.code, f.name) for f in findings] == [("L003", "dynamic-shape"), ("L001", "unknown-op")]
+    assert [(f.code, f.name, f.node) for f in findings] == [
+        ("L003", "dynamic-shape", "x"), ("L003", "dynamic-shape", "t"), ("L001", "unknown-op", "y")]
     assert "--input-shape x:1x3" in findings[0].fix
-    assert "stub-custom-ops" in findings[1].fix
+    assert "stub-custom-ops" in findings[2].fix
 
 
 def test_compose_and_stub_give_a_model_litert_loads_and_a_stub_g_plus_plus_compiles(

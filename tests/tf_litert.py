@@ -40,3 +40,19 @@ def assert_close(got: Dict[str, np.ndarray], want: Dict[str, np.ndarray], atol: 
         else:
             np.testing.assert_array_equal(g, w, err_msg=name)
     return worst
+
+
+def run_litert_resized(litert, blob, feeds: Dict[str, np.ndarray]) -> Tuple[Dict[str, np.ndarray], List[str]]:
+    """Run ``blob`` in LiteRT on ``feeds`` (signature input names) after ``resize_tensor_input`` of each
+    input to its feed's shape, as a user of a model with unknown dims does: (outputs by signature
+    name, the op names in execution order)."""
+    interp = litert(model_content=bytes(blob))
+    signature = interp._get_full_signature_list()["serving_default"]
+    for name, value in feeds.items():
+        interp.resize_tensor_input(signature["inputs"][name], list(np.shape(value)))
+    interp.allocate_tensors()
+    for name, value in feeds.items():
+        interp.set_tensor(signature["inputs"][name], np.asarray(value))
+    interp.invoke()
+    ops = [d["op_name"] for d in interp._get_ops_details() if d["op_name"] != "DELEGATE"]
+    return {name: interp.get_tensor(i).copy() for name, i in signature["outputs"].items()}, ops

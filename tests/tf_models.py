@@ -31,6 +31,8 @@ __all__ = [
     "RNN_VARIANTS",
     "SEED_LM_SIZES",
     "TFModel",
+    "DYNAMIC_CNN_SIZES",
+    "build_dynamic_batch_cnn",
     "build_keras_cnn",
     "build_keras_rnn",
     "build_rnn_cells",
@@ -49,6 +51,9 @@ __all__ = [
     "rnn_cells",
     "rnn_cells_v1",
     "rnn_cells_v2",
+    "rnn_cells_dyn_v1",
+    "rnn_cells_dyn_v2",
+    "dynamic_batch_cnn",
     "run_tf_graphdef",
     "seed_lm",
     "seed_lm_step",
@@ -381,7 +386,7 @@ RNN_VARIANTS = (
 )
 
 
-def _build_one_rnn(tf, out_dir, form, variant, rng):
+def _build_one_rnn(tf, out_dir, form, variant, rng, dynamic_time=False):
     s = RNN_SIZES
     rnn = tf.compat.v1.nn.rnn_cell
     graph = tf.Graph()
@@ -389,7 +394,10 @@ def _build_one_rnn(tf, out_dir, form, variant, rng):
         tf.compat.v1.set_random_seed(SEED)
         time_major = variant == "time_major"
         shape = [s["time"], s["batch"], s["feat"]] if time_major else [s["batch"], s["time"], s["feat"]]
-        x = tf.compat.v1.placeholder(tf.float32, shape, name="inputs")
+        placeholder_shape = list(shape)
+        if dynamic_time:
+            placeholder_shape[0 if time_major else 1] = None
+        x = tf.compat.v1.placeholder(tf.float32, placeholder_shape, name="inputs")
         feeds = {x: rng.normal(0, 1, size=shape).astype(np.float32)}
         if variant == "gru":
             cell = rnn.GRUCell(s["hid"])
@@ -414,19 +422,22 @@ def _build_one_rnn(tf, out_dir, form, variant, rng):
         with tf.compat.v1.Session(graph=graph) as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
             _randomize_variables(tf, sess, rng, scale=0.5)
-            meta = {"sizes": dict(s), "variant": variant, "time_major": time_major}
-            return _tf1_model(tf, sess, out_dir, f"rnn_{variant}_{form}", feeds, outputs, form, meta)
+            meta = {"sizes": dict(s), "variant": variant, "time_major": time_major, "dynamic_time": dynamic_time}
+            name = f"rnn_{variant}_{form}" + ("_dyn" if dynamic_time else "")
+            return _tf1_model(tf, sess, out_dir, name, feeds, outputs, form, meta)
 
 
-def build_rnn_cells(tf, out_dir, form):
+def build_rnn_cells(tf, out_dir, form, dynamic_time=False):
     """One dynamic_rnn graph per variant in :data:`RNN_VARIANTS`: {variant: TFModel}.
 
     All inputs are static ([batch, time, feat], or [time, batch, feat] when time-major);
-    every graph outputs ``output``; ``final_state`` also outputs ``final_c``/``final_h``;
-    ``sequence_length`` feeds lengths [4, 2] so the second row is padded.
+    with ``dynamic_time`` the time axis is None (names end in ``_dyn``; fed at time 4, and
+    ``run_tf_graphdef`` runs the frozen graph at any length). Every graph outputs ``output``;
+    ``final_state`` also outputs ``final_c``/``final_h``; ``sequence_length`` feeds lengths
+    [4, 2] so the second row is padded.
     """
     rng = np.random.default_rng(SEED)
-    return {v: _timed(lambda v=v: _build_one_rnn(tf, out_dir, form, v, rng)) for v in RNN_VARIANTS}
+    return {v: _timed(lambda v=v: _build_one_rnn(tf, out_dir, form, v, rng, dynamic_time)) for v in RNN_VARIANTS}
 
 
 # -- 3./4. Keras models frozen the TF2 way ------------------------------------------------------
@@ -525,6 +536,44 @@ def build_keras_cnn(tf, out_dir, arch):
     x = rng.uniform(0, 255 if arch == "efficientnet_b0" else 1, size=(1, size, size, 3)).astype(np.float32)
     meta = {"arch": arch, "input_size": size, "weights": "random (weights=None), BN stats randomized"}
     return _freeze_tf2(tf, out_dir, f"keras_{arch}", forward, [x], None, meta, pbtxt=False)
+
+
+DYNAMIC_CNN_SIZES = {"batch": 2, "side": 12, "channels": 3, "classes": 10}
+
+
+def build_dynamic_batch_cnn(tf, out_dir):
+    """A small CNN (conv + batch norm + relu, max pool, conv + relu, Flatten, Dense, softmax) in a
+    tf.function whose signature is [None, 12, 12, 3], frozen with convert_variables_to_constants_v2
+    and its defaults: the batch stays unknown, and Flatten computes its target shape at run time
+    (Shape, StridedSlice, Pack, Reshape). Fed at batch 2; run_tf_graphdef runs any batch."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    s = DYNAMIC_CNN_SIZES
+    tf.keras.utils.set_random_seed(SEED)
+    layers = tf.keras.layers
+    model = tf.keras.Sequential([
+        layers.Conv2D(8, 3, padding="same", input_shape=(s["side"], s["side"], s["channels"])),
+        layers.BatchNormalization(), layers.ReLU(), layers.MaxPooling2D(2),
+        layers.Conv2D(16, 3, activation="relu"), layers.Flatten(), layers.Dense(s["classes"]),
+    ])
+    rng = np.random.default_rng(SEED)
+    _randomize_batchnorm(tf, model, rng)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, s["side"], s["side"], s["channels"]], tf.float32, name="images")])
+    def forward(images):
+        return tf.nn.softmax(model(images, training=False))
+
+    concrete = forward.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)
+    x = rng.uniform(-1, 1, size=(s["batch"], s["side"], s["side"], s["channels"])).astype(np.float32)
+    pb_path, pbtxt_path = _save(tf, frozen.graph.as_graph_def(), out_dir, "dynamic_batch_cnn")
+    output_names = [t.op.name for t in frozen.outputs]
+    return TFModel(
+        name="dynamic_batch_cnn", pb_path=pb_path, pbtxt_path=pbtxt_path,
+        inputs={"images": x}, input_names=[t.op.name for t in frozen.inputs], output_names=output_names,
+        expected={output_names[0]: np.asarray(concrete(tf.constant(x)))}, control_flow=None,
+        meta={"sizes": dict(s), "frozen_with": "convert_variables_to_constants_v2 (defaults)"},
+    )
 
 
 # -- 5. tiny TF1 graphs -------------------------------------------------------------------------
@@ -669,6 +718,24 @@ def rnn_cells_v2(tf, tf_models_dir):
 def rnn_cells(request):
     """``rnn_cells_v1`` and ``rnn_cells_v2`` in turn."""
     return request.getfixturevalue(f"rnn_cells_{request.param}")
+
+
+@pytest.fixture(scope="session")
+def rnn_cells_dyn_v1(tf, tf_models_dir):
+    """``rnn_cells_v1`` with the time axis None (``rnn_<variant>_v1_dyn``)."""
+    return _timed(lambda: build_rnn_cells(tf, tf_models_dir, "v1", dynamic_time=True))
+
+
+@pytest.fixture(scope="session")
+def rnn_cells_dyn_v2(tf, tf_models_dir):
+    """``rnn_cells_v2`` with the time axis None (``rnn_<variant>_v2_dyn``)."""
+    return _timed(lambda: build_rnn_cells(tf, tf_models_dir, "v2", dynamic_time=True))
+
+
+@pytest.fixture(scope="session")
+def dynamic_batch_cnn(tf, tf_models_dir):
+    """A small CNN over [None, 12, 12, 3], frozen with convert_variables_to_constants_v2 defaults."""
+    return _timed(lambda: build_dynamic_batch_cnn(tf, tf_models_dir))
 
 
 @pytest.fixture(scope="session")

@@ -25,10 +25,11 @@ from litesmith.passes.instruments import Instrument
 from litesmith.passes.manager import PassManager, PassRunReport, PassUserError, PipelineError
 from litesmith.passes.pipeline import parse_pipeline_syntax
 
-__all__ = ["compile_to_tflite", "tflite_pipeline", "LOWERING_PIPELINE", "op_counts"]
+__all__ = ["compile_to_tflite", "tflite_pipeline", "LOWERING_PIPELINE", "PRE_LOWERING_PIPELINE", "op_counts"]
 
 # Lower, fuse, then sweep what the fusions bypassed.
-LOWERING_PIPELINE = "lower-tflite,fuse-tflite,dce"
+PRE_LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants"  # core passes that prepare loops for WHILE
+LOWERING_PIPELINE = f"{PRE_LOWERING_PIPELINE},lower-tflite,fuse-tflite,dce"
 
 
 def op_counts(graph: Graph) -> Dict[str, int]:
@@ -108,17 +109,20 @@ class _OpCountsAfter(Instrument):
 
 def _fill_report(report: dict, run: Optional[PassRunReport], first: int, probe: _OpCountsAfter) -> None:
     records = list(run or ())[first:]
-    if len(records) > 0 and records[0].report:
-        lowered = records[0].report
+    by_name = {r.name: r for r in records}
+    lowered = by_name.get("lower-tflite")
+    if lowered is not None and lowered.report:
         for key in ("ops_before", "lowered", "legality"):
-            if key in lowered:
-                report[key] = lowered[key]
-    if len(records) > 1 and "applied" in records[1].report:
-        report["fused"] = {k: v for k, v in records[1].report["applied"].items() if k != "dead"}
+            if key in lowered.report:
+                report[key] = lowered.report[key]
+    fused = by_name.get("fuse-tflite")
+    if fused is not None and "applied" in fused.report:
+        report["fused"] = {k: v for k, v in fused.report["applied"].items() if k != "dead"}
     if probe.counts is not None:
         report["ops_after"] = probe.counts
-    if len(records) > 3:
-        report["quantization"] = records[3].report
+    n_lowering = len(parse_pipeline_syntax(LOWERING_PIPELINE))
+    if len(records) > n_lowering:
+        report["quantization"] = records[n_lowering].report
 
 
 class _FreeReplacedConstants(Instrument):

@@ -269,7 +269,8 @@ fuse_relu_n1_to_1 = pattern("tfl.relu_n1_to_1", name="fuse-relu-n1-to-1")(_fuse_
 
 
 def _scalar(c) -> Optional[float]:
-    return float(c.reshape(-1)[0]) if c is not None and c.size == 1 else None
+    """The value of a one-element numeric constant (a string or object constant is not one)."""
+    return float(c.reshape(-1)[0]) if c is not None and c.size == 1 and c.dtype.kind in "biuf" else None
 
 
 def _clamp(node, outer_op, inner_op):

@@ -60,9 +60,14 @@ def illegal_nodes(graph: Graph) -> Tuple[List[Tuple[Node, LegalityIssue]], List[
     """
     from .lower import lower_to_tflite
 
+    from litesmith.passes.manager import run_pipeline
+
+    from .compile import PRE_LOWERING_PIPELINE
+
     copies: dict = {}
     clone = clone_graph(graph, copies)
     original = {id(c): n for n, c in copies.items()}
+    run_pipeline(clone, PRE_LOWERING_PIPELINE)  # tensor lists -> tensors, as the compile does first
     report = lower_to_tflite(clone).report
     target = ConversionTarget()
     stuck = [n for n in clone.walk() if not target.is_legal(n)]

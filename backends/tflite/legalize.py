@@ -29,7 +29,7 @@ __all__ = [
 NO_BUILTIN = "no-builtin"            # the op has no TFLite builtin
 UNSUPPORTED_ATTR = "unsupported-attribute"  # an attribute value TFLite cannot express
 NON_CONSTANT = "non-constant-operand"  # TFLite needs this operand to be a constant
-DYNAMIC_SHAPE = "dynamic-shape"      # an unknown dim; TFLite models here are fully static
+DYNAMIC_SHAPE = "dynamic-shape"      # an unknown dim the op's lowering cannot keep (or an unknown rank)
 UNSUPPORTED_DTYPE = "unsupported-dtype"
 CONTROL_FLOW = "control-flow"        # while/if/tensor lists: unroll or split first
 
@@ -158,7 +158,8 @@ class IllegalOpsError(UserError):
 
 
 def dynamic_input_issues(graph: Graph) -> List[LegalityIssue]:
-    """Graph inputs whose shape is not fully static (TFLite models we emit are static)."""
+    """Graph inputs whose shape is not fully static: an issue when a node cannot lower with the
+    unknown dims (``dynamic_dims.py``) or the rank is unknown."""
     out = []
     for v in graph.inputs:
         if not v.type.is_list and not is_static(v.shape):
@@ -179,8 +180,9 @@ def legality_report(graph: Graph, target: ConversionTarget, issue_of: Callable[[
     get ``caused_by`` (the roots' names) and a hint pointing at the roots, in one walk of the graph.
     A legal op that leaves its result shape unknown (a ``tfl.custom`` no shape was recorded for) is
     reported as a root, after the inputs, when some node waits on it."""
-    report = LegalityReport(dynamic_input_issues(graph))
-    n_inputs = len(report.issues)
+    report = LegalityReport()
+    # an input with unknown dims is an issue only when a node cannot keep them (unknown rank always is)
+    dynamic_inputs = {repr(i.node): i for i in dynamic_input_issues(graph)}
     # value id -> the roots its unknown shape comes from (repr'd names of inputs or nodes)
     sources: Dict[int, frozenset] = {id(v): frozenset([repr(v.name)]) for v in graph.inputs if _unknown(v)}
     shapeless: Dict[str, LegalityIssue] = {}  # legal nodes with unknown result shapes, by repr(name)
@@ -188,7 +190,11 @@ def legality_report(graph: Graph, target: ConversionTarget, issue_of: Callable[[
     for node in graph.walk():
         unknown_results = [v for v in node.outputs if _unknown(v)]
         if target.is_legal(node):
-            if unknown_results and node.op != "core.const":
+            inherited = [sources[id(v)] for v in node.inputs if id(v) in sources]
+            if unknown_results and inherited and all(v.shape is not None for v in unknown_results):
+                # a lowered op that keeps its operands' unknown dims: they come from where those do
+                sources.update({id(v): frozenset().union(*inherited) for v in unknown_results})
+            elif unknown_results and node.op != "core.const":
                 shapeless[repr(node.name)] = LegalityIssue(
                     node.name, node.op, DYNAMIC_SHAPE,
                     f"{node.op} leaves the shape of %{unknown_results[0].name} unknown and nothing infers it",
@@ -207,7 +213,9 @@ def legality_report(graph: Graph, target: ConversionTarget, issue_of: Callable[[
             issue.hint = f"fix {issue.caused_by} first: these shapes come from there"
         sources.update({id(v): roots for v in unknown_results})
         report.issues.append(issue)
-    report.issues[n_inputs:n_inputs] = [i for name, i in shapeless.items() if name in waited_on]
+    unknown_rank = {repr(v.name) for v in graph.inputs if not v.type.is_list and v.shape is None}
+    inputs = [i for name, i in dynamic_inputs.items() if name in waited_on or name in unknown_rank]
+    report.issues[0:0] = inputs + [i for name, i in shapeless.items() if name in waited_on]
     return report
 
 

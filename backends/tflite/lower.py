@@ -28,6 +28,7 @@ from litesmith.ir.reinfer import reinfer
 from litesmith.ir.types import TensorType, is_static
 from litesmith.passes.rewrite import RewritePattern, Rewriter, apply_patterns_greedily
 
+from .dynamic_dims import accepts_unknown_dims
 from .legalize import (
     CONTROL_FLOW, DYNAMIC_SHAPE, HINTS, NO_BUILTIN, NON_CONSTANT, SUPPORTED_DTYPES, UNSUPPORTED_DTYPE,
     ConversionTarget, LegalityIssue, LegalityReport, NotLowerable, hint_for, legality_report,
@@ -169,13 +170,14 @@ class _LowerPattern(RewritePattern):
 
 
 def _precheck(node: Node) -> None:
-    """Reasons that hold for any op: dynamic shapes and dtypes TFLite lacks."""
+    """Reasons that hold for any op: unknown dims its lowering cannot keep (``dynamic_dims.py``) and
+    dtypes TFLite lacks."""
     for v in list(node.inputs) + list(node.outputs):
         if v.type.is_list:
             raise NotLowerable(CONTROL_FLOW, f"tensor list value %{v.name} has no TFLite form")
         if str(v.dtype) not in SUPPORTED_DTYPES:
             raise NotLowerable(UNSUPPORTED_DTYPE, f"value %{v.name} has dtype {v.dtype}")
-        if not is_static(v.shape):
+        if not is_static(v.shape) and not accepts_unknown_dims(node, v):
             raise NotLowerable(DYNAMIC_SHAPE, f"value %{v.name} has unknown dims ({v.type})")
 
 
@@ -187,7 +189,7 @@ def lowering_patterns(failures: Dict[int, NotLowerable], lowered: Optional[Count
 
 
 def _load_lowerings() -> None:
-    from . import lower_elementwise, lower_index, lower_linalg, lower_nn, lower_shape  # noqa: F401  (they register themselves)
+    from . import lower_control, lower_elementwise, lower_index, lower_linalg, lower_nn, lower_shape  # noqa: F401  (they register themselves)
 
 
 @dataclass

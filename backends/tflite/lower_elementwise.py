@@ -25,6 +25,7 @@ def same_operands(core_op: str, tfl_op: str):
         takes_activation = "fused_activation_function" in get_op(tfl_op).attrs
         return [lw.op(tfl_op, node.inputs, dict(ACT_NONE) if takes_activation else {})]
 
+    lower.keeps_unknown_dims = True  # reads no dim: an unknown one stays unknown (dynamic_dims.py)
     lower.__name__ = f"lower_{core_op.split('.', 1)[1]}"
     lower.__doc__ = f"{core_op} -> {tfl_op}"
     return lowers(core_op)(lower)

@@ -1,23 +1,51 @@
 """Lowerings of data movement, reductions and shape arithmetic.
 
-Shapes are static by the time a node is lowered (``_precheck``), so
-expand_dims/squeeze/reshape all become one RESHAPE to the known output shape,
-and shape/size/rank become constants. Axis attributes become the int32
-constant operands TFLite expects.
+With static shapes expand_dims/squeeze/reshape all become one RESHAPE to the
+known output shape, and shape/size/rank become constants. With unknown dims
+(``dynamic_dims.py``) they lower as TF's converter writes them: a RESHAPE to a
+constant with one ``-1`` or to the shape tensor the graph computes (SHAPE,
+STRIDED_SLICE, PACK...), EXPAND_DIMS / SQUEEZE, and SHAPE for the shape
+queries. Axis attributes become the int32 constant operands TFLite expects.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from litesmith.ir.dtypes import DType
+from litesmith.ir.types import TensorType, is_static
+
 from .legalize import UNSUPPORTED_ATTR
 from .lower import lowers, normalize_axis
+
+_I32 = DType.INT32
 
 
 def _copy(node, lw, x):
     """``x`` as the node's result; a RESHAPE copy when a graph output may not take ``x`` over."""
     if lw.rw.can_replace(node.output, x):
         return [x]
+    if not is_static(x.shape):
+        return [lw.op("tfl.reshape", [x, _shape_of(lw, x)])]
     return [lw.reshape(x, node.output.shape)]
+
+
+def _one_unknown(shape) -> bool:
+    return shape is not None and sum(d is None for d in shape) == 1
+
+
+def _same_dims(a, b) -> bool:
+    """Shapes that surely hold the same dims (an unknown one is the same when it is the only one)."""
+    return a is not None and tuple(a) == tuple(b) and (is_static(a) or _one_unknown(a))
+
+
+def _target(shape):
+    """A reshape target with one unknown dim as TFLite's ``-1``."""
+    return [-1 if d is None else int(d) for d in shape]
+
+
+def _shape_of(lw, x):
+    """SHAPE(x): ``x``'s dims at run time, int32."""
+    return lw.op("tfl.shape", [x], {"out_type": _I32}, [TensorType(_I32, (x.rank,))])
 
 
 @lowers("core.identity")
@@ -27,10 +55,21 @@ def lower_identity(node, lw):
 
 @lowers("core.reshape", "core.expand_dims", "core.squeeze")
 def lower_reshape(node, lw):
-    x = node.inputs[0]
-    if tuple(x.shape) == tuple(node.output.shape):
+    x, out = node.inputs[0], node.output.shape
+    if _same_dims(x.shape, out):
         return _copy(node, lw, x)
-    return [lw.op("tfl.reshape", [x, lw.i32(list(node.output.shape))])]
+    if is_static(out):
+        return [lw.op("tfl.reshape", [x, lw.i32(list(out))])]
+    if _one_unknown(out):
+        return [lw.op("tfl.reshape", [x, lw.i32(_target(out))])]
+    if node.op == "core.reshape":  # several unknown dims: the shape tensor the graph computes
+        return [lw.op("tfl.reshape", [x, lw.as_i32(node.inputs[1])])]
+    if node.op == "core.expand_dims":
+        return [lw.op("tfl.expand_dims", [x, lw.i32(normalize_axis(int(node.attrs["axis"]), len(out)))])]
+    axes = [normalize_axis(int(a), x.rank) for a in node.attrs.get("axes") or []]
+    if not axes:
+        axes = [i for i, d in enumerate(x.shape) if d == 1]
+    return [lw.op("tfl.squeeze", [x], {"squeeze_dims": axes})]
 
 
 @lowers("core.transpose")
@@ -117,8 +156,10 @@ def lower_tile(node, lw):
 @lowers("core.broadcast_to")
 def lower_broadcast_to(node, lw):
     x, shape = node.inputs
-    if tuple(x.shape) == tuple(node.output.shape):
+    if _same_dims(x.shape, node.output.shape):
         return _copy(node, lw, x)
+    if not is_static(node.output.shape):
+        return [lw.op("tfl.broadcast_to", [x, lw.as_i32(shape)])]
     return [lw.op("tfl.broadcast_to", [x, lw.i32(list(node.output.shape))])]
 
 
@@ -213,8 +254,17 @@ def lower_cumsum(node, lw):
 
 @lowers("core.shape", "core.size", "core.rank")
 def lower_static_shape(node, lw):
-    """Shapes are static here, so these are constants."""
-    shape = node.inputs[0].shape
+    """Constants where the shape is static (the rank always is here); else SHAPE, and
+    REDUCE_PROD of it for the size, cast to the result dtype where it is not i32."""
+    x = node.inputs[0]
+    shape = x.shape
+    if node.op != "core.rank" and not is_static(shape):
+        dims = _shape_of(lw, x)
+        if node.op == "core.size":
+            dims = lw.op("tfl.reduce_prod", [dims, lw.i32([0])], {"keep_dims": False}, [TensorType(_I32, ())])
+        if node.output.dtype is _I32:
+            return [dims]
+        return [lw.op("tfl.cast", [dims], {"in_data_type": _I32, "out_data_type": node.output.dtype}, [node.output.type])]
     value = {"core.shape": list(shape), "core.size": int(np.prod(shape, dtype=np.int64)), "core.rank": len(shape)}[node.op]
     return [lw.const(np.asarray(value, dtype=node.output.dtype.np))]
 

@@ -26,7 +26,7 @@ import numpy as np
 from litesmith.ir.dtypes import DType
 from litesmith.ir.ops import index_ops
 from litesmith.ir.ops.nn import conv2d_transpose, conv3d, conv_transpose, local_response_norm
-from litesmith.ir.ops.shape_ops import batch_to_space_nd, space_to_batch_nd
+from litesmith.ir.ops.shape_ops import batch_to_space_nd, dynamic_update_slice, space_to_batch_nd
 from litesmith.ir.registry import Attr, InferContext, defop
 from litesmith.ir.types import TensorType, broadcast_shapes, is_static, num_elements
 
@@ -1001,6 +1001,11 @@ tflop("quantize", doc="Float (or another quantized type) to the quantized result
 tflop("dequantize", doc="Quantized (or f16) input to float32.", operands=["x"], options="DequantizeOptions",
       infer=lambda ctx: [TensorType(DType.FLOAT32, ctx.types[0].shape)], execute=_exec_dequantize,
       version=_dequantize_version)
+
+
+tflop("dynamic_update_slice", doc="``x`` with ``update`` written at the 1-D ``start`` indices (clamped to fit).",
+      operands=["x", "update", "start"], infer=lambda ctx: [ctx.types[0]],
+      kernel=dynamic_update_slice)
 
 
 # -- control flow and custom ops --------------------------------------------------------------

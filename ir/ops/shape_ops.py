@@ -277,6 +277,38 @@ defop(
     category="shape",
 )
 
+
+
+def _infer_dynamic_update_slice(ctx):
+    x, update, start = ctx.types
+    if update.dtype is not x.dtype:
+        ctx.fail(f"update dtype {update.dtype} differs from the operand's {x.dtype}")
+    if x.rank is not None and update.rank is not None and update.rank != x.rank:
+        ctx.fail(f"update rank {update.rank} differs from the operand's {x.rank}")
+    if not start.dtype.is_int or start.rank != 1:
+        ctx.fail(f"start indices must be a 1-D integer tensor, got {start}")
+    return [x]
+
+
+def dynamic_update_slice(x, update, start):
+    out = np.array(x, copy=True)
+    at = [int(s) for s in np.asarray(start).reshape(-1)]
+    at = [min(max(a, 0), d - u) for a, d, u in zip(at, out.shape, np.shape(update))]  # clamped, as XLA and TFLite do
+    out[tuple(slice(a, a + u) for a, u in zip(at, np.shape(update)))] = update
+    return out
+
+
+defop(
+    "core.dynamic_update_slice",
+    doc="""`x` with the block `update` written at `start` (one index per dim, run-time values),
+    each index clamped so the block fits (XLA / TFLite DYNAMIC_UPDATE_SLICE). What a tensor
+    list's set_item becomes once the list is a tensor (lower-tensor-lists).""",
+    operands=["x", "update", "start"],
+    infer=_infer_dynamic_update_slice,
+    kernel=dynamic_update_slice,
+    category="shape",
+)
+
 # -- strided slice --------------------------------------------------------------
 
 NEW_AXIS = -1  # in ``StridedSliceSpec.output_dims``: a dim inserted by new_axis_mask
