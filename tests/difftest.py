@@ -119,7 +119,8 @@ def unstable(graph, feeds, want, rel: float = 1e-4) -> bool:
     moves an output by more than the tolerance: a tie (argmax), a rounding or comparison boundary, a
     cast at an integer: any result within rounding of such a point is as right as the reference."""
     for sign in (1, -1):
-        nudged = {k: (v * (1 + sign * rel)).astype(v.dtype) if v.dtype.kind == "f" else v for k, v in feeds.items()}
+        nudged = {k: (v + sign * rel * np.maximum(np.abs(v), 1e-2)).astype(v.dtype) if v.dtype.kind == "f" else v
+                  for k, v in feeds.items()}  # relative, and absolute near 0 (ties at 0: gelu(0) vs relu(0))
         other = reference(graph, nudged)
         if other is None:
             return True

@@ -35,7 +35,9 @@ RULES = {"elementwise", "reduce_axes", "along_axis", "index_along_axis", "matmul
          "pack", "split", "unpack", "reshape", "expand_dims", "squeeze", "reverse", "per_dim_operands",
          "gather", "broadcast_to", "passthrough"}
 _SKIP = {"core.tensor_list_get_item"}
-_elements = st.floats(-2, 2, width=32, allow_nan=False, allow_infinity=False)
+# No subnormals: LiteRT (XNNPACK) flushes them to zero, so gelu(-1e-38) >= relu6(-1e-38) differs
+# from numpy for a reason that is not litesmith's (a difftest false positive).
+_elements = st.floats(-2, 2, width=32, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
 
 def candidate_ops() -> List[str]:
