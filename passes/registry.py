@@ -36,6 +36,7 @@ BUILTIN_PASSES: Dict[str, str] = {
     "cse": "litesmith.passes.cse",
     "dce": "litesmith.passes.dce",
     "fold-constants": "litesmith.passes.fold_constants",
+    "if-to-select": "litesmith.passes.if_to_select",
     "nchw-to-nhwc": "litesmith.passes.layout",
     "strip-batch": "litesmith.passes.strip_batch",
     "unroll-loops": "litesmith.passes.unroll_loops",
