@@ -23,7 +23,7 @@ LAYOUT_META = "litesmith.layout"
 
 def pipeline_for(graph: Graph, passes: Optional[str] = None, io_layout: Optional[str] = None) -> str:
     """``passes`` then the default clean-up; a channel-first (ONNX) graph runs ``nchw-to-nhwc`` first and
-    ``unroll-loops`` before the clean-up.
+    ``unroll-loops,if-to-select`` before the clean-up.
 
     ``io_layout``: "nhwc" makes a channel-first model's rank-4 inputs and outputs
     channel-last too; None or "nchw" keeps the model's interface."""
@@ -32,7 +32,7 @@ def pipeline_for(graph: Graph, passes: Optional[str] = None, io_layout: Optional
     first = loops = None
     if graph.meta.get(LAYOUT_META) == "nchw":
         first = "nchw-to-nhwc{io_layout=nhwc}" if io_layout == "nhwc" else "nchw-to-nhwc"
-        loops = "unroll-loops"  # ONNX LSTM/GRU/RNN loops over a fixed length (after any unroll-rnn in passes)
+        loops = "unroll-loops,if-to-select"  # ONNX loops over a fixed length (after any unroll-rnn), If branches
     elif io_layout == "nhwc":
         raise UserError("io_layout=nhwc applies to channel-first models (ONNX); this graph is not one")
     return ",".join(p for p in (first, passes, loops, DEFAULT_PIPELINE) if p)

@@ -36,6 +36,7 @@ BUILTIN_PASSES: Dict[str, str] = {
     "cse": "litesmith.passes.cse",
     "dce": "litesmith.passes.dce",
     "fold-constants": "litesmith.passes.fold_constants",
+    "if-to-select": "litesmith.passes.if_to_select",
     "lower-tensor-lists": "litesmith.passes.lower_tensor_lists",
     "nchw-to-nhwc": "litesmith.passes.layout",
     "sink-loop-constants": "litesmith.passes.sink_loop_constants",

@@ -40,11 +40,31 @@ def _query_value(node: Node):
     return np.array(int(np.prod(shape, dtype=np.int64)), np_dtype)
 
 
-def fold_shape_query(node: Node, report: Dict[str, List[str]]) -> Optional[Node]:
-    """Replace a shape/size/rank of a statically shaped value by a constant; return the constant's node."""
-    if node.op not in _QUERIES or len(node.inputs) != 1:
+def _picked_dims(node: Node):
+    """``gather(shape(x), indices)`` when every picked dim of ``x`` is known although others are not."""
+    source, indices = node.inputs[0].producer, node.inputs[1].const_value()
+    if source is None or source.op != "core.shape" or indices is None or node.attrs.get("axis", 0) != 0:
         return None
-    value = _query_value(node)
+    shape = source.inputs[0].shape
+    idx = np.asarray(indices)
+    if shape is None or idx.dtype.kind not in "iu" or np.any(idx >= len(shape)) or np.any(idx < -len(shape)):
+        return None
+    dims = np.array([shape[int(i)] for i in idx.reshape(-1)], dtype=object)
+    if any(d is None for d in dims):
+        return None
+    dtype = source.attrs.get("dtype")
+    return dims.astype(dtype.np if dtype is not None else np.int32).reshape(idx.shape)
+
+
+def fold_shape_query(node: Node, report: Dict[str, List[str]]) -> Optional[Node]:
+    """Replace a shape/size/rank of a statically shaped value (or a gather of the known dims of a
+    partly known shape) by a constant; return the constant's node."""
+    if node.op == "core.gather" and len(node.inputs) == 2:
+        value = _picked_dims(node)
+    elif node.op not in _QUERIES or len(node.inputs) != 1:
+        return None
+    else:
+        value = _query_value(node)
     if value is None:
         return None
     b = Builder(node.graph, before=node)

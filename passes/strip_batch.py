@@ -19,6 +19,7 @@ from typing import List, Optional
 
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Value
+from litesmith.ir.reinfer import reinfer
 
 from .batch_analysis import AxisAnalysis, AxisMixingError, LoopStepsOverAxis, pin_axis, strip_axis
 from litesmith.ir.canonical.dilated_conv import dilated_conv
@@ -53,6 +54,7 @@ class StripBatch(Pass):
                 shape = list(v.shape)
                 shape[self.axis] = 1
                 v.set_type(v.type.with_shape(shape))
+            reinfer(graph, batch_inputs)  # loop regions too: their carried types follow the pinned batch
             size = 1
         ctx.run_pipeline("fold-constants", graph)
         _fold_dilated_convs(graph)

@@ -6,7 +6,9 @@ generates that op's cases (the pooling modules take seconds: their expected
 outputs come from a pure-Python reference). ``load_cases`` imports the modules
 asked for and records which module made each case, so a replay imports only
 what it needs. A case is *float32-only* when every graph input and output is
-a float32 tensor (751 of the 1,884 cases with onnx 1.23).
+a float32 tensor (751 of the 1,884 cases with onnx 1.23); the If/Loop/Scan
+cases whose inputs and outputs are tensors of any type are measured too
+(``is_measured``), each input fed with the type the .tflite declares.
 
 ``run_case`` classifies one case:
 
@@ -86,6 +88,21 @@ def is_float32_io(case: Case) -> bool:
                for v in list(g.input) + list(g.output))
 
 
+CONTROL_FLOW_MODULES = ("if_", "loop", "scan")
+
+
+def is_control_flow_case(case: Case) -> bool:
+    """A case of If/Loop/Scan whose inputs and outputs are tensors of any type (a bool condition, an
+    int64 trip count): run too, though not float32-only, so the control-flow forms are measured."""
+    g = case.model.graph
+    return case.module in CONTROL_FLOW_MODULES and all(v.type.HasField("tensor_type")
+                                                       for v in list(g.input) + list(g.output))
+
+
+def is_measured(case: Case) -> bool:
+    return is_float32_io(case) or is_control_flow_case(case)
+
+
 def _close(got: np.ndarray, want: np.ndarray, case: Case) -> Optional[str]:
     if got.shape != want.shape:
         return f"shape {list(got.shape)} vs expected {list(want.shape)}"
@@ -118,7 +135,7 @@ def run_case(case: Case, litert) -> Tuple[str, str]:
             details = {d["name"]: d for d in interp.get_input_details()}
             for name, x in zip(input_names, inputs):
                 if name in details:
-                    interp.set_tensor(details[name]["index"], np.asarray(x, dtype=np.float32))
+                    interp.set_tensor(details[name]["index"], np.asarray(x, dtype=details[name]["dtype"]))
             interp.invoke()
             outs = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
         except Exception as e:  # noqa: BLE001  (LiteRT refused the file: our output is wrong)

@@ -312,3 +312,15 @@ def test_light_models_in_the_onnx_wheel_match_onnxruntime(name, litert_interpret
     (path,) = [p for p in light_models() if p.endswith(f"light_{name}.onnx")]
     err, ops, _ = check_light_model(path, litert_interpreter)
     assert err <= 1e-4 and ops["CONV_2D"] >= 1
+
+
+def test_minus_one_dims_are_unknown_as_paddle2onnx_writes_them():
+    from litesmith.frontends.onnx import load_onnx
+    from onnx_models import mlp
+
+    model = mlp(batch=None)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = -1
+    g = load_onnx(model.SerializeToString())
+    assert g.inputs[0].shape == (None, 8)
+    g = load_onnx(model.SerializeToString(), input_shapes={"x": [3, 8]})
+    assert g.inputs[0].shape == (3, 8)

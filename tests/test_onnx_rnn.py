@@ -24,8 +24,9 @@ def _w(rng, *shape):
     return (rng.normal(size=shape) * 0.5).astype(np.float32)
 
 
-def lstm_lm(seed=0):
-    """ids [T, 1] -> embedding Gather -> LSTM(8) -> Squeeze -> MatMul + Add -> Softmax: a one-layer LM."""
+def lstm_lm(seed=0, symbolic=False, steps=T):
+    """ids [T, 1] -> embedding Gather -> LSTM(8) -> Squeeze -> MatMul + Add -> Softmax: a one-layer LM.
+    ``symbolic``: the ids are declared ["T", "B"] (dim_params), as exporters write a dynamic axis."""
     rng = np.random.default_rng(seed)
     nodes = [
         helper.make_node("Gather", ["emb", "ids"], ["x"]),
@@ -38,23 +39,30 @@ def lstm_lm(seed=0):
     inits = [init("emb", _w(rng, V, E)), init("W", _w(rng, 1, 4 * H, E)), init("R", _w(rng, 1, 4 * H, H)),
              init("Bb", _w(rng, 1, 8 * H)), init("ax1", np.array([1], np.int64)), init("Wo", _w(rng, H, V)),
              init("bo", _w(rng, V))]
-    model = make_model(nodes, [vinfo("ids", [T, B], TensorProto.INT64)], [vinfo("probs", [T, B, V])], inits)
-    ids = rng.integers(0, V, size=(T, B)).astype(np.int64)
+    dims = ["T", "B"] if symbolic else [T, B]
+    model = make_model(nodes, [vinfo("ids", dims, TensorProto.INT64)], [vinfo("probs", dims + [V])], inits)
+    ids = rng.integers(0, V, size=(steps, B)).astype(np.int64)
     return model, ids
 
 
-def test_lstm_lm_lifts_to_the_loop_form():
-    model, ids = lstm_lm()
+@pytest.mark.parametrize("symbolic", [False, True], ids=["static", "symbolic"])
+def test_lstm_lm_lifts_to_the_loop_form(symbolic):
+    model, ids = lstm_lm(symbolic=symbolic)
     g = load_onnx(model.SerializeToString())
     ops = [n.op for n in g.walk()]
     assert ops.count("core.while") == 1 and "core.tensor_list_from_tensor" in ops and "core.tensor_list_stack" in ops
     np.testing.assert_allclose(run(g, {"ids": ids})["probs"], run_ort(model, {"ids": ids})["probs"], atol=1e-6)
+    if symbolic:  # any T and B: the loop reads them at run time
+        wide = np.random.default_rng(2).integers(0, V, size=(3, 4)).astype(np.int64)
+        np.testing.assert_allclose(run(g, {"ids": wide})["probs"], run_ort(model, {"ids": wide})["probs"], atol=1e-6)
 
 
-def test_lstm_lm_becomes_a_single_step_with_state_io(litert_interpreter):
+@pytest.mark.parametrize("symbolic", [False, True], ids=["static", "symbolic-batch-and-time"])
+def test_lstm_lm_becomes_a_single_step_with_state_io(symbolic, litert_interpreter):
     """strip-batch,unroll-rnn,fold-constants: ids [] and the LSTM's (h, c) as state I/O, every step
-    matching onnxruntime's full-sequence run, in the IR interpreter and in LiteRT."""
-    model, ids = lstm_lm()
+    matching onnxruntime's full-sequence run, in the IR interpreter and in LiteRT. With symbolic
+    dims the loop reads T and B at run time until strip-batch pins B and unroll-rnn sets T."""
+    model, ids = lstm_lm(symbolic=symbolic, steps=7 if symbolic else T)
     want = run_ort(model, {"ids": ids})["probs"]
     g = load_onnx(model.SerializeToString())
     blob = litesmith.compile(g, "strip-batch,unroll-rnn,fold-constants")
@@ -64,7 +72,7 @@ def test_lstm_lm_becomes_a_single_step_with_state_io(litert_interpreter):
     pairs = json.loads(g.meta["litesmith.state"])
     state = {p["input"]: np.zeros(p["shape"], np.float32) for p in pairs}
     tstate = dict(state)
-    for t in range(T):
+    for t in range(len(ids)):
         out = run(g, {"ids": ids[t, 0], **state})
         np.testing.assert_allclose(out["probs"].reshape(-1), want[t, 0], atol=1e-6)
         state = {p["input"]: out[p["output"]] for p in pairs}

@@ -29,13 +29,13 @@ def torch():
     return pytest.importorskip("torch")
 
 
-def _export(torch, module, args, dynamo: bool):
+def _export(torch, module, args, dynamo: bool, **kw):
     if dynamo:
         pytest.importorskip("onnxscript")
     f = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), args, f, dynamo=dynamo, input_names=["x"], output_names=["y"])
+        torch.onnx.export(module.eval(), args, f, dynamo=dynamo, input_names=["x"], output_names=["y"], **kw)
     return onnx.load_from_string(f.getvalue())
 
 
@@ -83,11 +83,17 @@ def test_exported_cnn_and_mlp_match(torch, dynamo, litert_interpreter):
     check_against_ort(_export(torch, mlp, (v,), dynamo), {"x": v.numpy()}, litert_interpreter)
 
 
-@pytest.mark.parametrize("dynamo", EXPORTERS)
-def test_exported_lstm_lm_runs_one_step_at_a_time(torch, dynamo, litert_interpreter):
+@pytest.mark.parametrize("dynamo,dynamic", [(True, False), (False, False), (False, True)],
+                         ids=["dynamo", "torchscript", "torchscript-dynamic-axes"])
+def test_exported_lstm_lm_runs_one_step_at_a_time(torch, dynamo, dynamic, litert_interpreter):
+    """dynamic: ids exported with symbolic T and B (``dynamic_axes``; the initial state is then
+    ConstantOfShape of a computed [1, B, 8])."""
     torch.manual_seed(1)
     ids = torch.randint(0, 11, (5, 1))
-    model = _export(torch, _lm(torch), (ids,), dynamo)
+    kw = {"dynamic_axes": {"x": {0: "T", 1: "B"}}} if dynamic else {}
+    model = _export(torch, _lm(torch), (ids,), dynamo, **kw)
+    if dynamic:
+        assert [d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim] == ["T", "B"]
     want = run_ort(model, {"x": ids.numpy()})["y"]
     graph = load_onnx(model.SerializeToString())
     blob = litesmith.compile(graph, "strip-batch,unroll-rnn,fold-constants")

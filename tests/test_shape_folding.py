@@ -57,3 +57,32 @@ def test_shapes_option_off_keeps_plain_folding():
     g = parse_ir(dedent(SRC))
     PassManager.parse("fold-constants{shapes=false}").run(g)
     assert "core.shape" in print_ir(g)
+
+
+def test_known_dims_picked_from_a_partly_known_shape_fold():
+    """gather(shape(x), [1]) of x: f32[?,3] is [3] although the shape itself stays a run-time value
+    (an ONNX LSTM's zero state reads its batch this way): text in/out, and numerics at two sizes."""
+    from litesmith.testing import check_pass
+
+    src = """
+    graph @main(%x: f32[?,3]) {
+      %s = core.shape(%x) {dtype = i32} : i32[2]
+      %i = core.const() {value = dense<i32[1]> [1]} : i32[1]
+      %d = core.gather(%s, %i) {axis = 0, batch_dims = 0} : i32[1]
+      %j = core.const() {value = dense<i32[]> 0} : i32[]
+      %t = core.gather(%s, %j) {axis = 0, batch_dims = 0} : i32[]
+      return %d, %t
+    }
+    """
+    expected = """
+    graph @main(%x: f32[?,3]) {
+      %s = core.shape(%x) {dtype = i32} : i32[2]
+      %d = core.const() {value = dense<i32[1]> [3]} : i32[1]
+      %j = core.const() {value = dense<i32[]> 0} : i32[]
+      %t = core.gather(%s, %j) {axis = 0, batch_dims = 0} : i32[]
+      return %d, %t
+    }
+    """
+    for rows in (1, 4):
+        report = check_pass("fold-constants,dce", src, expected, feeds={"x": np.ones((rows, 3), np.float32)})
+    assert report[0].report["shape_queries"] == ["core.gather 'd'"]

@@ -21,6 +21,7 @@ from litesmith.ir.io_override import override_io
 from litesmith.ir.registry import InferError
 from litesmith.ir.types import TensorType, refine_shape, shapes_compatible
 
+from .control import CONTROL_OPS, lift_control
 from .reader import Source, infer_shapes, opset_of, read_model
 from .registry import BadAttr, BadNode, OnnxNode, arity_problem, load_mappings, map_node, missing_required
 from .tensors import UnsupportedDType, ir_attrs, node_attrs, tensor_to_numpy, to_dtype, value_type
@@ -116,6 +117,32 @@ class _Lifter:
             raise UserError(f"{self.where}: the graph has no outputs; name them with outputs=[...] (--outputs)")
         return graph
 
+    def lift_into(self, region: Graph, graph_proto, bindings: Dict[str, Value], where: str,
+                  constants: Optional[Mapping[str, object]] = None) -> List[Value]:
+        """Lift the subgraph ``graph_proto`` into ``region`` (at its end), its inputs and the outer values it
+        reads bound by name to ``bindings`` (values of ``region``) or to ``constants`` (arrays, made
+        constants of the region); return its outputs' values."""
+        sub = _Lifter(_Scope(graph_proto), where, self.opset, self.shapes_given)
+        sub.builder = Builder(region)
+        sub.values.update(bindings)
+        for name, arr in (constants or {}).items():
+            sub.values[name] = sub._const(arr, name)
+        for t in graph_proto.initializer:
+            sub.values[t.name] = sub._const(tensor_to_numpy(t, f"{where}: initializer {t.name!r}"), t.name)
+        names = [o.name for o in graph_proto.output]
+        for i in sub._order(names, set()):
+            sub._lift_node(i, set())
+        missing = [n for n in names if n not in sub.values]
+        if missing:
+            raise UserError(f"{where}: output {missing[0]!r} is not produced")
+        return [sub.values[n] for n in names]
+
+    def outer_value(self, name: str, where: str) -> Value:
+        v = self.values.get(name)
+        if v is None:
+            raise UserError(f"{where} reads {name!r}, which no node, input or initializer produces")
+        return v
+
     def _input_type(self, vi) -> TensorType:
         t = value_type(vi.type, f"{self.where}: graph input {vi.name!r}")
         return t
@@ -202,7 +229,8 @@ class _Lifter:
                 empty = missing_required(op_key, inputs)
                 if empty is not None:
                     raise UserError(f"{where}: required input {empty} is empty; the file is corrupt")
-                outs = map_node(self.builder, node, inputs)
+                outs = lift_control(self, proto, node, inputs) if proto.op_type in CONTROL_OPS else \
+                    map_node(self.builder, node, inputs)
             if outs is None:
                 outs = self._foreign(proto, node, inputs)
             else:
@@ -280,13 +308,27 @@ def _subgraph_reads(node) -> List[str]:
     names: List[str] = []
     for a in node.attribute:
         for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
-            local = {v.name for v in g.input} | {t.name for t in g.initializer}
-            for n in g.node:
-                local.update(n.output)
-            for n in g.node:
-                names += [x for x in n.input if x and x not in local]
-                names += [x for x in _subgraph_reads(n) if x not in local]
+            names += graph_reads(g)
     return names
+
+
+def graph_reads(g) -> List[str]:
+    """Values a subgraph reads from its enclosing scopes (nested subgraphs included), in first-read order."""
+    local = {v.name for v in g.input} | {t.name for t in g.initializer}
+    for n in g.node:
+        local.update(n.output)
+    names: List[str] = []
+    for n in g.node:
+        names += [x for x in list(n.input) + _subgraph_reads(n) if x and x not in local and x not in names]
+    names += [o.name for o in g.output if o.name not in local and o.name not in names]
+    return names
+
+
+class _Scope:
+    """A subgraph seen as the model the lifter reads (``model.graph``)."""
+
+    def __init__(self, graph_proto):
+        self.graph = graph_proto
 
 
 def _unknown(where: str, role: str, name: str, known: List[str]) -> str:

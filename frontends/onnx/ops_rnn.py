@@ -18,6 +18,7 @@ from typing import List, Optional
 
 import numpy as np
 from litesmith.ir.builder import Builder
+from litesmith.ir.dtypes import DType
 from litesmith.ir.graph import Graph, Value
 from litesmith.ir.types import TensorType
 
@@ -104,10 +105,12 @@ def _recurrent(kind: str):
             x = ctx.transpose(x, [1, 0, 2])
             init_h = None if init_h is None else ctx.transpose(init_h, [1, 0, 2])
             init_c = None if init_c is None else ctx.transpose(init_c, [1, 0, 2])
-        steps, batch, _ = static_shape(x)
+        steps, batch, _ = x.shape  # T and B may be symbolic: the loop then reads them at run time
+        if x.shape[2] is None:
+            raise Unsupported("X needs a static input size")
         if seq_lens is not None:
             lens = seq_lens.const_value()
-            if lens is None or np.any(np.asarray(lens) != steps):
+            if lens is None or steps is None or np.any(np.asarray(lens) != steps):
                 raise Unsupported("sequence_lens shorter than the sequence")
         if static_shape(w, "W")[0] != spec.dirs:
             raise Unsupported("W does not match the direction")
@@ -137,10 +140,21 @@ def _recurrent(kind: str):
     return fn
 
 
-def _initial(ctx, init: Optional[Value], d: int, batch: int, hidden: int, like: Value) -> Value:
-    if init is None:
+def _initial(ctx, init: Optional[Value], d: int, batch: Optional[int], hidden: int, like: Value) -> Value:
+    if init is None and batch is not None:
         return ctx.const(np.zeros((batch, hidden), like.dtype.np))
+    if init is None:  # a symbolic batch: zeros [B, H] with B read from X (TF's zero_state fill)
+        dims = ctx.op("core.concat", [_dim(ctx, like, 1, keep=True), ctx.i32([hidden])], {"axis": 0})
+        return ctx.op("core.fill", [dims, ctx.scalar_like(like, 0)])
     return ctx.op("core.gather", [init, ctx.i32(d)], {"axis": 0})
+
+
+def _dim(ctx, x: Value, axis: int, keep: bool = False) -> Value:
+    """Dim ``axis`` of ``x`` as an i32 (a [1] vector with ``keep``): a constant when it is static."""
+    if x.shape[axis] is not None:
+        return ctx.i32([x.shape[axis]] if keep else x.shape[axis])
+    shape = ctx.op("core.shape", [x], {"dtype": DType.INT32})
+    return ctx.op("core.gather", [shape, ctx.i32([axis] if keep else axis)], {"axis": 0})
 
 
 def _direction_weights(ctx, kind, w, r, b, peep, d, hidden) -> List[Value]:
@@ -163,10 +177,10 @@ def _direction_weights(ctx, kind, w, r, b, peep, d, hidden) -> List[Value]:
 
 def _loop(ctx, spec: _Spec, d: int, x: Value, h0: Value, c0: Optional[Value], weights: List[Value], steps: int):
     """The while loop of one direction; returns (Y [T, B, H], last h, last c or None)."""
-    hidden, batch = spec.hidden, static_shape(x)[1]
+    hidden, batch = spec.hidden, x.shape[1]
     step_type = TensorType(x.dtype, (batch, hidden))
-    xs = ctx.op("core.tensor_list_from_tensor", [x], {"element_shape": tuple(static_shape(x)[1:])})
-    ys0 = ctx.op("core.tensor_list_reserve", [ctx.i32(steps)],
+    xs = ctx.op("core.tensor_list_from_tensor", [x], {"element_shape": tuple(x.shape[1:])})
+    ys0 = ctx.op("core.tensor_list_reserve", [_dim(ctx, x, 0)],
                  {"element_dtype": x.dtype, "element_shape": (batch, hidden)})
     zero = ctx.const(np.asarray(0, np.int32))
     states = [h0] + ([c0] if c0 is not None else [])
@@ -176,7 +190,9 @@ def _loop(ctx, spec: _Spec, d: int, x: Value, h0: Value, c0: Optional[Value], we
         cond.add_input(v.type, "")
     cb = MapContext(Builder(cond))
     cb.builder.meta = bb_meta = dict(ctx.builder.meta)
-    cond.outputs = [cb.op("core.less", [cond.inputs[0], cb.const(np.asarray(steps, np.int32))])]
+    count = cb.const(np.asarray(steps, np.int32)) if steps is not None else \
+        cb.op("core.tensor_list_length", [cond.inputs[1 + len(states)]])
+    cond.outputs = [cb.op("core.less", [cond.inputs[0], count])]
     body = Graph("body")
     args = [body.add_input(v.type, "") for v in carried]
     bb = MapContext(Builder(body))
@@ -192,7 +208,8 @@ def _loop(ctx, spec: _Spec, d: int, x: Value, h0: Value, c0: Optional[Value], we
             raise Unsupported("the cell's state type does not match")
     outs = ctx.builder.op("core.while", carried, {"max_iterations": 0}, regions=[cond, body],
                           output_types=[v.type for v in carried])
-    y = ctx.op("core.tensor_list_stack", [outs[2 + len(states)]], {"element_dtype": x.dtype, "num_elements": steps})
+    y = ctx.op("core.tensor_list_stack", [outs[2 + len(states)]], {"element_dtype": x.dtype,
+                                                                    "num_elements": -1 if steps is None else steps})
     return y, outs[1], (outs[2] if c0 is not None else None)
 
 

@@ -66,6 +66,9 @@ def shape_of(tensor_type, where: str) -> Optional[tuple]:
     dims = []
     for d in tensor_type.shape.dim:
         if d.HasField("dim_value"):
+            if d.dim_value == -1:  # paddle2onnx writes a dynamic dim as -1 (onnxruntime reads it so too)
+                dims.append(None)
+                continue
             if d.dim_value < 0:
                 raise UserError(f"{where}: negative dimension {d.dim_value}; the file is corrupt")
             if d.dim_value >= 1 << 31:
