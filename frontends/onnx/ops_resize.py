@@ -100,6 +100,11 @@ def _linear_antialias(ratio: float, scale: float):
     return c / c.sum()
 
 
+# The resize of one axis is a dense [out, in] matrix built in Python: bound it (2^24 entries is far
+# beyond any image axis) so a corrupt size is refused, not computed for minutes.
+MAX_AXIS_MATRIX = 1 << 24
+
+
 def axis_matrix(in_w: int, out_w: int, scale: float, attrs: dict, roi=None):
     """([out_w, in_w] weights, extrapolated-row mask or None) of one axis, as ONNX's reference computes it."""
     mode = attrs["mode"]
@@ -185,6 +190,8 @@ def _resize(ctx, node, x, scales: Optional[List[float]], sizes: Optional[List[in
         out = {a: int(math.floor(s * shape[a])) for a, s in zip(axes, scales)}
     if any(s <= 0 for s in scale_by_axis.values()) or any(n < 1 for n in out.values()):
         raise Unsupported("non-positive scales or an empty result")
+    if any(out[a] * shape[a] > MAX_AXIS_MATRIX for a in axes):  # a corrupt size: no dense matrix of that
+        raise Unsupported(f"a resize from {shape} to {out} is too large to express")  # (a fuzzing hang)
     mats, masks = {}, {}
     for a in axes:
         if math.isclose(scale_by_axis[a], 1.0) and out[a] == shape[a] and roi is None:
