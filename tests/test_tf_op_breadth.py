@@ -178,3 +178,25 @@ def test_error_counts_the_unknown_ops_and_hints_only_passes_that_handle_them(tf,
     assert "\n" not in err and not (tmp_path / "m.tflite").exists()
     assert "cannot lower 2 node(s) to TFLite (tf.Digamma, tf.Lgamma); 8 node(s) after them" in err, err
     assert "stub-custom-ops" in err and "compose-ops" not in err, err
+
+
+def test_cast_to_and_from_float64(tf, litert_interpreter, tmp_path):
+    """NNSmith's Cast op makes float64 outputs; TFLite's CAST converts float64 both ways (no other builtin
+    computes in it), so a cast at the edge lowers and arithmetic in float64 stays a clear error."""
+    import litesmith
+    import pytest
+    from litesmith.backends.tflite.legalize import IllegalOpsError
+
+    feeds = {"x": f32(3, 4), "d": RNG.uniform(-3, 3, (3, 4))}
+
+    def fn(x, d):
+        return {"to_f64": tf.cast(tf.sigmoid(x), tf.float64), "from_f64": tf.nn.relu(tf.cast(d, tf.float32)) + x}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=1e-7, rtol=1e-6)
+    assert ops.count("CAST") == 2
+
+    freeze_function(tf, tmp_path / "m64.pb", lambda d: tf.maximum(d, 0.5), {"d": feeds["d"]})
+    with pytest.raises(IllegalOpsError, match=r"core\.maximum.*f64"):
+        litesmith.compile(litesmith.load(str(tmp_path / "m64.pb")))

@@ -64,7 +64,7 @@ def lower_select(node, lw):
     return [lw.op("tfl.select_v2", node.inputs)]
 
 
-@lowers("core.cast")
+@lowers("core.cast", dtypes=["f64"])  # TFLite's CAST (version 5) reads and writes float64
 def lower_cast(node, lw):
     (x,) = node.inputs
     return [lw.op("tfl.cast", [x], cast_attrs(x.dtype, node.attrs["dtype"]))]
