@@ -29,8 +29,10 @@ graph run by TF, Grappler on). Each tool's result on each model is one of:
 - ambiguous: a mismatch where the reference itself is ill-defined: a tie (an ArgMax/ArgMin whose
   top two values, a Floor/Ceil/Cast-to-int/FloorDiv/FloorMod whose input, a Round whose input's
   fraction, a comparison whose operands, a Cast-to-bool or Sign whose input lies within the
-  tolerance of the boundary, upstream of every wrong output), or a reference rewrite (the output
-  matches TF run eagerly, without Grappler, which rewrites ``x / c`` as ``x * (1 / c)``);
+  tolerance of the boundary, upstream of every wrong output), a reference rewrite (the output
+  matches TF run eagerly, without Grappler, which rewrites ``x / c`` as ``x * (1 / c)``), or an
+  ill-conditioned output (every error within 4x of how far TF's own output moves when the float
+  inputs move by ~4 ulp, in 4 random draws: tan near a pole);
 - mismatch: any other wrong output (values, shapes, or LiteRT refusing or crashing on the file).
 
 Writes a JSON of per-model outcomes and a markdown summary (default: next to the cache).
@@ -57,6 +59,7 @@ CLASSES = ("match", "error", "internal", "mismatch", "ambiguous")
 TOOLS = ("litesmith", "tf")
 RTOL, ATOL = 1e-4, 1e-5
 INPUT_DRAWS = 5
+PERTURBATIONS = 4
 SEED_STRIDE = 100000
 
 
@@ -419,10 +422,40 @@ def judge(path: str, feeds: dict, want: dict, eager: dict, folder: str, meta: di
     tie = find_tie(folder, feeds, wrong, np)
     if tie:
         return outcome("ambiguous", f"{', '.join(wrong)}: tie at {tie}", "tie at " + tie.split(" ")[0])
+    spread = ill_conditioned(folder, feeds, {o: got[o] for o in wrong}, want, np)
+    if spread:
+        return outcome("ambiguous", f"{', '.join(wrong)}: {spread}", "ill-conditioned")
     o = wrong[0]
     err = np.abs(got[o].astype(np.float64) - want[o].astype(np.float64))
     return outcome("mismatch", f"{', '.join(wrong)} differ (max abs error {float(np.max(err)):.3g} on {o}); "
                    f"ops {', '.join(meta['ops'])}", "wrong values")
+
+
+def ill_conditioned(folder: str, feeds: dict, got: dict, want: dict, np) -> str:
+    """'' unless TF's own outputs move as far as ``got`` is off when the float inputs move by ~4 ulp
+    (tan near a pole, a sum that cancels): the reference cannot tell right from wrong there."""
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef()
+    with open(os.path.join(folder, "model.pb"), "rb") as f:
+        graph_def.ParseFromString(f.read())
+    rng = np.random.default_rng(0)
+    spread = {o: np.zeros(w.shape) for o, w in want.items() if o in got}
+    for _ in range(PERTURBATIONS):
+        moved = {k: (v * (1 + rng.uniform(-2.0 ** -22, 2.0 ** -22, v.shape))).astype(v.dtype) if v.dtype.kind == "f"
+                 else v for k, v in feeds.items()}
+        again = run_graph(tf, graph_def, moved, [o + ":0" for o in spread])
+        for o in spread:
+            with np.errstate(all="ignore"):
+                spread[o] = np.fmax(spread[o], np.abs(again[o + ":0"].astype(np.float64) - want[o]))
+    for o, g in got.items():
+        w = want[o].astype(np.float64)
+        scale = max(1.0, float(np.max(np.abs(w)))) if w.size else 1.0
+        allowed = ATOL * scale + RTOL * np.abs(w) + 4 * spread[o]
+        if not np.all(np.abs(g.astype(np.float64) - w) <= allowed):
+            return ""
+    worst = max(float(np.max(v, initial=0)) for v in spread.values())
+    return f"TF's own outputs move by up to {worst:.3g} when its inputs move by 4 ulp (errors within 4x that)"
 
 
 def find_tie(folder: str, feeds: dict, wrong: list, np) -> str:
