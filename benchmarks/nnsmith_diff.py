@@ -331,11 +331,12 @@ def error_group(first: str, report: str) -> str:
     if os.path.exists(report):
         try:
             with open(report) as f:
-                ops = (json.load(f).get("legality") or {}).get("ops") or {}
+                illegal = (json.load(f).get("legality") or {}).get("illegal") or []
         except (OSError, ValueError):
-            ops = {}
-        if ops:
-            return "cannot lower " + ", ".join(sorted(ops))
+            illegal = []
+        roots = sorted({f"{i['op']} ({i['kind']})" for i in illegal if not i.get("caused_by")})
+        if roots:
+            return "cannot lower " + ", ".join(roots)
     return re.sub(r"'[^']*'|\d+", "_", first)[:120]
 
 
