@@ -45,6 +45,7 @@ import concurrent.futures
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -139,6 +140,8 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=300, help="seconds per litesmith convert")
     parser.add_argument("--json", default=os.path.join(CACHE, "results.json"))
     parser.add_argument("--md", default=os.path.join(CACHE, "summary.md"))
+    parser.add_argument("--from-logs", action="store_true",
+                        help="only summarize what the last run of these seeds finished (its progress logs)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--log", help=argparse.SUPPRESS)
     parser.add_argument("--crashed", action="append", default=[], help=argparse.SUPPRESS)
@@ -147,9 +150,15 @@ def main(argv=None):
         return worker(args)
     ensure_venv()
     started = time.time()
-    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:  # one worker process per seed
-        results = [r for rows in pool.map(lambda s: run_worker(s, args.count, args), args.seeds) for r in rows]
-    md = (f"NNSmith 0.1.0 TF models, {args.min_ops}-{args.max_ops} ops, seeds {args.seeds}, {args.count} per seed "
+    if args.from_logs:  # the models done so far, e.g. of a run stopped at a deadline
+        results = [json.loads(line) for seed in args.seeds
+                   for line in open(os.path.join(CACHE, "models", f"seed{seed}", "progress.jsonl"))
+                   if '"result"' in line]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:  # one worker process per seed
+            results = [r for rows in pool.map(lambda s: run_worker(s, args.count, args), args.seeds) for r in rows]
+    per_seed = dict(collections.Counter(r["seed"] for r in results))
+    md = (f"NNSmith 0.1.0 TF models, {args.min_ops}-{args.max_ops} ops, models per seed {per_seed} "
           f"({time.time() - started:.0f} s)\n\n" + summarize(results, args.seeds))
     with open(args.json, "w") as f:
         json.dump({"seeds": args.seeds, "count": args.count, "rtol": RTOL, "atol": ATOL, "models": results}, f,
@@ -249,6 +258,7 @@ def generate(folder: str, nnsmith_seed: int, n_ops: int, np) -> dict:
     from nnsmith.materialize.tensorflow import TFModelCPU
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    shutil.rmtree(os.path.join(folder, "nnsmith"), ignore_errors=True)  # a run stopped half-way
     os.makedirs(folder, exist_ok=True)
     meta = {"nnsmith_seed": nnsmith_seed, "max_nodes": n_ops}
     overrides = ["model.type=tensorflow", "mgen.dtype_choices=[f32]", f"mgen.max_nodes={n_ops}",
@@ -370,8 +380,9 @@ def convert_tf(folder: str, meta: dict, args):
         with open(failed, "w") as f:
             json.dump(result, f)
         return None, result
-    with open(out, "wb") as f:
+    with open(out + ".part", "wb") as f:
         f.write(flatbuffer)
+    os.replace(out + ".part", out)
     return out, None
 
 
