@@ -200,3 +200,18 @@ def test_cast_to_and_from_float64(tf, litert_interpreter, tmp_path):
     freeze_function(tf, tmp_path / "m64.pb", lambda d: tf.maximum(d, 0.5), {"d": feeds["d"]})
     with pytest.raises(IllegalOpsError, match=r"core\.maximum.*f64"):
         litesmith.compile(litesmith.load(str(tmp_path / "m64.pb")))
+
+
+def test_abs_of_int64_is_maximum_of_x_and_its_negation(tf, litert_interpreter, tmp_path):
+    """LiteRT's ABS refuses int64 (an NNSmith Cast to int64 then Abs made a file it would not load);
+    max(x, -x) is exact, the most negative int64 included (TF's abs wraps there too)."""
+    feeds = {"x": f32(3, 4, lo=-50, hi=50), "i": np.array([np.iinfo(np.int64).min, -7, 0, 2**40], np.int64)}
+
+    def fn(x, i):
+        return {"a_i64": tf.abs(tf.cast(x, tf.int64)), "b_f32": tf.abs(x), "c_big": tf.abs(i),
+                "d_i32": tf.abs(tf.cast(x, tf.int32))}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=0, rtol=0)
+    assert ops.count("ABS") == 2 and ops.count("MAXIMUM") == 2 and ops.count("NEG") == 2

@@ -2,7 +2,7 @@
 
 Most map 1:1 to a TFLite builtin with the same operands; a few without a
 builtin are composed from builtins (reciprocal, softplus, selu, log1p, expm1,
-atan as ATAN2(x, 1), tan as SIN / COS).
+atan as ATAN2(x, 1), tan as SIN / COS, int64 abs as MAXIMUM(x, NEG x)).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .lower import cast_attrs, lowers
 ACT_NONE = {"fused_activation_function": "NONE"}
 
 UNARY = {
-    "core.neg": "tfl.neg", "core.abs": "tfl.abs", "core.sqrt": "tfl.sqrt", "core.rsqrt": "tfl.rsqrt",
+    "core.neg": "tfl.neg", "core.sqrt": "tfl.sqrt", "core.rsqrt": "tfl.rsqrt",
     "core.exp": "tfl.exp", "core.log": "tfl.log", "core.sin": "tfl.sin", "core.cos": "tfl.cos",
     "core.tanh": "tfl.tanh", "core.sigmoid": "tfl.logistic", "core.relu": "tfl.relu", "core.relu6": "tfl.relu6",
     "core.elu": "tfl.elu", "core.floor": "tfl.floor", "core.ceil": "tfl.ceil", "core.round": "tfl.round",
@@ -41,6 +41,15 @@ BINARY = {
 @lowers(*UNARY)
 def lower_unary(node, lw):
     return [lw.op(UNARY[node.op], node.inputs)]
+
+
+@lowers("core.abs")
+def lower_abs(node, lw):
+    """ABS has no int64 kernel in LiteRT (it refuses the file); max(x, -x) is exact there, INT64_MIN included."""
+    (x,) = node.inputs
+    if x.dtype is DType.INT64:
+        return [lw.op("tfl.maximum", [x, lw.op("tfl.neg", [x])])]
+    return [lw.op("tfl.abs", [x])]
 
 
 @lowers(*BINARY)
