@@ -83,7 +83,8 @@ def run_worker(seed: int, count: int, args) -> list:
     model and stage it died in, which is recorded as that stage's crash."""
     log = os.path.join(CACHE, "models", f"seed{seed}", "progress.jsonl")
     os.makedirs(os.path.dirname(log), exist_ok=True)
-    open(log, "w").close()
+    if not args.resume or not os.path.exists(log):
+        open(log, "w").close()
     crashed: list = []
     while True:
         argv = [VENV_PY, os.path.abspath(__file__), "--worker", "--seeds", str(seed), "--count", str(count),
@@ -140,6 +141,8 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=300, help="seconds per litesmith convert")
     parser.add_argument("--json", default=os.path.join(CACHE, "results.json"))
     parser.add_argument("--md", default=os.path.join(CACHE, "summary.md"))
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the results the last run finished (only valid if litesmith is unchanged for them)")
     parser.add_argument("--from-logs", action="store_true",
                         help="only summarize what the last run of these seeds finished (its progress logs)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
