@@ -215,3 +215,16 @@ def test_abs_of_int64_is_maximum_of_x_and_its_negation(tf, litert_interpreter, t
     got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
     assert_close(got, want, atol=0, rtol=0)
     assert ops.count("ABS") == 2 and ops.count("MAXIMUM") == 2 and ops.count("NEG") == 2
+
+
+def test_integer_matmul_is_a_clear_dtype_error(tf, tmp_path):
+    """LiteRT's BATCH_MATMUL refuses int32 operands (an NNSmith Cast to int32 then MatMul made a file it
+    would not load); TF's converter refuses the model too. Now the conversion stops and says why."""
+    import litesmith
+    import pytest
+    from litesmith.backends.tflite.legalize import IllegalOpsError
+
+    feeds = {"x": f32(3, 4), "y": f32(4, 2)}
+    freeze_function(tf, tmp_path / "m.pb", lambda x, y: tf.matmul(tf.cast(x, tf.int32), tf.cast(y, tf.int32)), feeds)
+    with pytest.raises(IllegalOpsError, match=r"core\.matmul .*unsupported-dtype: BATCH_MATMUL takes float32.*i32"):
+        litesmith.compile(litesmith.load(str(tmp_path / "m.pb")))
