@@ -228,3 +228,18 @@ def test_integer_matmul_is_a_clear_dtype_error(tf, tmp_path):
     freeze_function(tf, tmp_path / "m.pb", lambda x, y: tf.matmul(tf.cast(x, tf.int32), tf.cast(y, tf.int32)), feeds)
     with pytest.raises(IllegalOpsError, match=r"core\.matmul .*unsupported-dtype: BATCH_MATMUL takes float32.*i32"):
         litesmith.compile(litesmith.load(str(tmp_path / "m.pb")))
+
+
+def test_uint8_and_int8_comparisons_compare_in_int32(tf, litert_interpreter, tmp_path):
+    """LiteRT compares 8-bit ints only as quantized tensors and aborted the process on an NNSmith model
+    (Greater of two uint8 inputs); TF's converter refuses it. Cast to int32 first is exact."""
+    feeds = {"a": np.array([0, 7, 200, 255], np.uint8), "b": np.array([1, 7, 100, 0], np.uint8),
+             "c": np.array([-128, 5, 0, 127], np.int8), "d": np.array([127, 5, -1, -128], np.int8)}
+
+    def fn(a, b, c, d):
+        return {"gt": tf.greater(a, b), "eq": tf.equal(a, b), "le": tf.less_equal(c, d), "ne": tf.not_equal(c, d)}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=0, rtol=0)
+    assert ops.count("CAST") == 8

@@ -52,10 +52,18 @@ def lower_abs(node, lw):
     return [lw.op("tfl.abs", [x])]
 
 
+COMPARISONS = ("tfl.equal", "tfl.not_equal", "tfl.less", "tfl.less_equal", "tfl.greater", "tfl.greater_equal")
+
+
 @lowers(*BINARY)
 def lower_binary(node, lw):
     op, has_act = BINARY[node.op]
-    return [lw.op(op, node.inputs, dict(ACT_NONE) if has_act else {})]
+    inputs = list(node.inputs)
+    if op in COMPARISONS and inputs[0].dtype in (DType.UINT8, DType.INT8):
+        # LiteRT compares 8-bit ints only as quantized tensors (it aborts on a scale of 0): compare in int32
+        inputs = [lw.op("tfl.cast", [v], cast_attrs(v.dtype, DType.INT32), [v.type.with_dtype(DType.INT32)])
+                  for v in inputs]
+    return [lw.op(op, inputs, dict(ACT_NONE) if has_act else {})]
 
 
 @lowers("core.gelu")
