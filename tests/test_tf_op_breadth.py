@@ -243,3 +243,15 @@ def test_uint8_and_int8_comparisons_compare_in_int32(tf, litert_interpreter, tmp
     got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
     assert_close(got, want, atol=0, rtol=0)
     assert ops.count("CAST") == 8
+
+
+def test_argmax_of_int64_is_a_clear_dtype_error(tf, tmp_path):
+    """LiteRT's ARG_MAX refuses int64 input (an NNSmith Cast to int64 then ArgMax made a file it would
+    not load); TF's converter refuses the model too. Now the conversion stops and says why."""
+    import litesmith
+    import pytest
+    from litesmith.backends.tflite.legalize import IllegalOpsError
+
+    freeze_function(tf, tmp_path / "m.pb", lambda x: tf.argmax(tf.cast(x, tf.int64), axis=1), {"x": f32(3, 4)})
+    with pytest.raises(IllegalOpsError, match=r"core\.argmax .*unsupported-dtype: ARG_MAX takes float32.*i64"):
+        litesmith.compile(litesmith.load(str(tmp_path / "m.pb")))
