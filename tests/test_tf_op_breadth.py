@@ -178,3 +178,80 @@ def test_error_counts_the_unknown_ops_and_hints_only_passes_that_handle_them(tf,
     assert "\n" not in err and not (tmp_path / "m.tflite").exists()
     assert "cannot lower 2 node(s) to TFLite (tf.Digamma, tf.Lgamma); 8 node(s) after them" in err, err
     assert "stub-custom-ops" in err and "compose-ops" not in err, err
+
+
+def test_cast_to_and_from_float64(tf, litert_interpreter, tmp_path):
+    """NNSmith's Cast op makes float64 outputs; TFLite's CAST converts float64 both ways (no other builtin
+    computes in it), so a cast at the edge lowers and arithmetic in float64 stays a clear error."""
+    import litesmith
+    import pytest
+    from litesmith.backends.tflite.legalize import IllegalOpsError
+
+    feeds = {"x": f32(3, 4), "d": RNG.uniform(-3, 3, (3, 4))}
+
+    def fn(x, d):
+        return {"to_f64": tf.cast(tf.sigmoid(x), tf.float64), "from_f64": tf.nn.relu(tf.cast(d, tf.float32)) + x}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=1e-7, rtol=1e-6)
+    assert ops.count("CAST") == 2
+
+    freeze_function(tf, tmp_path / "m64.pb", lambda d: tf.maximum(d, 0.5), {"d": feeds["d"]})
+    with pytest.raises(IllegalOpsError, match=r"core\.maximum.*f64"):
+        litesmith.compile(litesmith.load(str(tmp_path / "m64.pb")))
+
+
+def test_abs_of_int64_is_maximum_of_x_and_its_negation(tf, litert_interpreter, tmp_path):
+    """LiteRT's ABS refuses int64 (an NNSmith Cast to int64 then Abs made a file it would not load);
+    max(x, -x) is exact, the most negative int64 included (TF's abs wraps there too)."""
+    feeds = {"x": f32(3, 4, lo=-50, hi=50), "i": np.array([np.iinfo(np.int64).min, -7, 0, 2**40], np.int64)}
+
+    def fn(x, i):
+        return {"a_i64": tf.abs(tf.cast(x, tf.int64)), "b_f32": tf.abs(x), "c_big": tf.abs(i),
+                "d_i32": tf.abs(tf.cast(x, tf.int32))}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=0, rtol=0)
+    assert ops.count("ABS") == 2 and ops.count("MAXIMUM") == 2 and ops.count("NEG") == 2
+
+
+def test_integer_matmul_is_a_clear_dtype_error(tf, tmp_path):
+    """LiteRT's BATCH_MATMUL refuses int32 operands (an NNSmith Cast to int32 then MatMul made a file it
+    would not load); TF's converter refuses the model too. Now the conversion stops and says why."""
+    import litesmith
+    import pytest
+    from litesmith.backends.tflite.legalize import IllegalOpsError
+
+    feeds = {"x": f32(3, 4), "y": f32(4, 2)}
+    freeze_function(tf, tmp_path / "m.pb", lambda x, y: tf.matmul(tf.cast(x, tf.int32), tf.cast(y, tf.int32)), feeds)
+    with pytest.raises(IllegalOpsError, match=r"core\.matmul .*unsupported-dtype: BATCH_MATMUL takes float32.*i32"):
+        litesmith.compile(litesmith.load(str(tmp_path / "m.pb")))
+
+
+def test_uint8_and_int8_comparisons_compare_in_int32(tf, litert_interpreter, tmp_path):
+    """LiteRT compares 8-bit ints only as quantized tensors and aborted the process on an NNSmith model
+    (Greater of two uint8 inputs); TF's converter refuses it. Cast to int32 first is exact."""
+    feeds = {"a": np.array([0, 7, 200, 255], np.uint8), "b": np.array([1, 7, 100, 0], np.uint8),
+             "c": np.array([-128, 5, 0, 127], np.int8), "d": np.array([127, 5, -1, -128], np.int8)}
+
+    def fn(a, b, c, d):
+        return {"gt": tf.greater(a, b), "eq": tf.equal(a, b), "le": tf.less_equal(c, d), "ne": tf.not_equal(c, d)}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=0, rtol=0)
+    assert ops.count("CAST") == 8
+
+
+def test_argmax_of_int64_is_a_clear_dtype_error(tf, tmp_path):
+    """LiteRT's ARG_MAX refuses int64 input (an NNSmith Cast to int64 then ArgMax made a file it would
+    not load); TF's converter refuses the model too. Now the conversion stops and says why."""
+    import litesmith
+    import pytest
+    from litesmith.backends.tflite.legalize import IllegalOpsError
+
+    freeze_function(tf, tmp_path / "m.pb", lambda x: tf.argmax(tf.cast(x, tf.int64), axis=1), {"x": f32(3, 4)})
+    with pytest.raises(IllegalOpsError, match=r"core\.argmax .*unsupported-dtype: ARG_MAX takes float32.*i64"):
+        litesmith.compile(litesmith.load(str(tmp_path / "m.pb")))

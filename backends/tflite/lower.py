@@ -39,17 +39,22 @@ __all__ = ["lowers", "LOWERINGS", "lower_to_tflite", "LowerResult", "Lowering", 
 # core op -> fn(node, lw) -> list of replacement values
 LowerFn = Callable[[Node, "Lowering"], Sequence[Value]]
 LOWERINGS: Dict[str, LowerFn] = {}
+# core op -> dtypes its lowering handles beyond SUPPORTED_DTYPES (TFLite's CAST converts f64 both ways)
+EXTRA_DTYPES: Dict[str, frozenset] = {}
 SHAPE_QUERIES = ("core.shape", "core.size", "core.rank")
 
 
-def lowers(*ops: str):
-    """Decorator: ``fn(node, lw)`` lowers nodes of ``ops``; each op has one lowering."""
+def lowers(*ops: str, dtypes: Sequence[str] = ()):
+    """Decorator: ``fn(node, lw)`` lowers nodes of ``ops``; each op has one lowering. ``dtypes``: the
+    dtypes beyond SUPPORTED_DTYPES that these ops' builtin takes (few builtins take f64)."""
 
     def wrap(fn):
         for op in ops:
             if op in LOWERINGS:
                 raise ValueError(f"{op} has two TFLite lowerings")
             LOWERINGS[op] = fn
+            if dtypes:
+                EXTRA_DTYPES[op] = frozenset(dtypes)
         return fn
 
     return wrap
@@ -172,10 +177,11 @@ class _LowerPattern(RewritePattern):
 def _precheck(node: Node) -> None:
     """Reasons that hold for any op: unknown dims its lowering cannot keep (``dynamic_dims.py``) and
     dtypes TFLite lacks."""
+    extra = EXTRA_DTYPES.get(node.op, ())
     for v in list(node.inputs) + list(node.outputs):
         if v.type.is_list:
             raise NotLowerable(CONTROL_FLOW, f"tensor list value %{v.name} has no TFLite form")
-        if str(v.dtype) not in SUPPORTED_DTYPES:
+        if str(v.dtype) not in SUPPORTED_DTYPES and str(v.dtype) not in extra:
             raise NotLowerable(UNSUPPORTED_DTYPE, f"value %{v.name} has dtype {v.dtype}")
         if not is_static(v.shape) and not accepts_unknown_dims(node, v):
             raise NotLowerable(DYNAMIC_SHAPE, f"value %{v.name} has unknown dims ({v.type})")

@@ -2,7 +2,8 @@
 
 Most map 1:1 to a TFLite builtin with the same operands (one `same_operands` line each); a few without a
 builtin are composed from builtins (reciprocal, softplus, softsign, selu, log1p, expm1,
-atan as ATAN2(x, 1), tan as SIN / COS).
+atan as ATAN2(x, 1), tan as SIN / COS, int64 abs as MAXIMUM(x, NEG x)); 8-bit integer
+comparisons run in int32.
 """
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ def same_operands(core_op: str, tfl_op: str):
 
 
 same_operands("core.neg", "tfl.neg")
-same_operands("core.abs", "tfl.abs")
 same_operands("core.sqrt", "tfl.sqrt")
 same_operands("core.rsqrt", "tfl.rsqrt")
 same_operands("core.exp", "tfl.exp")
@@ -61,15 +61,44 @@ same_operands("core.maximum", "tfl.maximum")
 same_operands("core.minimum", "tfl.minimum")
 same_operands("core.pow", "tfl.pow")
 same_operands("core.squared_difference", "tfl.squared_difference")
-same_operands("core.equal", "tfl.equal")
-same_operands("core.not_equal", "tfl.not_equal")
-same_operands("core.less", "tfl.less")
-same_operands("core.less_equal", "tfl.less_equal")
-same_operands("core.greater", "tfl.greater")
-same_operands("core.greater_equal", "tfl.greater_equal")
+def comparison(core_op: str, tfl_op: str):
+    """Like ``same_operands``, but 8-bit integer operands are compared in int32: LiteRT compares 8-bit
+    ints only as quantized tensors (it aborted the process on a scale of 0; an NNSmith finding)."""
+
+    def lower(node, lw):
+        inputs = list(node.inputs)
+        if inputs[0].dtype in (DType.UINT8, DType.INT8):
+            inputs = [lw.op("tfl.cast", [v], cast_attrs(v.dtype, DType.INT32), [v.type.with_dtype(DType.INT32)])
+                      for v in inputs]
+        return [lw.op(tfl_op, inputs)]
+
+    lower.keeps_unknown_dims = True
+    lower.__name__ = f"lower_{core_op.split('.', 1)[1]}"
+    lower.__doc__ = f"{core_op} -> {tfl_op} (8-bit ints cast to int32)"
+    return lowers(core_op)(lower)
+
+
+comparison("core.equal", "tfl.equal")
+comparison("core.not_equal", "tfl.not_equal")
+comparison("core.less", "tfl.less")
+comparison("core.less_equal", "tfl.less_equal")
+comparison("core.greater", "tfl.greater")
+comparison("core.greater_equal", "tfl.greater_equal")
 same_operands("core.logical_and", "tfl.logical_and")
 same_operands("core.logical_or", "tfl.logical_or")
 same_operands("core.select", "tfl.select_v2")
+
+
+@lowers("core.abs")
+def lower_abs(node, lw):
+    """ABS has no int64 kernel in LiteRT (it refuses the file); max(x, -x) is exact there, INT64_MIN included."""
+    (x,) = node.inputs
+    if x.dtype is DType.INT64:
+        return [lw.op("tfl.maximum", [x, lw.op("tfl.neg", [x])])]
+    return [lw.op("tfl.abs", [x])]
+
+
+lower_abs.keeps_unknown_dims = True
 
 
 @lowers("core.gelu")
@@ -82,7 +111,7 @@ def lower_leaky_relu(node, lw):
     return [lw.op("tfl.leaky_relu", node.inputs, {"alpha": node.attr("alpha")})]
 
 
-@lowers("core.cast")
+@lowers("core.cast", dtypes=["f64"])  # TFLite's CAST (version 5) reads and writes float64
 def lower_cast(node, lw):
     (x,) = node.inputs
     return [lw.op("tfl.cast", [x], cast_attrs(x.dtype, node.attrs["dtype"]))]

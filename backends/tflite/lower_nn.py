@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .legalize import UNSUPPORTED_ATTR
+from litesmith.ir.dtypes import DType
+
+from .legalize import UNSUPPORTED_ATTR, UNSUPPORTED_DTYPE
 from .lower import lowers, normalize_axis
 
 ACT_NONE = "NONE"
@@ -142,6 +144,8 @@ def lower_matmul(node, lw):
         attrs = {"fused_activation_function": ACT_NONE, "keep_num_dims": a.rank > 2}
         bias = _zeros_bias(lw, weights.shape[0], a)
         return [lw.op("tfl.fully_connected", [a, lw.const(np.ascontiguousarray(weights)), bias], attrs)]
+    if a.dtype.is_int and a.dtype not in (DType.INT8, DType.INT16):  # LiteRT refuses the file otherwise
+        lw.fail(UNSUPPORTED_DTYPE, f"BATCH_MATMUL takes float32 (int8/int16 quantized), not {a.dtype} (%{a.name})")
     return [lw.op("tfl.batch_matmul", [a, b], {"adj_x": ta, "adj_y": tb})]
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from litesmith.ir.dtypes import DType
 from litesmith.ir.types import TensorType, is_static
 
-from .legalize import UNSUPPORTED_ATTR
+from .legalize import UNSUPPORTED_ATTR, UNSUPPORTED_DTYPE
 from .lower import lowers, normalize_axis
 
 _I32 = DType.INT32
@@ -235,6 +235,8 @@ def lower_arg(node, lw):
     (x,) = node.inputs
     axis = normalize_axis(node.attr("axis"), x.rank)
     op = "tfl.arg_max" if node.op == "core.argmax" else "tfl.arg_min"
+    if x.dtype is DType.INT64:  # LiteRT refuses the file (float32, int8/uint8/int32 and bool only)
+        lw.fail(UNSUPPORTED_DTYPE, f"{op.upper()[4:]} takes float32, int8, uint8, int32 or bool, not i64 (%{x.name})")
     return [lw.op(op, [x, lw.i32(axis)], {"output_type": node.output.dtype})]
 
 
