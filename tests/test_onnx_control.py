@@ -11,7 +11,7 @@ from onnx import TensorProto, helper
 
 import litesmith
 from litesmith.frontends.onnx import load_onnx
-from litesmith.ir import UserError, run
+from litesmith.ir import run
 from litesmith.ir.text import parse_ir, print_ir
 from litesmith.passes import run_pipeline
 from litesmith.testing import check_pass
