@@ -114,10 +114,11 @@ def test_compile_raises_the_backend_error_itself_with_the_report():
 
 
 def test_tflite_pipeline_strings():
-    assert tflite_pipeline() == "lower-tflite,fuse-tflite,dce"
-    assert tflite_pipeline("dynamic") == "lower-tflite,fuse-tflite,dce,quantize-dynamic"
+    prep = "lower-tensor-lists,sink-loop-constants,"  # loops ready for WHILE (no-ops without loops)
+    assert tflite_pipeline() == prep + "lower-tflite,fuse-tflite,dce"
+    assert tflite_pipeline("dynamic") == prep + "lower-tflite,fuse-tflite,dce,quantize-dynamic"
     assert tflite_pipeline("int8", io_dtype="int8", percentile=99.9, integer_only=True) == \
-        "lower-tflite,fuse-tflite,dce,quantize-int8{io_dtype=int8,percentile=99.9,integer_only=true}"
+        prep + "lower-tflite,fuse-tflite,dce,quantize-int8{io_dtype=int8,percentile=99.9,integer_only=true}"
     with pytest.raises(UserError, match=r"io int8 needs mode int8 \(mode float16 keeps float activations\)"):
         tflite_pipeline("float16", io_dtype="int8")
 
