@@ -284,6 +284,8 @@ class _Lifter:
         attrs = ir_attrs(node.attrs)
         if len(present) != len(inputs):
             attrs["onnx_inputs"] = [int(v is not None) for v in inputs]  # which optional inputs were given
+        if not isinstance(proto.domain, str) or not isinstance(proto.op_type, str):  # not UTF-8 (a fuzzing finding)
+            raise UserError(f"{self.where}: a node's op type or domain is not UTF-8 text; the file is corrupt")
         domain = proto.domain if proto.domain not in _DOMAINS else ""
         op = f"onnx.{domain + '.' if domain else ''}{proto.op_type}"
         created = self.builder.create(op, present, attrs, output_types=types)
