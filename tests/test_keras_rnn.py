@@ -14,6 +14,7 @@ import pytest
 import litesmith
 from litesmith.cli import main
 from litesmith.ir.interpreter import run
+from litesmith.ir import UserError
 from litesmith.ir.notes import graph_notes
 
 from keras_rnn_models import KERAS_RNN_FORMS, KERAS_RNN_REFUSED, KERAS_RNN_VARIANTS, KERAS_VERSIONS
@@ -168,3 +169,45 @@ def test_backwards_layers_refused_naming_the_layer(request, version, variant, fo
     assert "unroll-rnn: layer '" in errors[0] and layer in errors[0] and "backwards" in errors[0], errors[0]
     assert ("backward" in errors[0].split("'")[1]) == (variant == "bidirectional")
     assert not (tmp_path / "x.tflite").exists()
+
+
+# Keras's TensorLists reserve elements of unknown shape (element_shape -1: known only from what the
+# loop body writes), so lower-tensor-lists declines them and the whole-sequence Keras models do not
+# convert as is yet (issue #14 stays open on this). Strict: this fails once they do.
+WHOLE = [("keras3", "lstm", f) for f in KERAS_RNN_FORMS]
+
+
+def _run_frozen(tf, pb_path, output_names, ids):
+    """TensorFlow running the frozen graph itself on ``ids``: the oracle at any sequence length."""
+    gd = tf.compat.v1.GraphDef()
+    with open(pb_path, "rb") as f:
+        gd.ParseFromString(f.read())
+    with tf.Graph().as_default() as g:
+        tf.compat.v1.import_graph_def(gd, name="")
+        with tf.compat.v1.Session(graph=g) as sess:
+            return dict(zip(output_names, sess.run([f"{n}:0" for n in output_names], {"ids:0": ids})))
+
+
+@pytest.mark.xfail(strict=True, raises=UserError, reason="list elements of unknown shape (issue #14)")
+@pytest.mark.parametrize("version,variant,form", WHOLE, ids=["-".join(c) for c in WHOLE])
+def test_whole_sequence_model_converts_as_is_at_any_length(request, tf, version, variant, form, litert_interpreter):
+    """No passes (issue #14): the loop stays a WHILE, the time axis stays -1, and LiteRT resized to
+    sequence lengths 1, 5 and 17 matches TensorFlow running the same frozen graph. The batch is
+    given (``--input-shape ids:2x?``): with it unknown too, the TensorList elements' shape [?, units]
+    is not static and lower-tensor-lists declines (an open limit of issue #14)."""
+    from litesmith.backends.tflite import read_tflite
+
+    from tf_litert import run_litert_resized
+
+    model = _model(request, version, variant, form)
+    blob = litesmith.compile(litesmith.load(model.pb_path, input_shapes={"ids": [2, None]}))
+    (ids_in,) = read_tflite(bytes(blob)).inputs
+    assert ids_in.shape == (2, None), ids_in.type  # time stays unknown (-1 in shape_signature)
+    rng = np.random.default_rng(3)
+    for length in (1, 5, 17):
+        ids = rng.integers(0, 20, size=(2, length)).astype(np.int32)
+        want = _run_frozen(tf, model.pb_path, model.output_names, ids)
+        got, ops = run_litert_resized(litert_interpreter, blob, {"ids": ids})
+        assert "WHILE" in ops
+        for name in model.output_names:
+            np.testing.assert_allclose(got[name], want[name], atol=1e-5, rtol=1e-5, err_msg=f"{name} length {length}")
