@@ -18,18 +18,29 @@ from .lower import cast_attrs, lowers
 ACT_NONE = {"fused_activation_function": "NONE"}
 
 
-def same_operands(core_op: str, tfl_op: str):
+def same_operands(core_op: str, tfl_op: str, ints_8bit_as_i32: bool = False):
     """Lower ``core_op`` to ``tfl_op`` on the same operands: the lowering of an elementwise op with a
-    TFLite builtin of the same meaning. A fused activation, when ``tfl_op`` declares one, is NONE."""
+    TFLite builtin of the same meaning. A fused activation, when ``tfl_op`` declares one, is NONE.
+    ``ints_8bit_as_i32``: u8/i8 operands are cast to i32 first (LiteRT compares 8-bit ints only as
+    quantized tensors and aborted the process on a scale of 0: an NNSmith finding)."""
 
     def lower(node, lw):
+        inputs = list(node.inputs)
+        if ints_8bit_as_i32 and inputs[0].dtype in (DType.UINT8, DType.INT8):
+            inputs = [lw.op("tfl.cast", [v], cast_attrs(v.dtype, DType.INT32), [v.type.with_dtype(DType.INT32)])
+                      for v in inputs]
         takes_activation = "fused_activation_function" in get_op(tfl_op).attrs
-        return [lw.op(tfl_op, node.inputs, dict(ACT_NONE) if takes_activation else {})]
+        return [lw.op(tfl_op, inputs, dict(ACT_NONE) if takes_activation else {})]
 
     lower.keeps_unknown_dims = True  # reads no dim: an unknown one stays unknown (dynamic_dims.py)
     lower.__name__ = f"lower_{core_op.split('.', 1)[1]}"
     lower.__doc__ = f"{core_op} -> {tfl_op}"
     return lowers(core_op)(lower)
+
+
+def comparison(core_op: str, tfl_op: str):
+    """A comparison: ``same_operands`` with 8-bit integer operands compared in int32."""
+    return same_operands(core_op, tfl_op, ints_8bit_as_i32=True)
 
 
 same_operands("core.neg", "tfl.neg")
@@ -61,23 +72,6 @@ same_operands("core.maximum", "tfl.maximum")
 same_operands("core.minimum", "tfl.minimum")
 same_operands("core.pow", "tfl.pow")
 same_operands("core.squared_difference", "tfl.squared_difference")
-def comparison(core_op: str, tfl_op: str):
-    """Like ``same_operands``, but 8-bit integer operands are compared in int32: LiteRT compares 8-bit
-    ints only as quantized tensors (it aborted the process on a scale of 0; an NNSmith finding)."""
-
-    def lower(node, lw):
-        inputs = list(node.inputs)
-        if inputs[0].dtype in (DType.UINT8, DType.INT8):
-            inputs = [lw.op("tfl.cast", [v], cast_attrs(v.dtype, DType.INT32), [v.type.with_dtype(DType.INT32)])
-                      for v in inputs]
-        return [lw.op(tfl_op, inputs)]
-
-    lower.keeps_unknown_dims = True
-    lower.__name__ = f"lower_{core_op.split('.', 1)[1]}"
-    lower.__doc__ = f"{core_op} -> {tfl_op} (8-bit ints cast to int32)"
-    return lowers(core_op)(lower)
-
-
 comparison("core.equal", "tfl.equal")
 comparison("core.not_equal", "tfl.not_equal")
 comparison("core.less", "tfl.less")
