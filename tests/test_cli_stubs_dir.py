@@ -9,14 +9,16 @@ from litesmith.ir import Builder, DType, Graph, Node, TensorType, print_ir
 F32 = DType.FLOAT32
 
 
-def _model(tmp_path, out_shape):
-    """x -> relu -> tf.Mystery (an op TFLite lacks, output ``out_shape``) -> tanh, as IR text."""
+def _model(tmp_path, out_shape, tail=(("core.tanh", {}),)):
+    """x -> relu -> tf.Mystery (an op TFLite lacks, output ``out_shape``) -> the ops of ``tail``, as IR text."""
     g = Graph("m")
     x = g.add_input(TensorType(F32, (2, 3)), "x")
     b = Builder(g)
     r = b.op("core.relu", [x], name="r")
     (m,) = g.append(Node("tf.Mystery", [r], {"scale": 0.5}, [TensorType(F32, out_shape)], output_names=["m"])).outputs
-    g.outputs = [b.op("core.tanh", [m], name="y")]
+    for i, (op, attrs) in enumerate(tail):
+        m = b.op(op, [m], attrs, name="y" if i == len(tail) - 1 else f"t{i}")
+    g.outputs = [m]
     path = tmp_path / "m.ir"
     path.write_text(print_ir(g))
     return path
@@ -46,9 +48,10 @@ def test_a_stub_pass_already_in_passes_runs_once(tmp_path):
 
 
 def test_failed_conversion_writes_no_stubs(tmp_path, capsys):
-    """The custom op's result has an unknown dim: stubbing happens, the lowering then refuses the
-    dynamic shape, and neither the model nor the stubs directory appear."""
-    model, out, stubs = _model(tmp_path, (None, 3)), tmp_path / "m.tflite", tmp_path / "stubs"
+    """The custom op's result feeds float64 math, which TFLite has no kernel for: stubbing happens,
+    the lowering then refuses the f64 exp, and neither the model nor the stubs directory appear."""
+    tail = [("core.cast", {"dtype": DType.FLOAT64}), ("core.exp", {})]
+    model, out, stubs = _model(tmp_path, (2, 3), tail), tmp_path / "m.tflite", tmp_path / "stubs"
     assert main(["convert", str(model), "-o", str(out), "--stubs-dir", str(stubs)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "m" in err, err
