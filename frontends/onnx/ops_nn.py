@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from litesmith.ir.graph import Value
 
-from .registry import Unsupported, need_rank, onnx_op, static_shape
+from .registry import BadNode, Unsupported, need_rank, onnx_op, static_shape
 
 TO_NHWC = [0, 2, 3, 1]
 TO_NCHW = [0, 3, 1, 2]
@@ -472,6 +472,10 @@ def _batch_norm(ctx, node, inputs):
     rank = need_rank(x)
     eps = node.attr_float("epsilon", 1e-5)
     consts = [v.const_value() for v in (scale, bias, mean, var)]
+    channels = x.shape[1] if x.shape is not None and len(x.shape) > 1 else None
+    for name, v in zip(("scale", "B", "mean", "var"), (scale, bias, mean, var)):
+        if v.shape is not None and (len(v.shape) != 1 or None not in (channels, v.shape[0]) and v.shape[0] != channels):
+            raise BadNode(f"{name} has shape {list(v.shape)}, not [{channels}] (one value per channel)")
     if all(c is not None for c in consts):
         s, o, m, va = (np.asarray(c, np.float64) for c in consts)
         mul = s / np.sqrt(va + eps)

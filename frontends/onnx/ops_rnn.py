@@ -22,7 +22,7 @@ from litesmith.ir.dtypes import DType
 from litesmith.ir.graph import Graph, Value
 from litesmith.ir.types import TensorType
 
-from .registry import MapContext, Unsupported, need_rank, onnx_op, static_shape
+from .registry import BadAttr, MapContext, Unsupported, need_rank, onnx_op, static_shape
 
 _DEFAULTS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
 _GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
@@ -100,6 +100,8 @@ def _recurrent(kind: str):
         b, seq_lens, init_h = rest[0], rest[1], rest[2]
         init_c, peep = (rest[3], rest[4]) if kind == "LSTM" else (None, None)
         hidden = node.attr_int("hidden_size", 0) or static_shape(r, "R")[-1]
+        if not 0 < hidden <= 1 << 20:  # a corrupt attribute must not size a zero state of TiBs
+            raise BadAttr(f"hidden_size {hidden} is not a plausible RNN width (1 to 2^20)")
         spec = _Spec(node, kind, hidden)
         if spec.layout:
             x = ctx.transpose(x, [1, 0, 2])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from litesmith.ir.dtypes import DType
 
-from .registry import Unsupported, need_input, need_rank, onnx_op, static_shape
+from .registry import BadNode, Unsupported, need_input, need_rank, onnx_op, static_shape
 from .tensors import to_dtype
 
 _I32_MAX = np.iinfo(np.int32).max
@@ -375,6 +375,8 @@ def _constant_of_shape(ctx, node, inputs):
         raise Unsupported("value must hold one element")
     scalar = ctx.const(value.reshape(()))
     c = inputs[0].const_value()
+    if c is not None and np.any(np.asarray(c) < 0):
+        raise BadNode(f"ConstantOfShape to a shape with negative dims {np.asarray(c).tolist()}")
     if c is not None and int(np.prod(c)) <= 1 << 20:
         return [ctx.const(np.full([int(d) for d in c.reshape(-1)], value.reshape(()), dtype=value.dtype))]
     return [ctx.op("core.fill", [inputs[0], scalar])]

@@ -166,6 +166,8 @@ class MapContext:
 
     def transpose(self, x: Value, perm: Sequence[int]) -> Value:
         """``x`` transposed; a constant is transposed now, so weights stay plain constants."""
+        if x.rank is not None and sorted(int(p) % max(x.rank, 1) for p in perm) != list(range(x.rank)):
+            raise BadNode(f"perm {list(perm)} is not a permutation of the {x.rank} dims of {x.name!r}")
         c = x.const_value()
         if c is not None:
             return self.const(np.ascontiguousarray(np.transpose(c, perm)))

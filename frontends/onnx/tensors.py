@@ -194,8 +194,8 @@ def _text(b: bytes) -> str:
 def node_attrs(node, where: str) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for a in node.attribute:
-        if not a.name:
-            raise UserError(f"{where}: an attribute without a name; the file is corrupt")
+        if not a.name or not isinstance(a.name, str):
+            raise UserError(f"{where}: an attribute without a (UTF-8) name; the file is corrupt")
         if a.ref_attr_name:
             raise UserError(f"{where}: attribute {a.name!r} refers to a function attribute; "
                             "only model graphs are supported")

@@ -95,6 +95,8 @@ def _check_window_attrs(ctx, padding: str, strides, dilations, explicit) -> None
         ctx.fail(f"strides must be two positive ints [sh, sw], got {list(strides)}")
     if len(dilations) != 2 or min(dilations) < 1:
         ctx.fail(f"dilations must be two positive ints [dh, dw], got {list(dilations)}")
+    if max(list(strides) + list(dilations) + list(explicit or [0])) >= 1 << 31:  # TFLite options are int32
+        ctx.fail(f"strides {list(strides)}, dilations {list(dilations)} or paddings beyond int32 (a corrupt file?)")
     if padding == "EXPLICIT" and (len(explicit) != 4 or min(explicit) < 0):
         ctx.fail(f"explicit_paddings must be four non-negative ints [top, bottom, left, right], got {list(explicit)}")
 
