@@ -78,13 +78,19 @@ def float_same_type(ctx) -> List[TensorType]:
     return same_type(ctx)
 
 
+def require_numeric(ctx, dtype) -> None:
+    """Math on numbers: TF's and TFLite's kernels take no bool or string (LiteRT refuses ABS of a
+    bool at allocation), so such an operand makes the graph malformed."""
+    if dtype in (DType.BOOL, DType.STRING, DType.VARIANT):
+        ctx.fail(f"expects a numeric operand, got {dtype}")
+
+
 def same_type_along_axis(ctx) -> List[TensorType]:
     """Inference of ops that keep their input's type and work along ``attrs["axis"]`` (softmax,
     cumsum): the axis must exist when the rank is known, and the operand be numeric (a softmax
     of a bool verified once, then failed in the interpreter: a difftest finding)."""
     t = ctx.types[0]
-    if t.dtype in (DType.BOOL, DType.STRING, DType.VARIANT):
-        ctx.fail(f"expects a numeric operand, got {t.dtype}")
+    require_numeric(ctx, t.dtype)
     if t.shape is not None:
         norm_axis(ctx, ctx.attrs["axis"], len(t.shape))
     return same_type(ctx)

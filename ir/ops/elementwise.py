@@ -15,7 +15,7 @@ from ..dtypes import DType
 from ..registry import Attr, defop
 from ..traits import COMMUTATIVE, ELEMENTWISE
 from ..types import TensorType
-from ._common import broadcast_shapes, float_same_type, np_dtype, same_type
+from ._common import broadcast_shapes, float_same_type, np_dtype, require_numeric, same_type
 
 
 def _quiet(fn):
@@ -40,15 +40,8 @@ def _infer_bool_unary(ctx):
 
 
 def _numeric_same_type(ctx):
-    """Math on numbers: TF's and TFLite's kernels take no bool or string here (LiteRT refuses ABS of
-    a bool at allocation), so such a graph is malformed."""
-    _numeric(ctx, ctx.types[0].dtype)
+    require_numeric(ctx, ctx.types[0].dtype)
     return same_type(ctx)
-
-
-def _numeric(ctx, dtype) -> None:
-    if dtype in (DType.BOOL, DType.STRING, DType.VARIANT):
-        ctx.fail(f"expects a numeric operand, got {dtype}")
 
 
 def _unary(name, fn, doc, attrs=None, infer=_numeric_same_type):
