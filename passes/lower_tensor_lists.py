@@ -1,4 +1,4 @@
-"""lower-tensor-lists: tensor lists with static element shapes become plain tensors.
+"""lower-tensor-lists: tensor lists whose element rank is known become plain tensors.
 
 What TF's converter does in its LowerStaticTensorList pass, so a loop over a
 sequence (``dynamic_rnn``, TF1 TensorArrays alike) keeps its ``core.while``
@@ -14,8 +14,16 @@ the tensor [n, *S].
 A loop that carries a list carries the tensor instead: its region arguments
 and results are retyped in place (the loop's tensor has the list's length as
 its first dim, unknown when the length is). The pass changes nothing when some
-list cannot be lowered (an element shape it does not know, a list through an
+list cannot be lowered (an element rank it does not know, a list through an
 ``if`` or a foreign op): the legality report then names the list op.
+
+Keras reserves its lists with an unknown element shape: what a list holds is
+known only from what the loop body writes. So first the element type of each
+list a loop carries is refined from the items its body sets (a fixpoint over
+the loops' list slots, back to the reserve that starts the list). Dims still
+unknown after that (a dynamic batch) are 1 in the reserve's FILL, and each
+``set_item`` into such a list first broadcasts the list to [n, *shape(item)]:
+the first write gives the list its element shape at run time.
 """
 from __future__ import annotations
 
@@ -28,7 +36,7 @@ import numpy as np
 from litesmith.ir.builder import Builder
 from litesmith.ir.dtypes import DType
 from litesmith.ir.graph import Graph, Node, Value
-from litesmith.ir.types import TensorType, is_static
+from litesmith.ir.types import TensorType, is_static, refine_shape, shapes_compatible
 
 from .pass_base import Pass, PassContext
 from .registry import register_pass
@@ -41,13 +49,16 @@ LIST_OPS = ("core.tensor_list_reserve", "core.tensor_list_from_tensor", "core.te
 @register_pass("lower-tensor-lists")
 @dataclass
 class LowerTensorLists(Pass):
-    """Tensor lists with static element shapes -> tensors (fill, gather, dynamic_update_slice), loops retyped."""
+    """Tensor lists of known element rank -> tensors (fill, gather, dynamic_update_slice), loops retyped."""
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
+        refined = _refine_list_elements(graph)
+        if refined:
+            ctx.report["refined"] = refined
         why = _why_not(graph)
         if why:
             ctx.report["skipped"] = why
-            return False
+            return bool(refined)  # refined element types are kept: they are true of the list
         lowered: Counter = Counter()
         pending: List[Graph] = [graph]
         while pending:
@@ -67,8 +78,8 @@ def _why_not(graph: Graph) -> Optional[str]:
     for node in graph.walk():
         if any(v.type.is_list for v in node.inputs) and node.op not in LIST_OPS + ("core.while",):
             return f"{node.op} {node.name!r} takes a tensor list"
-        if node.op == "core.tensor_list_reserve" and not is_static(node.output.type.element.shape):
-            return f"{node.name!r} reserves a list whose element shape {node.output.type.element} is not static"
+        if node.op == "core.tensor_list_reserve" and node.output.type.element.shape is None:
+            return f"{node.name!r} reserves a list whose element rank is unknown (nothing the pass sees sets an item)"
         if node.op == "core.while":
             for k, v in enumerate(node.inputs):
                 if v.type.is_list and node.regions[1].outputs[k].type.element.shape is None:
@@ -83,11 +94,12 @@ def _lower(node: Node, lowered: Counter) -> None:
         elem = node.output.type.element
         length = ins[0].const_value()
         first = None if length is None else int(np.asarray(length).reshape(-1)[0])
+        known = [1 if d is None else d for d in elem.shape]  # an unknown dim: set by the first write
         if first is not None:
-            dims = b.const(np.asarray((first,) + tuple(elem.shape), np.int32))
+            dims = b.const(np.asarray([first] + known, np.int32))
         else:
             n = b.op("core.reshape", [_i32(b, ins[0]), b.const(np.asarray([1], np.int32))])
-            dims = b.op("core.concat", [n, b.const(np.asarray(elem.shape, np.int32))], {"axis": 0})
+            dims = b.op("core.concat", [n, b.const(np.asarray(known, np.int32))], {"axis": 0})
         new = b.op("core.fill", [dims, b.const(np.zeros((), elem.dtype.np))],
                    output_types=[TensorType(elem.dtype, (first,) + tuple(elem.shape))])
     elif node.op == "core.tensor_list_from_tensor":
@@ -96,6 +108,8 @@ def _lower(node: Node, lowered: Counter) -> None:
         new = b.op("core.gather", [ins[0], ins[1]], {"axis": 0}, output_types=[node.output.type])
     elif node.op == "core.tensor_list_set_item":
         lst, index, item = ins
+        if not is_static(lst.shape[1:]):
+            lst = _shaped_like_item(b, lst, item)
         row = b.op("core.expand_dims", [item], {"axis": 0})
         zeros = [b.const(np.asarray(0, np.int32)) for _ in range(lst.rank - 1)]
         if index.shape != ():
@@ -112,6 +126,18 @@ def _lower(node: Node, lowered: Counter) -> None:
     lowered[node.op] += 1
 
 
+def _shaped_like_item(b: Builder, lst: Value, item: Value) -> Value:
+    """``lst`` broadcast to [n, *shape(item)]: a list reserved with unknown element dims (1 in its
+    FILL) takes the shape of what is written into it; afterwards this is the identity."""
+    if lst.shape[0] is not None:
+        n = b.const(np.asarray([lst.shape[0]], np.int32))
+    else:
+        n = b.op("core.gather", [b.op("core.shape", [lst], {"dtype": DType.INT32}), b.const(np.asarray([0], np.int32))],
+                 {"axis": 0})
+    dims = b.op("core.concat", [n, b.op("core.shape", [item], {"dtype": DType.INT32})], {"axis": 0})
+    return b.op("core.broadcast_to", [lst, dims], output_types=[lst.type])
+
+
 def _i32(b: Builder, v: Value) -> Value:
     return v if v.dtype is DType.INT32 else b.op("core.cast", [v], {"dtype": DType.INT32})
 
@@ -124,3 +150,70 @@ def _retype_loop(node: Node) -> None:
         for region in node.regions:
             region.inputs[k].type = v.type
         node.outputs[k].type = v.type
+
+
+# -- element types from what the loops write ----------------------------------------------------
+
+_MAX_ROUNDS = 8
+
+
+def _refine_list_elements(graph: Graph) -> List[str]:
+    """Refine the element type of every list a ``core.while`` carries from the items its body sets
+    on that slot, and give the refined type to the slot, its chain of set_items, the loop's result
+    and the reserve that starts the list. Repeated until nothing changes (a list that goes through
+    two loops). Returns the names of the reserves whose element type was refined."""
+    loops = [n for n in graph.walk() if n.op == "core.while" and len(n.regions) == 2]
+    refined: List[str] = []
+    for _ in range(_MAX_ROUNDS):
+        changed = False
+        for loop in loops:
+            for k, v in enumerate(loop.inputs):
+                if v.type.is_list:
+                    changed |= _refine_slot(loop, k, refined)
+        if not changed:
+            break
+    return refined
+
+
+def _refine_slot(loop: Node, k: int, refined: List[str]) -> bool:
+    cond, body = loop.regions
+    chain = _set_item_chain(body.inputs[k], body.outputs[k])
+    if chain is None:
+        return False
+    elem: Optional[TensorType] = _meet(loop.inputs[k].type.element, loop.outputs[k].type.element)
+    for s in chain:
+        elem = elem and _meet(elem, s.inputs[2].type)
+    if elem is None or elem == loop.inputs[k].type.element:
+        return False
+    new = TensorType.list_of(elem)
+    for value in [cond.inputs[k], body.inputs[k], loop.outputs[k]] + [s.output for s in chain]:
+        value.set_type(new)
+    start = loop.inputs[k].producer
+    if start is not None and start.op == "core.tensor_list_reserve":
+        start.output.set_type(new)
+        start.attrs["element_shape"] = elem.shape
+        refined.append(start.name)
+    elif start is not None and start.op == "core.while":  # a list from an earlier loop: it refines there next
+        loop.inputs[k].set_type(new)
+    return True
+
+
+def _set_item_chain(start: Value, end: Value) -> Optional[List[Node]]:
+    """The set_items that lead the body's list argument ``start`` to its result ``end`` (None: the
+    list goes elsewhere, or not only through set_item)."""
+    chain: List[Node] = []
+    v = start
+    while v is not end:
+        writes = [u.node for u in v.uses() if u.node.op == "core.tensor_list_set_item" and u.index == 0]
+        if len(writes) != 1:
+            return None
+        chain.append(writes[0])
+        v = writes[0].output
+    return chain
+
+
+def _meet(elem: TensorType, item: TensorType) -> Optional[TensorType]:
+    """The element type both the list's ``elem`` and a written ``item`` allow (None: they contradict)."""
+    if elem.dtype is not item.dtype or not shapes_compatible(elem.shape, item.shape):
+        return None
+    return TensorType(elem.dtype, refine_shape(elem.shape, item.shape))
