@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -60,11 +60,17 @@ class LowerTensorLists(Pass):
             ctx.report["skipped"] = why
             return bool(refined)  # refined element types are kept: they are true of the list
         lowered: Counter = Counter()
+        padded, ends = _lists_that_may_be_empty(graph)
+        sizes: Dict[Node, Value] = {}
         pending: List[Graph] = [graph]
         while pending:
             g = pending.pop()
             for node in list(g):
-                if node.op in LIST_OPS:
+                if node in padded:
+                    _lower_padded_reserve(node, sizes, lowered)
+                elif node in ends:
+                    _lower_padded_end(node, ends[node], sizes, lowered)
+                elif node.op in LIST_OPS:
                     _lower(node, lowered)
                 elif node.op == "core.while":
                     _retype_loop(node)
@@ -122,6 +128,41 @@ def _lower(node: Node, lowered: Counter) -> None:
         shape = b.op("core.shape", [ins[0]], {"dtype": DType.INT32})
         new = b.op("core.gather", [shape, b.const(np.asarray(0, np.int32))], {"axis": 0})
     replace_value(node.output, new)  # a graph output keeps its name
+    node.graph.remove(node)
+    lowered[node.op] += 1
+
+
+def _lower_padded_reserve(node: Node, sizes: Dict[Node, Value], lowered: Counter) -> None:
+    """A list that may have no elements is a tensor of max(n, 1) rows: LiteRT prepares the loop body
+    on it, and a DYNAMIC_UPDATE_SLICE into 0 rows fails there even when the body never runs.
+    ``sizes[node]``: [n, *S] with -1 for S's unknown dims, the SLICE size of its stack; the FILL's
+    dims are max(that, 1)."""
+    b = Builder(node.graph, before=node)
+    elem = node.output.type.element
+    n = b.op("core.reshape", [_i32(b, node.inputs[0]), b.const(np.asarray([1], np.int32))])
+    size = b.op("core.concat", [n, b.const(np.asarray([-1 if d is None else d for d in elem.shape], np.int32))],
+                {"axis": 0})
+    dims = b.op("core.maximum", [size, b.const(np.ones(1 + len(elem.shape), np.int32))])
+    new = b.op("core.fill", [dims, b.const(np.zeros((), elem.dtype.np))],
+               output_types=[TensorType(elem.dtype, (None,) + tuple(elem.shape))])
+    sizes[node] = size
+    replace_value(node.output, new)
+    node.graph.remove(node)
+    lowered[node.op] += 1
+
+
+def _lower_padded_end(node: Node, reserve: Node, sizes: Dict[Node, Value], lowered: Counter) -> None:
+    """stack / length of a list padded to max(n, 1) rows: its first n rows / n."""
+    b = Builder(node.graph, before=node)
+    if node.op == "core.tensor_list_length":
+        new = _i32(b, reserve.inputs[0])
+        if new.shape != ():
+            new = b.op("core.reshape", [new, b.const(np.asarray([], np.int32))])
+    else:
+        lst = node.inputs[0]
+        new = b.op("core.slice", [lst, b.const(np.zeros(lst.rank, np.int32)), sizes[reserve]],
+                   output_types=[lst.type.with_shape((None,) + tuple(lst.shape[1:]))])
+    replace_value(node.output, new)
     node.graph.remove(node)
     lowered[node.op] += 1
 
@@ -217,3 +258,55 @@ def _meet(elem: TensorType, item: TensorType) -> Optional[TensorType]:
     if elem.dtype is not item.dtype or not shapes_compatible(elem.shape, item.shape):
         return None
     return TensorType(elem.dtype, refine_shape(elem.shape, item.shape))
+
+
+# -- lists that may have no elements ------------------------------------------------------------
+
+
+def _lists_that_may_be_empty(graph: Graph):
+    """Reserves whose length is not a constant > 0 (an ONNX Loop with M = 0, a sequence of length 0)
+    and whose list only flows through set_item / get_item / loops into stack or length in the
+    reserve's own graph, where the length is in scope: (those reserves, {stack or length: reserve})."""
+    padded, ends = set(), {}
+    for node in graph.walk():
+        if node.op != "core.tensor_list_reserve":
+            continue
+        n = node.inputs[0].const_value()
+        if n is not None and int(np.asarray(n).reshape(-1)[0]) > 0:
+            continue
+        found: List[Node] = []
+        if _flows_to_ends(node.output, node.graph, found):
+            padded.add(node)
+            ends.update((end, node) for end in found)
+    return padded, ends
+
+
+def _flows_to_ends(v: Value, g: Graph, found: List[Node]) -> bool:
+    for use in v.uses():
+        user = use.node
+        if user.graph is not g:
+            return False
+        if user.op in ("core.tensor_list_stack", "core.tensor_list_length"):
+            found.append(user)
+        elif user.op == "core.tensor_list_get_item":
+            continue
+        elif user.op == "core.tensor_list_set_item" and use.index == 0:
+            if not _flows_to_ends(user.output, g, found):
+                return False
+        elif user.op == "core.while" and len(user.regions) == 2:
+            if not all(_only_read_and_written(r.inputs[use.index]) for r in user.regions):
+                return False  # the loop asks the list its length: it must be n
+            if not _flows_to_ends(user.outputs[use.index], g, found):
+                return False
+        else:
+            return False
+    return True
+
+
+def _only_read_and_written(v: Value) -> bool:
+    for use in v.uses():
+        if use.node.op == "core.tensor_list_get_item":
+            continue
+        if use.node.op != "core.tensor_list_set_item" or use.index != 0 or not _only_read_and_written(use.node.output):
+            return False
+    return True

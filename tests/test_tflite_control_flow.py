@@ -135,7 +135,9 @@ def test_lower_tensor_lists_leaves_a_list_of_unknown_element_rank():
 
 # Keras's form: the output list is reserved with no element shape (element_shape -1) and the batch
 # is dynamic. The element type is refined from what the body sets ([?,2]); the reserve's FILL has 1
-# for the unknown batch and each write first broadcasts the list to [n, *shape(item)].
+# for the unknown batch and each write first broadcasts the list to [n, *shape(item)]. The length n
+# may be 0: the FILL has max(n, 1) rows (max([n, -1, 2], 1)) and the stack is a slice of the
+# first n ([n, -1, 2]).
 KERAS_LOOP = """
 graph @g(%x: f32[?,?,2], %h: f32[?,2]) {
   %s = core.shape(%x) {dtype = i32} : i32[3]
@@ -170,11 +172,13 @@ graph @g(%x: f32[?,?,2], %h: f32[?,2]) {
   %n = core.gather(%s, %z) {axis = 0, batch_dims = 0} : i32[]
   %0 = core.const() {value = dense<i32[1]> [1]} : i32[1]
   %1 = core.reshape(%n, %0) : i32[1]
-  %2 = core.const() {value = dense<i32[2]> [1, 2]} : i32[2]
+  %2 = core.const() {value = dense<i32[2]> [-1, 2]} : i32[2]
   %3 = core.concat(%1, %2) {axis = 0} : i32[3]
-  %4 = core.const() {value = dense<f32[]> 0.0} : f32[]
-  %ys = core.fill(%3, %4) : f32[?,?,2]
-  %r, %rn, %rh, %y, %rxs = core.while(%z, %n, %h, %ys, %x) {max_iterations = 0} (
+  %4 = core.const() {value = dense<i32[3]> [1, 1, 1]} : i32[3]
+  %5 = core.maximum(%3, %4) : i32[3]
+  %6 = core.const() {value = dense<f32[]> 0.0} : f32[]
+  %ys = core.fill(%5, %6) : f32[?,?,2]
+  %r, %rn, %rh, %rys, %rxs = core.while(%z, %n, %h, %ys, %x) {max_iterations = 0} (
     ^cond(%i: i32[], %m: i32[], %c: f32[?,2], %l: f32[?,?,2], %xl: f32[?,?,2]) {
       %p = core.less(%i, %m) : bool[]
       return %p
@@ -199,6 +203,8 @@ graph @g(%x: f32[?,?,2], %h: f32[?,2]) {
       return %j, %m, %c2, %l2, %xl
     }
   ) : i32[], i32[], f32[?,2], f32[?,?,2], f32[?,?,2]
+  %7 = core.const() {value = dense<i32[3]> [0, 0, 0]} : i32[3]
+  %y = core.slice(%rys, %7, %3) : f32[?,?,2]
   return %y, %rh
 }
 """
