@@ -202,7 +202,7 @@ def _refine_list_elements(graph: Graph) -> List[str]:
     """Refine the element type of every list a ``core.while`` carries from the items its body sets
     on that slot, and give the refined type to the slot, its chain of set_items, the loop's result
     and the reserve that starts the list. Repeated until nothing changes (a list that goes through
-    two loops). Returns the names of the reserves whose element type was refined."""
+    two loops takes the first loop's refined result). Returns the names of the reserves whose element type was refined."""
     loops = [n for n in graph.walk() if n.op == "core.while" and len(n.regions) == 2]
     refined: List[str] = []
     for _ in range(_MAX_ROUNDS):
@@ -224,7 +224,7 @@ def _refine_slot(loop: Node, k: int, refined: List[str]) -> bool:
     elem: Optional[TensorType] = _meet(loop.inputs[k].type.element, loop.outputs[k].type.element)
     for s in chain:
         elem = elem and _meet(elem, s.inputs[2].type)
-    if elem is None or elem == loop.inputs[k].type.element:
+    if elem is None or elem == body.inputs[k].type.element:
         return False
     new = TensorType.list_of(elem)
     for value in [cond.inputs[k], body.inputs[k], loop.outputs[k]] + [s.output for s in chain]:
@@ -234,8 +234,6 @@ def _refine_slot(loop: Node, k: int, refined: List[str]) -> bool:
         start.output.set_type(new)
         start.attrs["element_shape"] = elem.shape
         refined.append(start.name)
-    elif start is not None and start.op == "core.while":  # a list from an earlier loop: it refines there next
-        loop.inputs[k].set_type(new)
     return True
 
 
