@@ -49,7 +49,7 @@ class Finding(AssertionError):
         self.signature = signature
 
 
-def run_litert(blob: bytes, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+def _litert_outputs(blob: bytes, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_content=blob, num_threads=1)
@@ -58,6 +58,53 @@ def run_litert(blob: bytes, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarra
         interp.set_tensor(d["index"], np.asarray(feeds[d["name"]], dtype=d["dtype"]))
     interp.invoke()
     return {d["name"]: np.array(interp.get_tensor(d["index"])) for d in interp.get_output_details()}
+
+
+class _LiteRTWorker:
+    """LiteRT in a child process: a generated model that crashes or hangs the runtime (a segfault
+    in a kernel) becomes a finding instead of ending the whole run. One long-lived worker, restarted
+    after a crash, so the runtime is imported once, not per graph."""
+
+    TIMEOUT = 60.0
+
+    def __init__(self):
+        self._pool = None
+
+    def run(self, blob: bytes, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        return self.call(_litert_outputs, blob, feeds)
+
+    def call(self, function, *args):
+        """``function(*args)`` in the worker (a module-level function, as pickling requires)."""
+        import concurrent.futures as cf
+        import multiprocessing
+
+        if self._pool is None:
+            self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        future = self._pool.submit(function, *args)
+        try:
+            return future.result(timeout=self.TIMEOUT)
+        except cf.process.BrokenProcessPool:
+            self._restart()
+            raise Finding("LiteRT crashes on the output", "the runtime process died (a signal)") from None
+        except cf.TimeoutError:
+            self._restart(kill=True)
+            raise Finding("LiteRT hangs on the output", f"no result in {self.TIMEOUT:.0f} s") from None
+
+    def _restart(self, kill: bool = False) -> None:
+        pool, self._pool = self._pool, None
+        if kill:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+_WORKER = _LiteRTWorker()
+ISOLATE = False  # the command line sets it; the replay in `make test` runs LiteRT in-process
+
+
+def run_litert(blob: bytes, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """LiteRT's outputs by name; in a child process when ``ISOLATE`` (see ``_LiteRTWorker``)."""
+    return _WORKER.run(blob, feeds) if ISOLATE else _litert_outputs(blob, feeds)
 
 
 def reference(graph, feeds) -> Optional[Dict[str, np.ndarray]]:
@@ -224,6 +271,10 @@ def minimize(graph, feeds, signature: str):
         return graph
 
 
+def _summary(counts) -> str:
+    return f"{sum(counts.values())} graphs: " + ", ".join(f"{v} {k}" for k, v in counts.most_common())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000, help="graphs to try")
@@ -231,7 +282,19 @@ def main(argv=None) -> int:
     parser.add_argument("--findings", default=FINDINGS)
     parser.add_argument("--generator", choices=["opgen", "irgen"], default="opgen",
                         help="opgen: every declared core op (default); irgen: pass-property graphs with loops")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run LiteRT in this process (faster; a runtime crash ends the run)")
+    parser.add_argument("--every", type=int, default=250, help="print running counts every N graphs")
     args = parser.parse_args(argv)
+    global ISOLATE
+    ISOLATE = not args.in_process
+    try:
+        return _run(args)
+    finally:
+        ISOLATE = False
+
+
+def _run(args) -> int:
     sys.path.insert(0, HERE)
     from hypothesis import HealthCheck, Phase, given, seed, settings
 
@@ -244,6 +307,13 @@ def main(argv=None) -> int:
     known: Dict[str, str] = {}
 
     def one(case) -> None:
+        try:
+            count(case)
+        finally:
+            if sum(counts.values()) % args.every == 0:
+                print(_summary(counts), file=sys.stderr, flush=True)
+
+    def count(case) -> None:
         graph, feeds = case
         try:
             outcome = check(graph, feeds)
@@ -263,8 +333,7 @@ def main(argv=None) -> int:
                     phases=[Phase.generate], print_blob=False,
                     suppress_health_check=list(HealthCheck))(seed(args.seed)(given(random_graphs())(one)))
     test()
-    total = sum(counts.values())
-    print(f"{total} graphs: " + ", ".join(f"{v} {k}" for k, v in counts.most_common()))
+    print(_summary(counts), flush=True)
     print(f"{len(known)} new finding(s)" + "".join(f"\n  {s}: {p}" for s, p in known.items()))
     return 1 if known else 0
 
