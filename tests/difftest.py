@@ -198,7 +198,8 @@ def _compile_and_compare(graph, feeds, want) -> None:
     try:
         got = run_litert(blob, feeds)
     except (RuntimeError, ValueError) as e:  # the legality check should have refused what LiteRT cannot run
-        raise Finding("LiteRT refuses the output", " ".join(str(e).split())[:300]) from None
+        message = " ".join(str(e).split())
+        raise Finding(f"LiteRT refuses the output ({_runtime_site(message)})", message[:300]) from None
     for name, expected in want.items():
         if name not in got:
             raise Finding("LiteRT output missing", f"{name!r} not among {sorted(got)}")
@@ -206,9 +207,19 @@ def _compile_and_compare(graph, feeds, want) -> None:
         same_shape = actual.shape == np.shape(expected)
         if not same_shape or not np.allclose(np.asarray(actual, np.float64), np.asarray(expected, np.float64),
                                              rtol=RTOL, atol=ATOL):
-            raise Finding("LiteRT differs from the interpreter",
+            producer = next((v.producer for v in graph.outputs if v.name == name), None)
+            raise Finding(f"LiteRT differs from the interpreter (at {producer.op if producer else 'an input'})",
                           f"{name!r}: shape {actual.shape} vs {np.shape(expected)}, max abs diff "
                           f"{np.max(np.abs(np.asarray(actual, np.float64) - expected)) if same_shape else 'n/a'}")
+
+
+def _runtime_site(message: str) -> str:
+    """Where LiteRT failed, to tell findings apart: the builtin ("MEAN") or the kernel source line."""
+    import re
+
+    op = re.search(r"Node number \d+ \(([A-Z_0-9]+)\)", message)
+    site = re.search(r"([a-z_/]+\.cc):\d+", message)
+    return op.group(1) if op else site.group(1) if site else "no site"
 
 
 def _reason(message: str) -> str:
@@ -304,7 +315,7 @@ def _run(args) -> int:
         from irgen import random_graphs
 
     counts: collections.Counter = collections.Counter()
-    known: Dict[str, str] = {}
+    known: Dict[str, str] = {}  # signature -> the first (minimized) finding saved for it
 
     def one(case) -> None:
         try:

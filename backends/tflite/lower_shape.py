@@ -131,6 +131,8 @@ def lower_gather_nd(node, lw):
 @lowers("core.pad")
 def lower_pad(node, lw):
     x, paddings = node.inputs[:2]
+    if x.rank == 0:  # nothing to pad (the tflite reference kernel rejects an empty paddings list)
+        return _copy(node, lw, x)
     paddings = lw.as_i32(paddings)
     mode = node.attrs.get("mode", "CONSTANT")
     if mode in ("REFLECT", "SYMMETRIC"):
@@ -227,7 +229,13 @@ def lower_reduction(node, lw):
     if not axes:
         return _copy(node, lw, x)
     keep = bool(node.attrs.get("keepdims", False))
-    return [lw.op(REDUCTIONS[node.op], [x, lw.i32(axes)], {"keep_dims": keep})]
+    op = REDUCTIONS[node.op]
+    if x.dtype is DType.BOOL:  # LiteRT's min/max have no bool kernel: over bools they are all/any
+        op = BOOL_REDUCTIONS.get(op, op)
+    return [lw.op(op, [x, lw.i32(axes)], {"keep_dims": keep})]
+
+
+BOOL_REDUCTIONS = {"tfl.reduce_min": "tfl.reduce_all", "tfl.reduce_max": "tfl.reduce_any"}
 
 
 @lowers("core.argmax", "core.argmin")
