@@ -75,6 +75,8 @@ def lower_reshape(node, lw):
 @lowers("core.transpose")
 def lower_transpose(node, lw):
     x, perm = node.inputs
+    if x.rank == 0:  # nothing to permute (LiteRT's TRANSPOSE of a scalar reads garbage: a difftest finding)
+        return _copy(node, lw, x)
     return [lw.op("tfl.transpose", [x, lw.as_i32(perm)])]
 
 
@@ -190,6 +192,12 @@ def lower_space_batch(node, lw):
 @lowers("core.pack")
 def lower_pack(node, lw):
     axis = normalize_axis(int(node.attrs.get("axis", 0)), node.output.rank)
+    if node.output.dtype is DType.BOOL and is_static(node.output.shape):
+        # LiteRT's PACK has no bool kernel (a difftest finding); CONCATENATION has one
+        shape = [d for i, d in enumerate(node.output.shape) if i != axis]
+        shape.insert(axis, 1)
+        parts = [lw.reshape(v, tuple(shape)) for v in node.inputs]
+        return [lw.op("tfl.concatenation", parts, {"axis": axis, "fused_activation_function": "NONE"})]
     return [lw.op("tfl.pack", node.inputs, {"axis": axis})]
 
 
