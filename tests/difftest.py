@@ -296,13 +296,36 @@ def main(argv=None) -> int:
     parser.add_argument("--in-process", action="store_true",
                         help="run LiteRT in this process (faster; a runtime crash ends the run)")
     parser.add_argument("--every", type=int, default=250, help="print running counts every N graphs")
+    parser.add_argument("--all-findings", metavar="DIR",
+                        help="also save every finding as drawn (unminimized), to re-check them all after a fix")
+    parser.add_argument("--recheck", metavar="DIR", help="check every saved finding in DIR again and count the outcomes")
     args = parser.parse_args(argv)
     global ISOLATE
     ISOLATE = not args.in_process
     try:
-        return _run(args)
+        return recheck(args.recheck) if args.recheck else _run(args)
     finally:
         ISOLATE = False
+
+
+def recheck(folder: str) -> int:
+    """Outcomes of the findings saved in ``folder`` under the current code; 1 if any still shows."""
+    from litesmith.ir import UserError
+    from litesmith.ir.text import load_ir
+
+    counts: collections.Counter = collections.Counter()
+    for name in sorted(n for n in os.listdir(folder) if n.endswith(".ir")):
+        path = os.path.join(folder, name)
+        try:
+            outcome = check(load_ir(path), dict(np.load(path[:-3] + ".npz")))
+        except Finding as f:
+            outcome = "finding: " + f.signature
+            print(f"STILL {path}: {f.signature}", file=sys.stderr)
+        except UserError as e:  # fixed by refusing the graph at load: inference rejects it now
+            outcome = "refused at load: " + _reason(str(e))
+        counts[outcome.split(":")[0] if outcome.startswith(("refused", "ambiguous")) else outcome] += 1
+    print(_summary(counts), flush=True)
+    return 1 if any(k.startswith("finding") for k in counts) else 0
 
 
 def _run(args) -> int:
@@ -330,6 +353,8 @@ def _run(args) -> int:
             outcome = check(graph, feeds)
         except Finding as f:
             counts["finding: " + f.signature] += 1
+            if args.all_findings:
+                save_finding(args.all_findings, graph, feeds, f.signature)
             if f.signature not in known:
                 from litesmith.passes.numerics import adapt_feeds, random_feeds
 
