@@ -92,6 +92,11 @@ def lower_split(node, lw):
     axis = normalize_axis(node.attr("axis"), x.rank)
     sizes = [v.shape[axis] for v in node.outputs]  # static: -1 already resolved by inference
     n = len(sizes)
+    if x.dtype is DType.BOOL:  # LiteRT's SPLIT and SPLIT_V have no bool kernel (a difftest finding); SLICE has
+        begins = np.cumsum([0] + sizes[:-1])
+        return [lw.op("tfl.slice", [x, lw.i32([int(b) if i == axis else 0 for i in range(x.rank)]),
+                                    lw.i32([size if i == axis else -1 for i in range(x.rank)])], {}, [v.type])
+                for b, size, v in zip(begins, sizes, node.outputs)]
     if len(set(sizes)) == 1:
         return lw.ops("tfl.split", [lw.i32(axis), x], {"num_splits": n})
     return lw.ops("tfl.split_v", [x, lw.i32(sizes), lw.i32(axis)], {"num_splits": n})
