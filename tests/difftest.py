@@ -49,7 +49,7 @@ class Finding(AssertionError):
         self.signature = signature
 
 
-def run_litert(blob: bytes, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+def _litert_outputs(blob: bytes, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_content=blob, num_threads=1)
@@ -58,6 +58,53 @@ def run_litert(blob: bytes, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarra
         interp.set_tensor(d["index"], np.asarray(feeds[d["name"]], dtype=d["dtype"]))
     interp.invoke()
     return {d["name"]: np.array(interp.get_tensor(d["index"])) for d in interp.get_output_details()}
+
+
+class _LiteRTWorker:
+    """LiteRT in a child process: a generated model that crashes or hangs the runtime (a segfault
+    in a kernel) becomes a finding instead of ending the whole run. One long-lived worker, restarted
+    after a crash, so the runtime is imported once, not per graph."""
+
+    TIMEOUT = 60.0
+
+    def __init__(self):
+        self._pool = None
+
+    def run(self, blob: bytes, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        return self.call(_litert_outputs, blob, feeds)
+
+    def call(self, function, *args):
+        """``function(*args)`` in the worker (a module-level function, as pickling requires)."""
+        import concurrent.futures as cf
+        import multiprocessing
+
+        if self._pool is None:
+            self._pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        future = self._pool.submit(function, *args)
+        try:
+            return future.result(timeout=self.TIMEOUT)
+        except cf.process.BrokenProcessPool:
+            self._restart()
+            raise Finding("LiteRT crashes on the output", "the runtime process died (a signal)") from None
+        except cf.TimeoutError:
+            self._restart(kill=True)
+            raise Finding("LiteRT hangs on the output", f"no result in {self.TIMEOUT:.0f} s") from None
+
+    def _restart(self, kill: bool = False) -> None:
+        pool, self._pool = self._pool, None
+        if kill:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+_WORKER = _LiteRTWorker()
+ISOLATE = False  # the command line sets it; the replay in `make test` runs LiteRT in-process
+
+
+def run_litert(blob: bytes, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """LiteRT's outputs by name; in a child process when ``ISOLATE`` (see ``_LiteRTWorker``)."""
+    return _WORKER.run(blob, feeds) if ISOLATE else _litert_outputs(blob, feeds)
 
 
 def reference(graph, feeds) -> Optional[Dict[str, np.ndarray]]:
@@ -151,7 +198,8 @@ def _compile_and_compare(graph, feeds, want) -> None:
     try:
         got = run_litert(blob, feeds)
     except (RuntimeError, ValueError) as e:  # the legality check should have refused what LiteRT cannot run
-        raise Finding("LiteRT refuses the output", " ".join(str(e).split())[:300]) from None
+        message = " ".join(str(e).split())
+        raise Finding(f"LiteRT refuses the output ({_runtime_site(message)})", message[:300]) from None
     for name, expected in want.items():
         if name not in got:
             raise Finding("LiteRT output missing", f"{name!r} not among {sorted(got)}")
@@ -159,9 +207,19 @@ def _compile_and_compare(graph, feeds, want) -> None:
         same_shape = actual.shape == np.shape(expected)
         if not same_shape or not np.allclose(np.asarray(actual, np.float64), np.asarray(expected, np.float64),
                                              rtol=RTOL, atol=ATOL):
-            raise Finding("LiteRT differs from the interpreter",
+            producer = next((v.producer for v in graph.outputs if v.name == name), None)
+            raise Finding(f"LiteRT differs from the interpreter (at {producer.op if producer else 'an input'})",
                           f"{name!r}: shape {actual.shape} vs {np.shape(expected)}, max abs diff "
                           f"{np.max(np.abs(np.asarray(actual, np.float64) - expected)) if same_shape else 'n/a'}")
+
+
+def _runtime_site(message: str) -> str:
+    """Where LiteRT failed, to tell findings apart: the builtin ("MEAN") or the kernel source line."""
+    import re
+
+    op = re.search(r"Node number \d+ \(([A-Z_0-9]+)\)", message)
+    site = re.search(r"([a-z_/]+\.cc):\d+", message)
+    return op.group(1) if op else site.group(1) if site else "no site"
 
 
 def _reason(message: str) -> str:
@@ -224,6 +282,10 @@ def minimize(graph, feeds, signature: str):
         return graph
 
 
+def _summary(counts) -> str:
+    return f"{sum(counts.values())} graphs: " + ", ".join(f"{v} {k}" for k, v in counts.most_common())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000, help="graphs to try")
@@ -231,7 +293,42 @@ def main(argv=None) -> int:
     parser.add_argument("--findings", default=FINDINGS)
     parser.add_argument("--generator", choices=["opgen", "irgen"], default="opgen",
                         help="opgen: every declared core op (default); irgen: pass-property graphs with loops")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run LiteRT in this process (faster; a runtime crash ends the run)")
+    parser.add_argument("--every", type=int, default=250, help="print running counts every N graphs")
+    parser.add_argument("--all-findings", metavar="DIR",
+                        help="also save every finding as drawn (unminimized), to re-check them all after a fix")
+    parser.add_argument("--recheck", metavar="DIR", help="check every saved finding in DIR again and count the outcomes")
     args = parser.parse_args(argv)
+    global ISOLATE
+    ISOLATE = not args.in_process
+    try:
+        return recheck(args.recheck) if args.recheck else _run(args)
+    finally:
+        ISOLATE = False
+
+
+def recheck(folder: str) -> int:
+    """Outcomes of the findings saved in ``folder`` under the current code; 1 if any still shows."""
+    from litesmith.ir import UserError
+    from litesmith.ir.text import load_ir
+
+    counts: collections.Counter = collections.Counter()
+    for name in sorted(n for n in os.listdir(folder) if n.endswith(".ir")):
+        path = os.path.join(folder, name)
+        try:
+            outcome = check(load_ir(path), dict(np.load(path[:-3] + ".npz")))
+        except Finding as f:
+            outcome = "finding: " + f.signature
+            print(f"STILL {path}: {f.signature}", file=sys.stderr)
+        except UserError as e:  # fixed by refusing the graph at load: inference rejects it now
+            outcome = "refused at load: " + _reason(str(e))
+        counts[outcome.split(":")[0] if outcome.startswith(("refused", "ambiguous")) else outcome] += 1
+    print(_summary(counts), flush=True)
+    return 1 if any(k.startswith("finding") for k in counts) else 0
+
+
+def _run(args) -> int:
     sys.path.insert(0, HERE)
     from hypothesis import HealthCheck, Phase, given, seed, settings
 
@@ -241,14 +338,23 @@ def main(argv=None) -> int:
         from irgen import random_graphs
 
     counts: collections.Counter = collections.Counter()
-    known: Dict[str, str] = {}
+    known: Dict[str, str] = {}  # signature -> the first (minimized) finding saved for it
 
     def one(case) -> None:
+        try:
+            count(case)
+        finally:
+            if sum(counts.values()) % args.every == 0:
+                print(_summary(counts), file=sys.stderr, flush=True)
+
+    def count(case) -> None:
         graph, feeds = case
         try:
             outcome = check(graph, feeds)
         except Finding as f:
             counts["finding: " + f.signature] += 1
+            if args.all_findings:
+                save_finding(args.all_findings, graph, feeds, f.signature)
             if f.signature not in known:
                 from litesmith.passes.numerics import adapt_feeds, random_feeds
 
@@ -263,8 +369,7 @@ def main(argv=None) -> int:
                     phases=[Phase.generate], print_blob=False,
                     suppress_health_check=list(HealthCheck))(seed(args.seed)(given(random_graphs())(one)))
     test()
-    total = sum(counts.values())
-    print(f"{total} graphs: " + ", ".join(f"{v} {k}" for k, v in counts.most_common()))
+    print(_summary(counts), flush=True)
     print(f"{len(known)} new finding(s)" + "".join(f"\n  {s}: {p}" for s, p in known.items()))
     return 1 if known else 0
 

@@ -69,3 +69,17 @@ def test_differential_tester_agrees_on_random_graphs(tmp_path):
     from difftest import main
 
     assert main(["--count", "30", "--seed", "7", "--findings", str(tmp_path)]) == 0, os.listdir(tmp_path)
+
+
+
+def test_differential_tester_survives_a_runtime_crash():
+    """LiteRT runs in a child process during `make fuzz`, so a model that kills the runtime is a
+    finding (and the next graph gets a fresh worker) rather than the end of the run."""
+    import json
+
+    from difftest import Finding, _LiteRTWorker
+
+    worker = _LiteRTWorker()
+    with pytest.raises(Finding, match="LiteRT crashes on the output"):
+        worker.call(os.abort)  # what a segfault in a kernel does to the process
+    assert worker.call(json.loads, "[1]") == [1]  # a fresh worker takes the next model

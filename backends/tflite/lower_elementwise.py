@@ -21,12 +21,13 @@ ACT_NONE = {"fused_activation_function": "NONE"}
 def same_operands(core_op: str, tfl_op: str, ints_8bit_as_i32: bool = False):
     """Lower ``core_op`` to ``tfl_op`` on the same operands: the lowering of an elementwise op with a
     TFLite builtin of the same meaning. A fused activation, when ``tfl_op`` declares one, is NONE.
-    ``ints_8bit_as_i32``: u8/i8 operands are cast to i32 first (LiteRT compares 8-bit ints only as
-    quantized tensors and aborted the process on a scale of 0: an NNSmith finding)."""
+    ``ints_8bit_as_i32``: u8/i8 and bool operands are cast to i32 first (LiteRT compares 8-bit ints
+    only as quantized tensors and aborted the process on a scale of 0, an NNSmith finding; its
+    ordered comparisons have no bool kernel, a difftest finding)."""
 
     def lower(node, lw):
         inputs = list(node.inputs)
-        if ints_8bit_as_i32 and inputs[0].dtype in (DType.UINT8, DType.INT8):
+        if ints_8bit_as_i32 and inputs[0].dtype in (DType.UINT8, DType.INT8, DType.BOOL):
             inputs = [lw.op("tfl.cast", [v], cast_attrs(v.dtype, DType.INT32), [v.type.with_dtype(DType.INT32)])
                       for v in inputs]
         takes_activation = "fused_activation_function" in get_op(tfl_op).attrs
@@ -39,7 +40,7 @@ def same_operands(core_op: str, tfl_op: str, ints_8bit_as_i32: bool = False):
 
 
 def comparison(core_op: str, tfl_op: str):
-    """A comparison: ``same_operands`` with 8-bit integer operands compared in int32."""
+    """A comparison: ``same_operands`` with 8-bit integer and bool operands compared in int32."""
     return same_operands(core_op, tfl_op, ints_8bit_as_i32=True)
 
 

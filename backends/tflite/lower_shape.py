@@ -75,6 +75,8 @@ def lower_reshape(node, lw):
 @lowers("core.transpose")
 def lower_transpose(node, lw):
     x, perm = node.inputs
+    if x.rank == 0:  # nothing to permute (LiteRT's TRANSPOSE of a scalar reads garbage: a difftest finding)
+        return _copy(node, lw, x)
     return [lw.op("tfl.transpose", [x, lw.as_i32(perm)])]
 
 
@@ -90,6 +92,11 @@ def lower_split(node, lw):
     axis = normalize_axis(node.attr("axis"), x.rank)
     sizes = [v.shape[axis] for v in node.outputs]  # static: -1 already resolved by inference
     n = len(sizes)
+    if x.dtype is DType.BOOL:  # LiteRT's SPLIT and SPLIT_V have no bool kernel (a difftest finding); SLICE has
+        begins = np.cumsum([0] + sizes[:-1])
+        return [lw.op("tfl.slice", [x, lw.i32([int(b) if i == axis else 0 for i in range(x.rank)]),
+                                    lw.i32([size if i == axis else -1 for i in range(x.rank)])], {}, [v.type])
+                for b, size, v in zip(begins, sizes, node.outputs)]
     if len(set(sizes)) == 1:
         return lw.ops("tfl.split", [lw.i32(axis), x], {"num_splits": n})
     return lw.ops("tfl.split_v", [x, lw.i32(sizes), lw.i32(axis)], {"num_splits": n})
@@ -131,6 +138,8 @@ def lower_gather_nd(node, lw):
 @lowers("core.pad")
 def lower_pad(node, lw):
     x, paddings = node.inputs[:2]
+    if x.rank == 0:  # nothing to pad (the tflite reference kernel rejects an empty paddings list)
+        return _copy(node, lw, x)
     paddings = lw.as_i32(paddings)
     mode = node.attrs.get("mode", "CONSTANT")
     if mode in ("REFLECT", "SYMMETRIC"):
@@ -188,6 +197,12 @@ def lower_space_batch(node, lw):
 @lowers("core.pack")
 def lower_pack(node, lw):
     axis = normalize_axis(int(node.attrs.get("axis", 0)), node.output.rank)
+    if node.output.dtype is DType.BOOL and is_static(node.output.shape):
+        # LiteRT's PACK has no bool kernel (a difftest finding); CONCATENATION has one
+        shape = [d for i, d in enumerate(node.output.shape) if i != axis]
+        shape.insert(axis, 1)
+        parts = [lw.reshape(v, tuple(shape)) for v in node.inputs]
+        return [lw.op("tfl.concatenation", parts, {"axis": axis, "fused_activation_function": "NONE"})]
     return [lw.op("tfl.pack", node.inputs, {"axis": axis})]
 
 
@@ -227,7 +242,13 @@ def lower_reduction(node, lw):
     if not axes:
         return _copy(node, lw, x)
     keep = bool(node.attrs.get("keepdims", False))
-    return [lw.op(REDUCTIONS[node.op], [x, lw.i32(axes)], {"keep_dims": keep})]
+    op = REDUCTIONS[node.op]
+    if x.dtype is DType.BOOL:  # LiteRT's min/max have no bool kernel: over bools they are all/any
+        op = BOOL_REDUCTIONS.get(op, op)
+    return [lw.op(op, [x, lw.i32(axes)], {"keep_dims": keep})]
+
+
+BOOL_REDUCTIONS = {"tfl.reduce_min": "tfl.reduce_all", "tfl.reduce_max": "tfl.reduce_any"}
 
 
 @lowers("core.argmax", "core.argmin")

@@ -17,13 +17,17 @@ import numpy as np
 from ..dtypes import DType
 from ..registry import Attr, defop
 from ..types import TensorType, is_static
-from ._common import broadcast_shapes, const_ints, same_type_along_axis
+from ._common import broadcast_shapes, const_ints, require_numeric, same_type_along_axis
 
 # -- matmul -------------------------------------------------------------------
 
 
 def _infer_matmul(ctx):
     a, b = ctx.types
+    require_numeric(ctx, a.dtype)
+    require_numeric(ctx, b.dtype)
+    if a.dtype is not b.dtype and a.quant is None and b.quant is None:  # as in TF (a difftest finding)
+        ctx.fail(f"operands must have the same dtype, got {a.dtype} and {b.dtype}")
     if a.shape is None or b.shape is None:
         return [TensorType(a.dtype, None)]
     if len(a.shape) < 2 or len(b.shape) < 2:

@@ -10,7 +10,7 @@ import numpy as np
 from ..dtypes import DType
 from ..registry import Attr, defop
 from ..types import TensorType
-from ._common import const_scalar, norm_axis, np_dtype, same_type_along_axis
+from ._common import const_scalar, norm_axis, np_dtype, require_numeric, same_type_along_axis
 
 
 def _infer_reduce(ctx):
@@ -18,6 +18,8 @@ def _infer_reduce(ctx):
     dtype = DType.BOOL if ctx.op in ("core.reduce_any", "core.reduce_all") else x.dtype
     if dtype is DType.BOOL and x.dtype is not DType.BOOL:
         ctx.fail(f"expects a bool operand, got {x.dtype}")
+    if ctx.op in ("core.reduce_sum", "core.reduce_prod", "core.reduce_mean"):
+        require_numeric(ctx, x.dtype)  # as in TF; LiteRT has no bool kernel (a difftest finding)
     if x.shape is None:
         return [TensorType(dtype, None)]
     axes = {norm_axis(ctx, a, len(x.shape), "axes entry") for a in ctx.attrs["axes"]}

@@ -589,6 +589,9 @@ def _infer_pad(ctx):
         ctx.fail(f"mode must be CONSTANT, REFLECT or SYMMETRIC, got {ctx.attrs['mode']!r}")
     pads = const_ints(ctx, 1)
     p_t = ctx.types[1]
+    if p_t.shape is not None and (len(p_t.shape) != 2 or p_t.shape[1] not in (None, 2)
+                                  or None not in (x.rank, p_t.shape[0]) and p_t.shape[0] != x.rank):
+        ctx.fail(f"paddings must have shape [{x.rank if x.rank is not None else 'rank'}, 2], got {p_t}")
     rank = x.rank if x.rank is not None else (p_t.shape[0] if p_t.shape else None)
     if pads is None or x.shape is None:
         return [_t(x.dtype, _unknown_dims(rank))]
