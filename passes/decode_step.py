@@ -63,8 +63,8 @@ class DecodeStep(Pass):
         _look_up(graph, an, at)
         pairs = []
         for k, att in enumerate(an.attentions):
-            for role, node in (("key", att.scores), ("value", att.values)):
-                pairs.append(_cache(graph, an, node, f"cache/{k}/{role}", position))
+            for role, node, operand in (("key", att.scores, att.key_operand), ("value", att.values, 1)):
+                pairs.append(_cache(graph, an, node, operand, f"cache/{k}/{role}", position))
         pin_axis(graph, an)
         ctx.run_pipeline("fold-constants,dce", graph)
         add_state(graph, pairs)
@@ -107,21 +107,26 @@ def _look_up(graph: Graph, an: SequenceAnalysis, index: Value) -> None:
         row = done.get((id(c), dim))
         if row is None:
             b = Builder(graph, before=node)
-            row = b.op("core.gather", [c, index], {"axis": dim, "batch_dims": 0}, name=f"{c.name}/at_position")
+            table = c.const_value()
+            first = np.take(table, [0], axis=dim)
+            if np.array_equal(np.broadcast_to(first, table.shape), table):  # the same at every position
+                row = b.const(first, name=f"{c.name}/row")
+            else:
+                row = b.op("core.gather", [c, index], {"axis": dim, "batch_dims": 0}, name=f"{c.name}/at_position")
             done[(id(c), dim)] = row
         node.set_input(k, row)
 
 
-def _cache(graph: Graph, an: SequenceAnalysis, product: Node, name: str, position: Value) -> StatePair:
-    """Operand 1 of ``product`` (keys or values, one row per step) is written into a cache at ``position``."""
-    rows = product.inputs[1]
+def _cache(graph: Graph, an: SequenceAnalysis, product: Node, operand: int, name: str, position: Value) -> StatePair:
+    """``operand`` of ``product`` (keys or values, one row per step) is written into a cache at ``position``."""
+    rows = product.inputs[operand]
     axis = an.get(rows).axis
     cache = graph.add_input(rows.type, name)
     b = Builder(graph, before=product)
     onehot = b.const(np.eye(rows.rank, dtype=np.int32)[axis], name=f"{name}/axis")
     start = b.op("core.mul", [onehot, position], name=f"{name}/start")
     updated = b.op("core.dynamic_update_slice", [cache, rows, start], name=f"{name}/write")
-    product.set_input(1, updated)
+    product.set_input(operand, updated)
     out = Builder(graph).op("core.identity", [updated], name=name + "_out")
     graph.outputs.append(out)
     return StatePair(name, name + "_out", tuple(rows.shape), "zeros", product.name)

@@ -46,6 +46,7 @@ class KeyAxis:
     axis: int
     attention: int
     masked: bool
+    oriented: bool = True  # False: queries x keys or keys x queries is not known yet (a mask or softmax tells)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Attention:
 
     scores: Node
     values: Optional[Node] = None
+    key_operand: int = 1  # which operand of ``scores`` holds the keys
 
 
 def _rule_name(op: str) -> Optional[str]:
@@ -141,8 +143,8 @@ class SequenceAnalysis(AxisAnalysis):
         k_col = b.axis == (rb - 2 if node.attr("transpose_b") else rb - 1)
         if not (q_row and k_col) or a.merged or b.merged:
             return [self.mixing(node, "multiplies two sequence-carrying values (not as queries x keys)")], None
-        self.attentions.append(Attention(node))
-        return [AxisInfo(rank - 2)], KeyAxis(rank - 1, len(self.attentions) - 1, masked=False)
+        self.attentions.append(Attention(node))  # keys x queries (tf_keras's einsum) is told by the mask or softmax
+        return [AxisInfo(rank - 2)], KeyAxis(rank - 1, len(self.attentions) - 1, masked=False, oriented=False)
 
     # -- attention scores (values with a key axis) --------------------------------------------------
     def _on_scores(self, node: Node, ins, keys, rule):
@@ -151,6 +153,13 @@ class SequenceAnalysis(AxisAnalysis):
             return self._mask(node, ins, keys)
         if rule == "passthrough" and keys[0] is not None:
             return [ins[0]], keys[0]
+        if rule == "transpose" and keys[0] is not None:
+            perm = [int(p) for p in node.inputs[1].const_value()]
+            q = rule_for(node.op).forward(self, node, ins, ins[0])[0]
+            return [q], KeyAxis(perm.index(key.axis), key.attention, key.masked, key.oriented)
+        if rule == "along_axis" and keys[0] is not None and ins[0] is not None and not key.oriented \
+                and norm(node.attr("axis"), node.inputs[0].rank) == ins[0].axis:
+            ins, key = self._swap(ins, 0, key)  # softmax runs over keys: the other axis is the queries'
         if rule == "along_axis" and keys[0] is not None and norm(node.attr("axis"), node.inputs[0].rank) == key.axis:
             if not key.masked:
                 self.mixing(node, "normalizes over all key positions with no causal mask before it")
@@ -176,6 +185,14 @@ class SequenceAnalysis(AxisAnalysis):
         self.attentions[key.attention].values = node
         return [AxisInfo(rank - 2)], None
 
+    def _swap(self, ins, at: int, key: KeyAxis):
+        """The scores were keys x queries: operand ``at``'s query and key axes trade places."""
+        att = self.attentions[key.attention]
+        att.key_operand = 1 - att.key_operand
+        ins = list(ins)
+        ins[at], key = AxisInfo(key.axis), KeyAxis(ins[at].axis, key.attention, key.masked, True)
+        return ins, key
+
     def _mask(self, node: Node, ins, keys):
         rank = node.outputs[0].rank
         kpos = {k.axis + rank - v.rank for v, k in zip(node.inputs, keys) if k is not None}
@@ -185,6 +202,8 @@ class SequenceAnalysis(AxisAnalysis):
         kp, qp = kpos.pop(), qpos.pop()
         key = next(k for k in keys if k is not None)
         masked = any(k is not None and k.masked for k in keys)
+        oriented = key.oriented
+        grids = []  # (operand, constant, its query dim, its key dim): constants over both axes
         for k, (v, i, ky) in enumerate(zip(node.inputs, ins, keys)):
             if ky is not None or i is not None:
                 continue
@@ -196,31 +215,42 @@ class SequenceAnalysis(AxisAnalysis):
             c = v.const_value()
             if c is None:
                 self.mixing(node, f"combines the scores with {v.name!r}, computed at run time over positions")
-            if over_queries:
-                self.lookups.append((node, k, ql))
             if over_keys and over_queries:
-                masked = self._causal_mask(node, k, c, ql, kl) or masked
-        return [AxisInfo(qp)], KeyAxis(kp, key.attention, masked)
+                grids.append((k, c, ql, kl))
+            elif over_queries:
+                self.lookups.append((node, k, ql))
+        for k, c, ql, kl in grids:
+            leaks = self._leaks(node, k, c, ql, kl)
+            if leaks is not None and leaks.any() and not oriented:
+                swapped = self._leaks(node, k, c, kl, ql)
+                if swapped is not None and not swapped.any():  # keys x queries: the mask says so
+                    att = self.attentions[key.attention]
+                    att.key_operand = 1 - att.key_operand
+                    kp, qp, ql, kl, leaks = qp, kp, kl, ql, swapped
+            oriented = oriented or leaks is not None
+            if leaks is not None and leaks.any():
+                q, s = np.argwhere(leaks.reshape(-1, self.size, self.size).any(0))[0]
+                raise NotCausal(f"decode-step: {node.op} node {node.name!r} is not a causal mask: it lets position {q} "
+                                f"see the later position {s}; only a causal decoder has a one-token step")
+            masked = masked or leaks is not None
+            self.lookups.append((node, k, ql))
+        return [AxisInfo(qp)], KeyAxis(kp, key.attention, masked, oriented)
 
-    def _causal_mask(self, node: Node, k: int, c: np.ndarray, ql: int, kl: int) -> bool:
-        """Does constant operand ``k`` remove every key after its query? A mask that keeps one is refused."""
+    def _leaks(self, node: Node, k: int, c: np.ndarray, ql: int, kl: int) -> Optional[np.ndarray]:
+        """Where constant operand ``k`` keeps a key after its query ([..., query, key]); None: not a mask
+        (an op other than select / add of a large negative number)."""
         later = np.triu(np.ones((self.size, self.size), bool), 1)  # [query, key]: key after query
         grid = np.moveaxis(c, (ql, kl), (-2, -1))
         if node.op == "core.select":
             scores_at = next(j for j, v in enumerate(node.inputs) if self.key(v) is not None)
             if k != 0 or scores_at == 0:
-                return False
+                return None
             fill = node.inputs[3 - scores_at].const_value()
-            keeps = grid.astype(bool) if scores_at == 1 else ~grid.astype(bool)
             if fill is None or not np.all(fill <= MASKED_BELOW):
-                return False
+                return None
+            keeps = grid.astype(bool) if scores_at == 1 else ~grid.astype(bool)
         elif node.op == "core.add":
             keeps = grid > MASKED_BELOW
         else:
-            return False
-        leaks = keeps & later
-        if leaks.any():
-            q, s = np.argwhere(leaks.reshape(-1, self.size, self.size).any(0))[0]
-            raise NotCausal(f"decode-step: {node.op} node {node.name!r} is not a causal mask: it lets position {q} "
-                            f"see the later position {s}; only a causal decoder has a one-token step")
-        return True
+            return None
+        return keeps & later
