@@ -84,3 +84,26 @@ def test_bidirectional_keras_encoder_is_refused_by_the_cli(decoders, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Softmax" in lines[0] and "no causal mask" in lines[0], proc.stderr
     assert not (tmp_path / "x.tflite").exists()
+
+
+def test_int8_step_keeps_float_caches_and_tracks_the_float_model(decoders, litert_interpreter):
+    """quantize{mode=int8} on the step, calibrated on token sequences threaded through it: the caches
+    stay float32 state I/O, every FULLY_CONNECTED is int8, the masked attention softmax stays float
+    (its -1e9 fill leaves int8 no resolution); outputs stay near TF's at every position."""
+    path, ids, want = decoders("keras3")
+    form = FORMS["keras3"]
+    graph = litesmith.optimize(litesmith.load(str(path)), PIPELINE)
+    rng = np.random.default_rng(5)
+    calibration = {"ids": rng.integers(0, form.vocab, (8, form.length, 1)).astype(np.int32),
+                   "position": np.tile(np.arange(form.length, dtype=np.int32), (8, 1))}
+    blob = litesmith.compile(graph, quantize="int8", calibration=calibration)
+    outputs, interp = step_in_litert(litert_interpreter, blob, ids[0])
+    caches = [d for d in interp.get_input_details() if d["name"].startswith("cache/")]
+    assert len(caches) == 2 and all(d["dtype"] == np.float32 for d in caches)
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+    ops = interp._get_ops_details()
+    assert {tensors[d["inputs"][1]]["dtype"] for d in ops if d["op_name"] == "FULLY_CONNECTED"} == {np.int8}
+    assert {tensors[d["outputs"][0]]["dtype"] for d in ops if d["op_name"] == "SOFTMAX"} == {np.float32}
+    got = np.stack([o[0] for o in outputs])
+    scale = np.abs(want[0]).mean()
+    assert np.abs(got - want[0]).mean() < 0.1 * scale, (np.abs(got - want[0]).mean(), scale)
