@@ -4,6 +4,7 @@ whole-sequence output at every position; every FULLY_CONNECTED works on one row.
 are refused in one line naming the node."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -107,3 +108,18 @@ def test_int8_step_keeps_float_caches_and_tracks_the_float_model(decoders, liter
     got = np.stack([o[0] for o in outputs])
     scale = np.abs(want[0]).mean()
     assert np.abs(got - want[0]).mean() < 0.1 * scale, (np.abs(got - want[0]).mean(), scale)
+
+
+def test_inspect_json_lists_the_cache_pairs_as_state(decoders, tmp_path):
+    path, _, _ = decoders("keras3_2blocks_post_ln")
+    out = tmp_path / "step.tflite"
+    subprocess.run([sys.executable, "-m", "litesmith", "convert", str(path), "-o", str(out), "--passes", PIPELINE],
+                   check=True, capture_output=True)
+    proc = subprocess.run([sys.executable, "-m", "litesmith", "inspect", "--json", str(out)],
+                          check=True, capture_output=True, text=True)
+    summary = json.loads(proc.stdout)
+    inputs = {d["name"]: d for d in summary["inputs"]}
+    assert inputs["ids"]["shape"] == [1] and inputs["position"]["shape"] == [] and inputs["position"]["dtype"] == "i32"
+    assert [(p["input"], p["output"], p["initial"]) for p in summary["state"]] == [
+        (f"cache/{k}/{role}", f"cache/{k}/{role}_out", "zeros") for k in range(2) for role in ("key", "value")]
+    assert all(p["shape"] == inputs[p["input"]]["shape"] for p in summary["state"])
