@@ -45,6 +45,10 @@ class DecodeStep(Pass):
     inputs: List[str] = field(default_factory=list)  # the token inputs by name; [] = every input of rank >= 1
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
+        taken = [v.name for v in graph.inputs if v.name == POSITION or v.name.startswith("cache/")]
+        if taken:
+            raise UserError(f"decode-step: the graph already has an input named {taken[0]!r}; the step adds "
+                            f"'{POSITION}' and 'cache/<k>/key|value' inputs (rename it, or the graph is a step already)")
         tokens = self._token_inputs(graph)
         length = _length(tokens)
         ctx.run_pipeline("fold-constants", graph)

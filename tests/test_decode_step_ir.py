@@ -81,3 +81,10 @@ def test_mixing_later_positions_is_refused_naming_the_node(edit, message):
         "  %neg =", "  %everything = core.const() {value = dense<bool[4,4]> true} : bool[4,4]\n  %neg =")
     with pytest.raises(UserError, match=message):
         run_pipeline(parse_ir(text), "decode-step")
+
+
+def test_a_step_is_not_stepped_again():
+    graph = parse_ir(dedent(DECODER))
+    run_pipeline(graph, "decode-step")
+    with pytest.raises(UserError, match=r"already has an input named 'position'"):
+        run_pipeline(graph, "decode-step")
