@@ -378,6 +378,13 @@ class Reshape(AxisRule):
             return an.mixing(node, "reshapes (shapes not static)")
         pre = int(np.prod(shape[:first.axis], dtype=np.int64))
         blk = shape[first.axis]
+        rest = shape[first.axis + 1:]
+        for j in range(len(target)):
+            # the dims after the axis regrouped ([B, T, D] -> [-1, T, H, dh], Keras 3's head split)
+            if (target[j] in (-1, blk) and -1 not in target[:j] + target[j + 1:] and None not in rest
+                    and int(np.prod(target[:j], dtype=np.int64)) == pre
+                    and int(np.prod(target[j + 1:], dtype=np.int64)) == int(np.prod(rest, dtype=np.int64))):
+                return AxisInfo(j)
         for j in range(len(target)):
             if -1 in target[:j] or int(np.prod(target[:j], dtype=np.int64)) != pre:
                 continue

@@ -269,3 +269,29 @@ def test_non_constant_axis_stays_foreign_then_relifts(tf, tmp_path):
     graph.remove(node)
     del axis_in
     np.testing.assert_allclose(run(graph, {"x": x})["out"], want)
+
+
+@pytest.mark.parametrize("data_format", ["NCHW", "NHWC"])
+def test_training_mode_fused_batch_norm_uses_the_batch_statistics(tf, tmp_path, data_format):
+    """is_training=True (tf_keras's LayerNormalization is one): y, batch_mean and the Bessel-corrected
+    batch_variance match TF's own outputs."""
+    from tf_models import freeze_function
+
+    from litesmith.ir import run
+    from litesmith.frontends.tf import load_graphdef
+
+    channels = 5 if data_format == "NCHW" else 3
+    scale, offset, x = f32(channels), f32(channels), f32(2, 5, 4, 3)
+
+    def fn(x):
+        y, mean, var = tf.raw_ops.FusedBatchNormV3(x=x, scale=scale, offset=offset, mean=[], variance=[],
+                                                   epsilon=1e-3, data_format=data_format, is_training=True)[:3]
+        return {"y": y, "mean": mean, "var": var}
+
+    path = tmp_path / "bn.pb"
+    want = freeze_function(tf, path, fn, {"x": x})
+    graph = load_graphdef(str(path))
+    assert not [n.op for n in graph if n.op.startswith("tf.")]
+    got = run(graph, {"x": x})
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=1e-4)

@@ -154,3 +154,25 @@ def test_reversing_the_batch_axis_is_refused():
     """))
     with pytest.raises(UserError, match=r"core.reverse node 'r' reverses the order of elements across the batch axis"):
         run_pipeline(g, "strip-batch")
+
+
+def test_head_split_reshape_keeps_the_batch_axis():
+    """Keras 3's MultiHeadAttention splits D into heads as [B, T, D] -> [-1, T, H, dh] (or with B itself):
+    the batch axis is the leading dim, and the target loses it."""
+    g = parse_ir(dedent("""
+    graph @main(%x: f32[1,3,4]) {
+      %heads = core.const() {value = dense<i32[4]> [-1, 3, 2, 2]} : i32[4]
+      %split = core.reshape(%x, %heads) : f32[1,3,2,2]
+      %same = core.const() {value = dense<i32[4]> [1, 3, 4, 1]} : i32[4]
+      %unit = core.reshape(%x, %same) : f32[1,3,4,1]
+      return %split, %unit
+    }
+    """))
+    x = np.arange(12, dtype=np.float32).reshape(1, 3, 4)
+    before = run(g, {"x": x})
+    run_pipeline(g, "strip-batch", verify_each=True)
+    text = print_ir(g)
+    assert "%x: f32[3,4]" in text and "dense<i32[3]> [3, 2, 2]" in text and "dense<i32[3]> [3, 4, 1]" in text
+    after = run(g, {"x": x[0]})
+    np.testing.assert_array_equal(after["split"], before["split"][0])
+    np.testing.assert_array_equal(after["unit"], before["unit"][0])

@@ -29,6 +29,7 @@ from .saturation import clip_to_saturation
 
 WEIGHTED = {"tfl.fully_connected": 0, "tfl.conv_2d": 0, "tfl.depthwise_conv_2d": 3}  # op -> weight channel axis
 FLOAT_SOFTMAX_MIN_CLASSES = 256  # an output softmax over more classes stays float
+MASKED_SCORES_BELOW = -1e4  # a softmax input calibrated this low holds a mask's fill: it stays float
 PER_CHANNEL_MIN_ROW = 256  # FULLY_CONNECTED weights with shorter rows are quantized per tensor
 ARITHMETIC = {"tfl.add", "tfl.sub", "tfl.mul"}
 FIXED_OUTPUT = {
@@ -171,7 +172,8 @@ class Int8Rewriter:
                     and all(o.dtype is DType.FLOAT32 for o in node.outputs))
         if op not in self.OPS or len(node.outputs) != 1 or node.outputs[0].dtype is not DType.FLOAT32:
             return False
-        if op == "tfl.softmax" and not self.integer_only and self._float_output(node.outputs[0]):
+        if op == "tfl.softmax" and not self.integer_only and (self._float_output(node.outputs[0])
+                                                             or self._masked_scores(node.inputs[0])):
             return False
         if node.attrs.get("fused_activation_function", "NONE") not in QUANTIZED_ACTIVATIONS:
             return False
@@ -221,6 +223,13 @@ class Int8Rewriter:
         node.set_input(1, const_with_quant(Builder(self.graph, before=node), qw, DType.INT8, wqp,
                                            wv.name or node.name + "/weights"))
         node.attrs["asymmetric_quantize_inputs"] = True
+
+    def _masked_scores(self, v: Value) -> bool:
+        """Attention scores with a mask's large negative fill (-1e9): one int8 scale over [-1e9, max]
+        turns every score into the same value, so that softmax stays float (decode-step's attention
+        reads float caches through a float BATCH_MATMUL either side of it anyway)."""
+        lo = self.ranges.get(v, (0.0, 0.0))[0]
+        return lo <= MASKED_SCORES_BELOW
 
     def _float_output(self, v: Value) -> bool:
         """A float model output over many classes: a softmax there stays float, because int8

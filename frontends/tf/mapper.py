@@ -163,8 +163,9 @@ def relift(node: Node, builder: Builder) -> Optional[List[Value]]:
         values = map_node(builder, tf_node, node.inputs)
     finally:
         builder.meta = saved
-    if values is None or len(values) != len(node.outputs):
+    if values is None or len(values) < len(node.outputs):
         return None
+    values = values[:len(node.outputs)]  # a foreign node keeps its outputs up to the last one used
     for old, new in zip(node.outputs, values):
         if old.name and not new.name:
             new.name = old.name
