@@ -60,8 +60,10 @@ KERAS_RNN_VARIANTS = {
         L.LSTM(UNITS, return_state=True)(x))),
     # SimpleRNN over a mask_zero=True embedding
     "masked_simple_rnn": (True, lambda L: _seq(L, L.SimpleRNN(UNITS, return_sequences=True))),
-    # unroll=True (static time axis): Keras writes the steps out itself, there is no loop
-    "unroll": (False, lambda L: _seq(L, L.GRU(UNITS, return_sequences=True, unroll=True))),
+    # unroll=True (static time axis): Keras writes the steps out itself, there is no loop; all three
+    # cells, stacked: SimpleRNN -> LSTM -> GRU -> Dense
+    "unroll": (False, lambda L: _seq(L, lambda x: L.GRU(UNITS, return_sequences=True, unroll=True)(
+        L.LSTM(4, return_sequences=True, unroll=True)(L.SimpleRNN(UNITS, return_sequences=True, unroll=True)(x))))),
 }
 
 # Variants a single-step model cannot express: unroll-rnn refuses them, naming the layer.
