@@ -71,7 +71,8 @@ def test_unused_plain_placeholder_dropped_with_a_note(tmp_path, capsys):
 
 PASSES = "strip-batch,unroll-rnn,fold-constants"
 STEPPED = MATRIX  # unroll=True too: step-unrolled-rnn keeps one of the cells Keras wrote out
-STATE_SHAPES = {"lstm": [[6], [6]], "gru": [[6]], "stacked_gru": [[6], [4]], "last_state": [[6], [6]],
+STATE_SHAPES = {"lstm": [[6], [6]], "gru": [[6]], "stacked_gru": [[6], [4]], "time_distributed": [[6], [4]],
+                "last_state": [[6], [6]],
                 "masked_simple_rnn": [[6], [6]],  # masking also carries the last output
                 "unroll": [[6], [4], [4], [6]]}
 

@@ -119,6 +119,8 @@ class MapContext:
         """The constant value of an axis-like input; raises NotConstant otherwise."""
         c = v.const_value()
         if c is None:
+            c = _computed_constant(v)
+        if c is None:
             raise NotConstant(v.name)
         return c
 
@@ -134,6 +136,32 @@ class MapContext:
         if len(values) != 1:
             raise BadAttr(f"input {v.name!r} must hold one integer, got {len(values)}")
         return values[0]
+
+
+def _computed_constant(v: Value, depth: int = 3) -> Optional[np.ndarray]:
+    """A small value that pure core ops compute from constants (pfor's ``Max(x, range(0, Rank))``:
+    the axes of a reduction over all dims), evaluated now so the node maps instead of staying foreign."""
+    from litesmith.ir.registry import get_op
+    from litesmith.passes.effects import is_pure
+
+    p = v.producer
+    if p is None or depth == 0 or p.regions or len(p.outputs) != 1:
+        return None
+    opdef = get_op(p.op)
+    if opdef is None or opdef.kernel is None or opdef.execute is not None or not is_pure(p):
+        return None
+    ins = []
+    for x in p.inputs:
+        c = x.const_value()
+        c = _computed_constant(x, depth - 1) if c is None else c
+        if c is None:
+            return None
+        ins.append(c)
+    try:
+        out = np.asarray(opdef.kernel(*ins, **p.attrs))
+    except Exception:  # a kernel rejecting its inputs: the node stays foreign, as before
+        return None
+    return out if out.size <= 64 else None
 
 
 def map_node(builder: Builder, node: TfNode, inputs: List[Value]) -> Optional[List[Value]]:
