@@ -13,8 +13,9 @@ cell of step 1 is kept: the values it reads from step 0 become state inputs
 ``state/<k>_out``, the sequence gets one step, and what read the steps (the
 ``pack`` of every step's output, the last step's output or state) reads the
 kept cell. The pairs are recorded like unroll-rnn's. A chain that cannot be
-proven is refused, naming the layer. Needs at least 3 steps; run after
-strip-batch (unroll-rnn runs it first).
+proven is refused, naming the layer. Fewer than 3 steps are left alone (step 1
+would be the last, its cell not told apart from what reads every step); run
+after strip-batch (unroll-rnn runs it first).
 """
 from __future__ import annotations
 
@@ -41,8 +42,10 @@ class StepUnrolledRnn(Pass):
     """Keep one cell of an RNN written out step by step (unroll=True); its state becomes inputs/outputs."""
 
     def run(self, graph: Graph, ctx: PassContext) -> bool:
-        ctx.run_pipeline("canonicalize,dce", graph)  # stacked layers: unpack(pack(steps)) -> the steps
         found = _sequence_unpacks(graph)
+        if found:
+            ctx.run_pipeline("canonicalize,dce", graph)  # stacked layers: unpack(pack(steps)) -> the steps
+            found = _sequence_unpacks(graph)
         if not found:
             ctx.report["chains"] = 0
             return False
@@ -65,6 +68,9 @@ class StepUnrolledRnn(Pass):
                     replace_value(node.output, node.inputs[0])
                     graph.remove(node)
             ctx.run_pipeline("fold-constants,dce", graph)
+        if not pairs:
+            ctx.report["chains"] = 0
+            return False
         for p in pairs:
             p["shape"] = list(graph.input_by_name(p["input"]).shape)
         add_state(graph, [StatePair(p["input"], p["output"], tuple(p["shape"]), p["initial"], p["source"]) for p in pairs])
@@ -169,8 +175,9 @@ class _Chain:
                 cells[s].append(node)
                 for out in node.outputs:
                     self.step_of[id(out)] = s
-        if self.T < 3:
-            self._refuse(f"{self.T} steps are too few to tell the cell from its start (at least 3)")
+        if self.T < 3:  # step 1 would be the last: its cell cannot be told from what reads every step
+            self.state = []
+            return
         self.cell = cells[1]
         self.first = cells[0]
         self.corr: Dict[int, Dict[int, Node]] = {}  # step -> id(cell-1 node) -> its twin at that step

@@ -70,17 +70,38 @@ def test_steps_that_differ_are_refused_naming_the_layer():
         run_pipeline(g, "unroll-rnn")
 
 
-def test_two_steps_are_refused():
-    g = parse_ir(dedent("""
-        graph @main(%x: f32[2,2]) {
-          %u = core.const() {value = dense<f32[2]> [0.25, 0.75]} : f32[2]
-          %x0, %x1 = core.unpack(%x) {axis = 0, num = 2} : f32[2], f32[2] loc("rnn/unstack")
-          %y0 = core.tanh(%x0) : f32[2]
-          %r1 = core.mul(%y0, %u) : f32[2]
-          %s1 = core.add(%x1, %r1) : f32[2]
-          %ys = core.pack(%y0, %s1) {axis = 0} : f32[2,2]
-          return %ys
-        }
-    """))
-    with pytest.raises(UserError, match=r"layer 'rnn' .* 2 steps are too few"):
+@pytest.mark.parametrize("recurrent", [True, False])
+def test_two_steps_are_left_alone(recurrent):
+    """Step 1 would be the last: a cell (y1 = x1 + y0 * u) cannot be told from a reader of both steps
+    (no recurrence: y1 = x1 * u); unroll=True over 2 steps keeps its whole fixed sequence."""
+    y1 = "%r1 = core.mul(%y0, %u) : f32[2]\n  %y1 = core.add(%x1, %r1) : f32[2]" if recurrent else "%y1 = core.mul(%x1, %u) : f32[2]"
+    g = parse_ir(dedent(f"""
+graph @main(%x: f32[2,2]) {{
+  %u = core.const() {{value = dense<f32[2]> [0.25, 0.75]}} : f32[2]
+  %x0, %x1 = core.unpack(%x) {{axis = 0, num = 2}} : f32[2], f32[2] loc("rnn/unstack")
+  %y0 = core.tanh(%x0) : f32[2]
+  {y1}
+  %ys = core.pack(%y0, %y1) {{axis = 0}} : f32[2,2]
+  return %ys
+}}
+"""))
+    before = print_ir(g)
+    assert not run_pipeline(g, "unroll-rnn")[0].changed
+    assert print_ir(g) == before
+
+
+def test_middle_step_that_differs_is_refused():
+    """Four steps; step 2 adds where the others multiply: the cells are not one cell repeated."""
+    step = "  %a{t} = core.mul(%x{t}, %w) : f32[2]\n  %r{t} = core.{op}(%y{p}, %u) : f32[2]\n" \
+           "  %s{t} = core.add(%a{t}, %r{t}) : f32[2]\n  %y{t} = core.tanh(%s{t}) : f32[2]\n"
+    body = "".join(step.format(t=t, p=t - 1, op="add" if t == 2 else "mul") for t in (1, 2, 3))
+    g = parse_ir(dedent(
+        "graph @main(%x: f32[4,2]) {\n"
+        "  %w = core.const() {value = dense<f32[2]> [0.5, -1.0]} : f32[2]\n"
+        "  %u = core.const() {value = dense<f32[2]> [0.25, 0.75]} : f32[2]\n"
+        '  %x0, %x1, %x2, %x3 = core.unpack(%x) {axis = 0, num = 4} : f32[2], f32[2], f32[2], f32[2] loc("enc/rnn/unstack")\n'
+        "  %a0 = core.mul(%x0, %w) : f32[2]\n  %y0 = core.tanh(%a0) : f32[2]\n" + body +
+        "  %ys = core.pack(%y0, %y1, %y2, %y3) {axis = 0} : f32[4,2]\n  return %ys\n}\n"))
+    with pytest.raises(UserError, match=r"unroll-rnn: layer 'enc/rnn' is written out step by step \(unroll=True\) "
+                                        r"but step 2 differs from step 1 at node 'r2' \(core.add\)"):
         run_pipeline(g, "unroll-rnn")
