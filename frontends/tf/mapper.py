@@ -138,30 +138,20 @@ class MapContext:
         return values[0]
 
 
-def _computed_constant(v: Value, depth: int = 3) -> Optional[np.ndarray]:
-    """A small value that pure core ops compute from constants (pfor's ``Max(x, range(0, Rank))``:
-    the axes of a reduction over all dims), evaluated now so the node maps instead of staying foreign."""
-    from litesmith.ir.registry import get_op
-    from litesmith.passes.effects import is_pure
-
+def _computed_constant(v: Value) -> Optional[np.ndarray]:
+    """``range`` of constants (pfor's ``Max(x, Range(0, Rank, 1))``: a reduction over all dims),
+    evaluated now so the reduction maps instead of staying foreign. Other computed axes stay foreign
+    until fold-constants re-lifts them."""
     p = v.producer
-    if p is None or depth == 0 or p.regions or len(p.outputs) != 1:
+    if p is None or p.op != "core.range":
         return None
-    opdef = get_op(p.op)
-    if opdef is None or opdef.kernel is None or opdef.execute is not None or not is_pure(p):
+    ins = [x.const_value() for x in p.inputs]
+    if any(c is None or c.size != 1 for c in ins):
         return None
-    ins = []
-    for x in p.inputs:
-        c = x.const_value()
-        c = _computed_constant(x, depth - 1) if c is None else c
-        if c is None:
-            return None
-        ins.append(c)
-    try:
-        out = np.asarray(opdef.kernel(*ins, **p.attrs))
-    except Exception:  # a kernel rejecting its inputs: the node stays foreign, as before
+    start, limit, delta = (c.reshape(-1)[0] for c in ins)
+    if delta == 0 or abs((limit - start) / delta) > 64:
         return None
-    return out if out.size <= 64 else None
+    return np.arange(start, limit, delta, dtype=ins[0].dtype)
 
 
 def map_node(builder: Builder, node: TfNode, inputs: List[Value]) -> Optional[List[Value]]:
