@@ -25,8 +25,10 @@ from typing import Dict, List, Tuple
 import numpy as np
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Node, Value
+from litesmith.ir.registry import get_op
 from litesmith.ir.reinfer import reinfer
 from litesmith.ir.state import StatePair, add_state, graph_state
+from litesmith.ir.traits import ELEMENTWISE
 
 from .batch_analysis import AxisAnalysis, strip_axis
 from .pass_base import Pass, PassContext
@@ -57,6 +59,10 @@ class StepUnrolledRnn(Pass):
             pairs += chain.step(len(graph_state(graph)) + len(pairs))
             reinfer(graph)  # what read every step (pack) now reads one; the other steps are dead
             ctx.run_pipeline("dce", graph)
+            for u in unpacks:
+                read = [o.name for j, o in enumerate(u.outputs) if j != 1 and (o.has_uses() or o.is_graph_output())]
+                if read:
+                    chain._refuse(f"step values other than the last are still read ({', '.join(read)} and after)")
             slices = [_one_step_unpack(u) for u in unpacks]
             shape = list(seq.shape)
             shape[axis] = 1
@@ -124,6 +130,16 @@ def _one_step_unpack(u: Node) -> Node:
     return new
 
 
+def _projects(node: Node, step) -> bool:
+    """Reads one step value and transforms it without an activation: a shape op, a matmul or split,
+    or an elementwise op with a constant (a bias); not tanh/sigmoid (those compute the state)."""
+    if sum(step(v) >= 0 for v in node.inputs) != 1:
+        return False
+    opdef = get_op(node.op)
+    elementwise = opdef is not None and ELEMENTWISE in opdef.traits
+    return not elementwise or any(v.const_value() is not None for v in node.inputs)
+
+
 def _same_attrs(a: dict, b: dict) -> bool:
     if a.keys() != b.keys():
         return False
@@ -158,14 +174,16 @@ class _Chain:
             s = fwd[id(node)] = max((self._step(v) for v in node.inputs), default=-1)
             for out in node.outputs:
                 self.step_of[id(out)] = s
-        # What only the next step reads (its projection of the state: h @ U) belongs to that step's cell.
+        # A projection of the state that only the next step reads (h @ U: expand_dims, matmul, squeeze,
+        # bias, split) belongs to that step's cell; the state itself (h, c, an activation) stays.
         cell_of: Dict[int, int] = {}
         for node in reversed(nodes):
             if id(node) in self.unpacks:
                 continue
             s = cell_of[id(node)] = fwd[id(node)]
             users = [u.node for out in node.outputs for u in out.uses()]
-            if (s >= 0 and users and not any(out.is_graph_output() for out in node.outputs)
+            if (s >= 0 and users and _projects(node, self._step)
+                    and not any(out.is_graph_output() for out in node.outputs)
                     and all(cell_of.get(id(u)) == s + 1 and not self._collects(u) for u in users)):
                 cell_of[id(node)] = s + 1
         cells: List[List[Node]] = [[] for _ in range(self.T)]
@@ -288,9 +306,13 @@ class _Chain:
                 if id(v) not in back:
                     self._refuse(f"node {node.name!r} ({node.op}) reads step {self._step(v)} on its own")
                 node.set_input(k, back[id(v)])
-        for v in g.outputs:
-            if self._step(v) >= 0 and id(v) in back:
-                self._refuse(f"graph output {v.name!r} is a step's value")
+        for k, v in enumerate(g.outputs):  # the last step's state or output returned as is
+            if id(v) in back:
+                new = back[id(v)]
+                ident = Node("core.identity", [new], {}, [new.type], output_names=[v.name])
+                v.name = ""
+                g.insert_after(new.producer, ident)
+                g.outputs[k] = ident.outputs[0]
         cell_ids = {id(n) for n in self.cell}
         initial = self._initial()
         pairs = []

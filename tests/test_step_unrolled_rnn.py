@@ -105,3 +105,19 @@ def test_middle_step_that_differs_is_refused():
     with pytest.raises(UserError, match=r"unroll-rnn: layer 'enc/rnn' is written out step by step \(unroll=True\) "
                                         r"but step 2 differs from step 1 at node 'r2' \(core.add\)"):
         run_pipeline(g, "unroll-rnn")
+
+
+def test_last_step_returned_as_is_becomes_the_kept_cells_value():
+    """return_state: the graph returns the last step's state itself; it keeps its name, now the kept
+    cell's value (and stays the same as state/0_out at every step)."""
+    g = parse_ir(dedent(UNROLLED.replace("U2", "0.25, 0.75").replace("return %ys", "return %ys, %y2")))
+    x = np.random.default_rng(2).normal(size=(3, 2)).astype(np.float32)
+    want = run(g, {"x": x})
+    run_pipeline(g, "unroll-rnn", verify_each=True)
+    assert [v.name for v in g.outputs] == ["ys", "y2", "state/0_out"]
+    state = np.zeros(2, np.float32)
+    for t in range(3):
+        got = run(g, {"x": x[t], "state/0": state})
+        np.testing.assert_allclose(got["y2"], got["state/0_out"])
+        state = got["state/0_out"]
+    np.testing.assert_allclose(state, want["y2"], rtol=1e-6)
