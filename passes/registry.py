@@ -44,6 +44,8 @@ BUILTIN_PASSES: Dict[str, str] = {
     "strip-batch": "litesmith.passes.strip_batch",
     "unroll-loops": "litesmith.passes.unroll_loops",
     "unroll-rnn": "litesmith.passes.unroll_rnn",
+    "step-unrolled-rnn": "litesmith.passes.step_unrolled_rnn",
+    "pfor-gather-loops": "litesmith.passes.pfor_gather",
 }
 
 _REGISTERED: Dict[str, Type[Pass]] = {}

@@ -70,9 +70,11 @@ def test_unused_plain_placeholder_dropped_with_a_note(tmp_path, capsys):
 # -- single-step models: strip-batch,unroll-rnn,fold-constants, every step in LiteRT ----------------
 
 PASSES = "strip-batch,unroll-rnn,fold-constants"
-STEPPED = [(k, v, f) for k, v, f in MATRIX if v != "unroll"]
-STATE_SHAPES = {"lstm": [[6], [6]], "gru": [[6]], "stacked_gru": [[6], [4]], "last_state": [[6], [6]],
-                "masked_simple_rnn": [[6], [6]]}  # masking also carries the last output
+STEPPED = MATRIX  # unroll=True too: step-unrolled-rnn keeps one of the cells Keras wrote out
+STATE_SHAPES = {"lstm": [[6], [6]], "gru": [[6]], "stacked_gru": [[6], [4]], "time_distributed": [[6], [4]],
+                "last_state": [[6], [6]],
+                "masked_simple_rnn": [[6], [6]],  # masking also carries the last output
+                "unroll": [[6], [4], [4], [6]]}
 
 
 def _compile(model, passes, tmp_path):
@@ -132,23 +134,6 @@ def test_stacked_gru_pinned_batch_single_step(request, form, tmp_path, litert_in
     assert [p["shape"] for p in pairs] == [[1, 6], [1, 4]]
     it, details = _litert(litert_interpreter, path)
     _steps_worst_error(it, details, model, pairs, pinned=True)
-
-
-@pytest.mark.parametrize("version,form", [(k, f) for k in KERAS_VERSIONS for f in KERAS_RNN_FORMS])
-def test_unroll_true_strips_batch_keeps_its_steps(request, version, form, tmp_path, litert_interpreter):
-    """unroll=True has no loop to step (Keras wrote the steps out): strip-batch gives a batch-free
-    model over the fixed sequence that matches Keras row by row; unroll-rnn finds no loop."""
-    model = _model(request, version, "unroll", form)
-    path, pairs = _compile(model, PASSES, tmp_path)
-    assert pairs == []  # no state: there was no loop
-    it, details = _litert(litert_interpreter, path)
-    ids = model.inputs["ids"]
-    assert list(details["ids"]["shape"]) == [ids.shape[1]]
-    for b in range(ids.shape[0]):
-        it.set_tensor(details["ids"]["index"], ids[b])
-        it.invoke()
-        for name in model.output_names:
-            np.testing.assert_allclose(it.get_tensor(details[name]["index"]), model.expected[name][b], atol=1e-5, rtol=1e-5)
 
 
 # -- what cannot be single-stepped: one line naming the layer ------------------------------------------

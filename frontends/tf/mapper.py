@@ -119,6 +119,8 @@ class MapContext:
         """The constant value of an axis-like input; raises NotConstant otherwise."""
         c = v.const_value()
         if c is None:
+            c = _computed_constant(v)
+        if c is None:
             raise NotConstant(v.name)
         return c
 
@@ -134,6 +136,22 @@ class MapContext:
         if len(values) != 1:
             raise BadAttr(f"input {v.name!r} must hold one integer, got {len(values)}")
         return values[0]
+
+
+def _computed_constant(v: Value) -> Optional[np.ndarray]:
+    """``range`` of constants (pfor's ``Max(x, Range(0, Rank, 1))``: a reduction over all dims),
+    evaluated now so the reduction maps instead of staying foreign. Other computed axes stay foreign
+    until fold-constants re-lifts them."""
+    p = v.producer
+    if p is None or p.op != "core.range":
+        return None
+    ins = [x.const_value() for x in p.inputs]
+    if any(c is None or c.size != 1 for c in ins):
+        return None
+    start, limit, delta = (c.reshape(-1)[0] for c in ins)
+    if delta == 0 or abs((limit - start) / delta) > 64:
+        return None
+    return np.arange(start, limit, delta, dtype=ins[0].dtype)
 
 
 def map_node(builder: Builder, node: TfNode, inputs: List[Value]) -> Optional[List[Value]]:
