@@ -104,9 +104,9 @@ def _repacked(blob, edit) -> bytes:
     return bytes(builder.Output())
 
 
-def test_external_buffers_and_missing_bias_are_named(lm_int8):
-    """Two forms other writers produce: weights outside the flatbuffer (TFLM misreads them) and a
-    FULLY_CONNECTED without bias, index -1 (Arm NN 20.08 refuses it)."""
+def test_external_buffers_are_named(lm_int8):
+    """Weights stored outside the flatbuffer (Buffer.offset/size, as other writers do for big models):
+    TFLM misreads them."""
     def outside(model):
         index = next(i for i, b in enumerate(model.buffers) if b.data is not None and len(b.data) > 64)
         model.buffers[index].offset, model.buffers[index].size = 1 << 20, len(model.buffers[index].data)
@@ -115,11 +115,34 @@ def test_external_buffers_and_missing_bias_are_named(lm_int8):
     tflm = check_target(_repacked(lm_int8, outside), "tflm")
     assert [f.code for f in tflm] == ["T005"] and "outside the flatbuffer" in tflm[0].reason
 
-    def no_bias(model):
-        fc = next(i for i, c in enumerate(model.operatorCodes)
-                  if max(c.builtinCode, c.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED)
-        op = next(op for op in model.subgraphs[0].operators if op.opcodeIndex == fc)
-        op.inputs = list(op.inputs[:2]) + [-1]
 
-    armnn = {f.code for f in check_target(_repacked(lm_int8, no_bias), "armnn")}
-    assert armnn == {"T001", "T008"}
+def test_armnn_target_quantizes_dense_weights_per_tensor(small_graphs, litert_interpreter, tmp_path, capsys):
+    """Arm NN 20.08 refuses per-channel FULLY_CONNECTED weights; --target armnn writes one scale each,
+    and the model still answers as TF does."""
+    m = small_graphs["mlp"]
+    (name,) = m.input_names
+    x = m.inputs[name]
+    calib = tmp_path / "calib.npz"
+    rng = np.random.default_rng(0)
+    np.savez(calib, **{name: np.stack([x + rng.normal(0, 0.1, x.shape).astype(x.dtype) for _ in range(16)])})
+    scales = {}
+    for target in ("litert", "armnn"):
+        out = tmp_path / f"{target}.tflite"
+        args = ["convert", m.pb_path, "-o", str(out), "--quantize", "int8", "--calibration", str(calib), "--target", target]
+        assert main(args) == 0, capsys.readouterr().err
+        blob = out.read_bytes()
+        model = schema.ModelT.InitFromPackedBuf(bytearray(blob), 0)
+        fc = {i for i, c in enumerate(model.operatorCodes)
+              if max(c.builtinCode, c.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED}
+        sg = model.subgraphs[0]
+        scales[target] = [len(sg.tensors[op.inputs[1]].quantization.scale) for op in sg.operators if op.opcodeIndex in fc]
+        interp = litert_interpreter(model_content=blob)
+        interp.allocate_tensors()
+        interp.set_tensor(interp.get_input_details()[0]["index"], x.reshape(interp.get_input_details()[0]["shape"]))
+        interp.invoke()
+        got = interp.get_tensor(interp.get_output_details()[0]["index"])
+        (want,) = m.expected.values()
+        assert np.max(np.abs(got.reshape(want.shape) - want)) <= 0.1 * max(float(np.max(np.abs(want))), 1.0)
+    assert scales["armnn"] and set(scales["armnn"]) == {1}
+    if any(n > 1 for n in scales["litert"]):  # the default is per channel where rows are long
+        assert {f.code for f in check_target((tmp_path / "litert.tflite").read_bytes(), "armnn")} == {"T011"}

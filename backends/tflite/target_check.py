@@ -28,9 +28,10 @@ TARGET_CODES = {
     "offset-buffer": ("T005", "external-buffer"),
     "subgraphs": ("T006", "subgraphs"),
     "activation": ("T007", "fused-activation"),
-    "bias": ("T008", "missing-bias"),
-    "custom": ("T009", "custom-op"),
-    "version": ("T010", "op-version"),
+    "custom": ("T008", "custom-op"),
+    "version": ("T009", "op-version"),
+    "rank": ("T010", "rank"),
+    "per-channel": ("T011", "per-channel-weights"),
 }
 
 INTEGER_FIX = "convert with --quantize int8 --integer-only --calibration DATA.npz (or --quantize int16x8 --integer-only)"
@@ -141,9 +142,17 @@ def check_target(blob: Union[bytes, bytearray], target: Union[str, TargetProfile
 
 
 def _check_options(profile, operator, op, node, inputs, sg, act_names, options_names, add) -> None:
-    if profile.fully_connected_bias_required and op == "FULLY_CONNECTED" and (len(inputs) < 3 or inputs[2] < 0):
-        add("bias", node, op, f"FULLY_CONNECTED without a bias tensor (index -1); {profile.name} 20.08 requires one",
-            "write the model with litesmith (it always writes a bias, zero when the model has none)")
+    if profile.fully_connected_per_tensor and op == "FULLY_CONNECTED" and len(inputs) > 1 and inputs[1] >= 0:
+        q = sg.Tensors(inputs[1]).Quantization()
+        if q is not None and q.ScaleLength() > 1:
+            add("per-channel", node, op, f"FULLY_CONNECTED weights quantized per channel ({q.ScaleLength()} scales); "
+                f"{profile.name} 20.08 takes per-tensor int8 weights only", "convert with --target armnn (int8 FULLY_CONNECTED weights per tensor)")
+    if profile.fully_connected_min_rank and op == "FULLY_CONNECTED":
+        ranks = [sg.Tensors(i).ShapeLength() for i in (inputs[0], *_outputs_of(operator)) if i >= 0]
+        if min(ranks) < profile.fully_connected_min_rank:
+            add("rank", node, op, f"FULLY_CONNECTED on rank-{min(ranks)} tensors; {profile.name} needs rank "
+                f"{profile.fully_connected_min_rank} ([batch, features])",
+                "keep the batch dimension (leave strip-batch out of --passes, or fix it to 1 with --input-shape)")
     if profile.fused_activations is None:
         return
     table = operator.BuiltinOptions()
@@ -161,6 +170,10 @@ def _check_options(profile, operator, op, node, inputs, sg, act_names, options_n
     if act not in profile.fused_activations:
         add("activation", node, op, f"fused activation {act} is not supported by {profile.name}",
             "leave the activation unfused (a separate op)")
+
+
+def _outputs_of(operator) -> List[int]:
+    return [operator.Outputs(k) for k in range(operator.OutputsLength())]
 
 
 def _check_tensors(profile, op, node, inputs, outputs, sg, type_names, add) -> None:

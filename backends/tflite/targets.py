@@ -40,7 +40,9 @@ class TargetProfile:
     single_subgraph: bool = False
     custom_ops: FrozenSet[str] = frozenset()  # custom codes the engine resolves itself
     fused_activations: Optional[FrozenSet[str]] = None  # ActivationFunctionType names; None: all
-    fully_connected_bias_required: bool = False
+    fully_connected_per_tensor: bool = False  # int8 FULLY_CONNECTED weights with one scale only
+    fully_connected_min_rank: int = 0  # rank the FULLY_CONNECTED input and output must have at least
+    int8_options: Mapping[str, object] = field(default_factory=dict)  # quantize-int8's options for this engine
     # op -> fix for the ops a target lacks, where there is a better one than "remove it"
     op_fixes: Mapping[str, str] = field(default_factory=dict)
 
@@ -93,7 +95,9 @@ TARGETS: Dict[str, TargetProfile] = {
         single_subgraph=True,
         custom_ops=frozenset({"TFLite_Detection_PostProcess"}),
         fused_activations=frozenset({"NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH"}),
-        fully_connected_bias_required=True,
+        fully_connected_per_tensor=True,  # CpuRef: "Reference Fully Connected: weights type not supported"
+        int8_options={"per_tensor_fc": True},
+        fully_connected_min_rank=2,  # a [K] input: "TensorShape ... does not match the inferred shape"
         op_fixes={
             "GATHER": "look the embedding up in the app and feed its rows (cut the model after the lookup "
                       "with --inputs); Arm NN 20.08 has no GATHER, ONE_HOT, EQUAL or CAST to express it",

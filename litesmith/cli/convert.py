@@ -87,7 +87,8 @@ def run(args) -> int:
     try:
         blob = compile_to_tflite(graph, passes=pipeline, report=report, quantize=args.quantize,
                                  calibration=args.calibration, io_dtype=args.io, percentile=args.percentile,
-                                 integer_only=args.integer_only, max_drop=args.max_drop, manager_options=manager_options,
+                                 integer_only=args.integer_only, max_drop=args.max_drop, target=args.target,
+                                 manager_options=manager_options,
                                  resources={DEFERRED_STUBS: deferred_stubs},
                                  as_bytearray=True)  # written to a file: no second copy of the weights
     except IllegalOpsError as e:
