@@ -5,7 +5,9 @@
 Engines: LiteRT x86 (ai_edge_litert), TFLite Micro x86 (tflite-micro wheel),
 Arm NN 20.08 CpuRef x86 (Debian bookworm's python3-pyarmnn and libraries,
 downloaded with `apt-get download` and unpacked into the cache folder, run by
-the system python3). Not yet: LiteRT and Arm NN CpuAcc on aarch64 under qemu.
+the system python3), and under qemu-aarch64 (Debian's qemu-user-static, an
+arm64 root of Debian's python3.11 and Arm NN, LiteRT's aarch64 wheel): LiteRT
+aarch64 and Arm NN CpuAcc aarch64 (--no-qemu leaves those out).
 
 Models: the seed LM (int8, integer-only, one step, state threaded for
 --steps steps; and the same LM cut after its embedding lookup, the form Arm NN
@@ -41,6 +43,29 @@ CACHE = os.environ.get("ARM_CHECK_CACHE", os.path.join(os.path.expanduser("~/.ca
 ARMNN_DEBS = ["libarmnn22", "libarmnn-cpuref-backend22", "libflatbuffers2", "libarmnntfliteparser22",
               "python3-pyarmnn", "python3-numpy", "libblas3", "liblapack3", "libgfortran5"]
 LM_PASSES = "strip-batch,unroll-rnn"
+# arm64 packages for python3.11 + Arm NN (CpuRef, CpuAcc) + numpy, unpacked into a root for qemu-aarch64 -L
+# (never installed: python3:arm64 system-wide would remove the host's python3).
+ARM64_DEBS = [
+    "gcc-12-base", "libarm-compute20", "libarmnn-cpuacc-backend22", "libarmnn-cpuref-backend22", "libarmnn22",
+    "libarmnnaclcommon22", "libarmnntfliteparser22", "libblas3", "libbz2-1.0", "libc6", "libcom-err2", "libcrypt1",
+    "libdb5.3", "libexpat1", "libffi8", "libflatbuffers2", "libgcc-s1", "libgfortran5", "libgomp1",
+    "libgssapi-krb5-2", "libk5crypto3", "libkeyutils1", "libkrb5-3", "libkrb5support0", "liblapack3", "liblzma5",
+    "libncursesw6", "libnsl2", "libpython3-stdlib", "libpython3.11-minimal", "libpython3.11-stdlib", "libreadline8",
+    "libsqlite3-0", "libssl3", "libstdc++6", "libtinfo6", "libtirpc3", "libuuid1", "python3-numpy",
+    "python3-pyarmnn", "python3.11-minimal", "python3.11", "python3", "zlib1g",
+]
+# LiteRT reads the CPU's features from /proc/cpuinfo, which qemu-user passes through from the host.
+FAKE_CPUINFO = """processor\t: 0
+BogoMIPS\t: 50.00
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp ssbs
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x3
+CPU part\t: 0xd0c
+CPU revision\t: 1
+
+"""
+QEMU_CPU = "neoverse-n1"  # qemu's default CPU model gives wrong XNNPACK int8 results
 
 
 def ensure_armnn_x86() -> str:
@@ -54,6 +79,45 @@ def ensure_armnn_x86() -> str:
     for name in sorted(os.listdir(debs)):
         subprocess.run(["dpkg-deb", "-x", os.path.join(debs, name), root], check=True)
     return root
+
+
+def ensure_aarch64() -> dict:
+    """qemu-aarch64 (Debian's static build) and an arm64 root: Debian's python3.11 and Arm NN, LiteRT's
+    aarch64 wheel beside it. Returns the commands and environments for the two engines."""
+    qemu_root = os.path.join(CACHE, "root-qemu")
+    qemu = os.path.join(qemu_root, "usr/bin/qemu-aarch64-static")
+    if not os.path.exists(qemu):
+        debs = os.path.join(CACHE, "debs-qemu")
+        os.makedirs(debs, exist_ok=True)
+        subprocess.run(["apt-get", "download", "qemu-user-static"], cwd=debs, check=True)
+        for name in os.listdir(debs):
+            subprocess.run(["dpkg-deb", "-x", os.path.join(debs, name), qemu_root], check=True)
+    root = os.path.join(CACHE, "root-arm64")
+    if not os.path.exists(os.path.join(root, "usr/lib/python3/dist-packages/pyarmnn")):
+        arches = subprocess.run(["dpkg", "--print-foreign-architectures"], capture_output=True, text=True).stdout.split()
+        if "arm64" not in arches:
+            subprocess.run(["dpkg", "--add-architecture", "arm64"], check=True)
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+        debs = os.path.join(CACHE, "debs-arm64")
+        os.makedirs(debs, exist_ok=True)
+        subprocess.run(["apt-get", "download", *[f"{p}:arm64" for p in ARM64_DEBS]], cwd=debs, check=True)
+        for name in sorted(os.listdir(debs)):
+            subprocess.run(["dpkg-deb", "-x", os.path.join(debs, name), root], check=True)
+    os.makedirs(os.path.join(root, "proc"), exist_ok=True)
+    with open(os.path.join(root, "proc/cpuinfo"), "w") as f:
+        f.write(FAKE_CPUINFO)
+    pylib = os.path.join(CACHE, "pylib-arm64")
+    if not os.path.isdir(os.path.join(pylib, "ai_edge_litert")):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", pylib, "--platform",
+                        "manylinux_2_27_aarch64", "--python-version", "3.11", "--only-binary=:all:",
+                        "ai-edge-litert", "numpy"], check=True)
+    python = [qemu, "-L", root, os.path.join(root, "usr/bin/python3.11")]
+    lib = os.path.join(root, "usr/lib/aarch64-linux-gnu")
+    base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LD_LIBRARY_PATH")}
+    return {"root": root, "python": python,
+            "litert_env": {**base, "QEMU_CPU": QEMU_CPU, "PYTHONPATH": pylib},
+            "armnn_env": {**base, "QEMU_CPU": QEMU_CPU, "PYTHONPATH": os.path.join(root, "usr/lib/python3/dist-packages"),
+                          "LD_LIBRARY_PATH": ":".join([lib, os.path.join(lib, "blas"), os.path.join(lib, "lapack")])}}
 
 
 def seed_lm() -> dict:
@@ -74,12 +138,12 @@ def seed_lm() -> dict:
         return json.load(f)
 
 
-def _compile(pb, out, quantize=None, calibration=None, passes=None, **load_args) -> bytes:
+def _compile(pb, out, quantize=None, calibration=None, passes=None, target=None, **load_args) -> bytes:
     if not os.path.exists(out):
         import litesmith
 
-        blob = litesmith.compile(litesmith.load(pb, **load_args), passes=passes,
-                                 quantize=quantize, calibration=calibration, integer_only=bool(quantize), progress=False)
+        blob = litesmith.compile(litesmith.load(pb, **load_args), passes=passes, quantize=quantize,
+                                 calibration=calibration, integer_only=bool(quantize), target=target, progress=False)
         with open(out, "wb") as f:
             f.write(blob)
     with open(out, "rb") as f:
@@ -116,8 +180,8 @@ def lm_cases(steps: int) -> list:
     full = info["full"]
     ours = _compile(full, os.path.join(folder, "lm_int8.tflite"), "int8", calib, LM_PASSES)
     flt = _compile(full, os.path.join(folder, "lm_float.tflite"), passes=LM_PASSES)
-    cut = _compile(full, os.path.join(folder, "lm_cut_int8.tflite"), "int8", _cut_calibration(full, calib), LM_PASSES,
-                   inputs=["embedding_lookup"])
+    cut = _compile(full, os.path.join(folder, "lm_cut_int8_armnn.tflite"), "int8", _cut_calibration(full, calib),
+                   LM_PASSES, target="armnn", inputs=["embedding_lookup"])
     emb = _embedding(full)
     pairs = _state_pairs(ours)
     zeros = {n: np.zeros(_input_shape(ours, n), np.float32) for n in pairs}
@@ -125,7 +189,7 @@ def lm_cases(steps: int) -> list:
     run_emb = [{"embedding_lookup": emb[t], **(zeros if k == 0 else {})} for k, t in enumerate(ids)]
     float_ref = E.run_litert(flt, run_ids, pairs)
     cases = [("seed LM int8 (ids in)", ours, run_ids, pairs, float_ref, "probs"),
-             ("seed LM int8 (embedding in)", cut, run_emb, pairs, float_ref, "probs")]
+             ("seed LM int8 (embedding in, --target armnn)", cut, run_emb, pairs, float_ref, "probs")]
     # TF's converter on the seed's hand-split step graph (state [1, HID] per input)
     hid = info["sizes"]["hid"]
     tf_calib = {info["ids"]: calib["inputids"][:, :1]}
@@ -174,11 +238,11 @@ def mobilenet_cases(n_images: int) -> list:
     rng = np.random.default_rng(0)
     calib = {"images": rng.uniform(0, 1, (8, 1, 224, 224, 3)).astype(np.float32)}
     xs = np.random.default_rng(1).uniform(0, 1, (n_images, 1, 224, 224, 3)).astype(np.float32)
-    ours = _compile(info["pb"], os.path.join(folder, "mobilenet_v2_int8.tflite"), "int8", calib)
+    ours = _compile(info["pb"], os.path.join(folder, "mobilenet_v2_int8_armnn.tflite"), "int8", calib, target="armnn")
     flt = _compile(info["pb"], os.path.join(folder, "mobilenet_v2_float.tflite"))
     steps = [{"images": x} for x in xs]
     float_ref = E.run_litert(flt, steps)
-    cases = [("MobileNetV2 int8", ours, steps, {}, float_ref, "Identity")]
+    cases = [("MobileNetV2 int8 (--target armnn)", ours, steps, {}, float_ref, "Identity")]
     tf_blob = _tf_int8(info["pb"], ["images"], ["Identity", "Identity_1"], {"images": [1, 224, 224, 3]}, calib,
                        os.path.join(folder, "tf_mobilenet_v2_int8.tflite"))
     if isinstance(tf_blob, bytes):
@@ -186,7 +250,7 @@ def mobilenet_cases(n_images: int) -> list:
     return cases
 
 
-def run_case(name, blob, steps, pairs, float_ref, top_output, armnn_root) -> dict:
+def run_case(name, blob, steps, pairs, float_ref, top_output, armnn_root, arm64=None) -> dict:
     from litesmith.backends.tflite.target_check import check_target
 
     engines = {
@@ -195,6 +259,13 @@ def run_case(name, blob, steps, pairs, float_ref, top_output, armnn_root) -> dic
         "Arm NN CpuRef x86": lambda: E.run_armnn(blob, steps, pairs, root=armnn_root),
     }
     checks = {"LiteRT x86": "litert", "TFLM x86": "tflm", "Arm NN CpuRef x86": "armnn"}
+    if arm64:
+        engines["LiteRT aarch64 (qemu)"] = lambda: E.run_litert_child(blob, steps, pairs, arm64["python"],
+                                                                      arm64["litert_env"])
+        engines["Arm NN CpuAcc aarch64 (qemu)"] = lambda: E.run_armnn(
+            blob, steps, pairs, backend="CpuAcc", root=arm64["root"], command=arm64["python"],
+            triplet="aarch64-linux-gnu", env=arm64["armnn_env"], timeout=3600)
+        checks.update({"LiteRT aarch64 (qemu)": "litert", "Arm NN CpuAcc aarch64 (qemu)": "armnn"})
     results, refused = {}, {}
     for engine, fn in engines.items():
         findings = [f.line() for f in check_target(blob, checks[engine])]
@@ -208,11 +279,13 @@ def run_case(name, blob, steps, pairs, float_ref, top_output, armnn_root) -> dic
     lsb = E.output_lsb(blob)
     pairs_table = {}
     for a, b in itertools.combinations(results, 2):
+        only = {top_output: lsb[top_output]}
         pairs_table[f"{a} / {b}"] = {"step0": round(E.max_lsb(results[a][:1], results[b][:1], lsb), 2),
-                                     "all": round(E.max_lsb(results[a], results[b], lsb), 2)}
+                                     "all": round(E.max_lsb(results[a], results[b], lsb), 2),
+                                     "top_output": round(E.max_lsb(results[a], results[b], only), 2)}
     ref_top = [np.argmax(s[next(k for k in s if k in ("probs", "Identity"))]) for s in float_ref]
     top1 = {e: float(np.mean([np.argmax(s[top_output]) == r for s, r in zip(res, ref_top)])) for e, res in results.items()}
-    return {"model": name, "steps": len(steps), "pairs": pairs_table, "top1_vs_float": top1, "refused": refused}
+    return {"model": name, "steps": len(steps), "top_output": top_output, "pairs": pairs_table, "top1_vs_float": top1, "refused": refused}
 
 
 def _isolated(fn):
@@ -243,8 +316,9 @@ def _isolated(fn):
 
 def print_case(r: dict) -> None:
     print(f"\n## {r['model']} ({r['steps']} steps)")
+    print(f"  {'largest |difference| in LSB':<44} {'first step':>10} {'all steps':>10} {r['top_output'] + ' only':>16}")
     for pair, d in r["pairs"].items():
-        print(f"  max |diff| {pair:<42} first step {d['step0']:>5} LSB   all steps {d['all']:>5} LSB")
+        print(f"  {pair:<44} {d['step0']:>10} {d['all']:>10} {d['top_output']:>16}")
     for engine, agree in r["top1_vs_float"].items():
         print(f"  top-1 agreement with float  {engine:<20} {agree:.3f}")
     for engine, why in r["refused"].items():
@@ -258,12 +332,14 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--json", metavar="OUT.json")
+    ap.add_argument("--no-qemu", action="store_true", help="x86 engines only (qemu runs are 20-50x slower)")
     args = ap.parse_args(argv)
     root = ensure_armnn_x86()
+    arm64 = None if args.no_qemu else ensure_aarch64()
     cases = lm_cases(args.steps) + mobilenet_cases(args.images)
     report = []
     for case in cases:
-        r = run_case(*case, armnn_root=root)
+        r = run_case(*case, armnn_root=root, arm64=arm64)
         print_case(r)
         report.append(r)
     if args.json:

@@ -138,6 +138,62 @@ np.savez(out_path, **results)
 '''
 
 
+# Runs LiteRT under any python (the aarch64 one under qemu): argv MODEL FEEDS.npz PAIRS.json OUT.npz
+LITERT_CHILD = r'''
+import json, sys, numpy as np
+from ai_edge_litert.interpreter import Interpreter
+model, feeds_path, pairs_path, out_path = sys.argv[1:5]
+interp = Interpreter(model_path=model, num_threads=1)
+interp.allocate_tensors()
+ins, outs = interp.get_input_details(), interp.get_output_details()
+feeds = np.load(feeds_path)
+pairs = json.load(open(pairs_path))
+steps = 1 + max(int(k.split("/")[0]) for k in feeds.files)
+carried, results = {}, {}
+for s in range(steps):
+    feed = {d["name"]: feeds[f"{s}/{d['name']}"] for d in ins if f"{s}/{d['name']}" in feeds.files}
+    feed.update(carried)
+    for d in ins:
+        interp.set_tensor(d["index"], np.asarray(feed[d["name"]]).astype(d["dtype"]).reshape(d["shape"]))
+    interp.invoke()
+    got = {d["name"]: interp.get_tensor(d["index"]).copy() for d in outs}
+    for n, v in got.items():
+        results[f"{s}/{n}"] = v
+    carried = {i: got[o] for i, o in pairs.items()}
+np.savez(out_path, **results)
+'''
+
+
+def run_litert_child(blob: bytes, steps: Steps, pairs: Mapping[str, str], command: Sequence[str],
+                     env: Optional[Mapping[str, str]] = None, timeout: float = 1800) -> List[Dict[str, np.ndarray]]:
+    """LiteRT in a child process run by ``command`` (e.g. qemu-aarch64 ROOT/usr/bin/python3.11)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = _child_files(tmp, blob, steps, pairs, LITERT_CHILD)
+        argv = [*command, paths["child.py"], paths["m.tflite"], paths["feeds.npz"], paths["pairs.json"], paths["out.npz"]]
+        done = subprocess.run(argv, env=dict(env or os.environ), capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise RuntimeError((done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1])
+        return _child_results(paths["out.npz"], blob, len(steps))
+
+
+def _child_files(tmp, blob, steps, pairs, script) -> Dict[str, str]:
+    paths = {k: os.path.join(tmp, k) for k in ("m.tflite", "feeds.npz", "pairs.json", "out.npz", "child.py")}
+    with open(paths["m.tflite"], "wb") as f:
+        f.write(blob)
+    np.savez(paths["feeds.npz"], **{f"{s}/{n}": np.asarray(v) for s, feeds in enumerate(steps) for n, v in feeds.items()})
+    with open(paths["pairs.json"], "w") as f:
+        json.dump(dict(pairs), f)
+    with open(paths["child.py"], "w") as f:
+        f.write(script)
+    return paths
+
+
+def _child_results(path, blob, n_steps) -> List[Dict[str, np.ndarray]]:
+    got = np.load(path)
+    names = io_names(blob)[1]
+    return [{n: got[f"{s}/{n}"] for n in names} for s in range(n_steps)]
+
+
 class ArmnnUnavailable(RuntimeError):
     pass
 
@@ -166,14 +222,7 @@ def run_armnn(blob: bytes, steps: Steps, pairs: Mapping[str, str] = {}, backend:
     if root is None:
         raise ArmnnUnavailable("Arm NN packages not unpacked (make arm-check unpacks them)")
     with tempfile.TemporaryDirectory() as tmp:
-        paths = {k: os.path.join(tmp, k) for k in ("m.tflite", "feeds.npz", "pairs.json", "out.npz", "child.py")}
-        with open(paths["m.tflite"], "wb") as f:
-            f.write(blob)
-        np.savez(paths["feeds.npz"], **{f"{s}/{n}": np.asarray(v) for s, feeds in enumerate(steps) for n, v in feeds.items()})
-        with open(paths["pairs.json"], "w") as f:
-            json.dump(dict(pairs), f)
-        with open(paths["child.py"], "w") as f:
-            f.write(ARMNN_CHILD)
+        paths = _child_files(tmp, blob, steps, pairs, ARMNN_CHILD)
         argv = [*command, paths["child.py"], paths["m.tflite"], paths["feeds.npz"], paths["pairs.json"], backend,
                 paths["out.npz"], os.path.join(root, "usr/lib", triplet, "armnn22")]
         done = subprocess.run(argv, env=dict(env or armnn_env(root, triplet)), capture_output=True, text=True,
@@ -181,9 +230,7 @@ def run_armnn(blob: bytes, steps: Steps, pairs: Mapping[str, str] = {}, backend:
         if done.returncode != 0:
             lines = [ln for ln in done.stderr.strip().splitlines() if "Skipped" not in ln]
             raise ArmnnUnavailable((lines or [f"exit {done.returncode}"])[-1])
-        got = np.load(paths["out.npz"])
-        names = io_names(blob)[1]
-        return [{n: got[f"{s}/{n}"] for n in names} for s in range(len(steps))]
+        return _child_results(paths["out.npz"], blob, len(steps))
 
 
 def max_lsb(a: List[Dict[str, np.ndarray]], b: List[Dict[str, np.ndarray]], lsb: Mapping[str, float]) -> float:

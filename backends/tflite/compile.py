@@ -41,16 +41,18 @@ def tflite_pipeline(quantize: Optional[str] = None, io_dtype: str = "float32", p
                     integer_only: bool = False, max_drop: Optional[float] = None, target: Optional[str] = None) -> str:
     """The backend's pipeline: ``lower-tflite,fuse-tflite,dce`` plus the quantization pass of ``quantize``
     (dynamic, int8 or float16; a UserError for an unknown mode or options it cannot take)."""
-    if not quantize:
-        return LOWERING_PIPELINE
-    from litesmith.backends.quantize import quantize_pipeline
-
-    options = {}
-    if target and quantize == "int8":
+    profile = None
+    if target:
         from .targets import get_target
 
-        options = dict(get_target(target).int8_options)  # the target's lowering choices (targets.py)
-    return f"{LOWERING_PIPELINE},{quantize_pipeline(quantize, io_dtype, percentile, integer_only, max_drop, **options)}"
+        profile = get_target(target)  # the target's lowering choices (targets.py)
+    lowering = ",".join(p for p in (LOWERING_PIPELINE, profile.passes if profile else "") if p)
+    if not quantize:
+        return lowering
+    from litesmith.backends.quantize import quantize_pipeline
+
+    options = dict(profile.int8_options) if profile and quantize == "int8" else {}
+    return f"{lowering},{quantize_pipeline(quantize, io_dtype, percentile, integer_only, max_drop, **options)}"
 
 
 def compile_to_tflite(
@@ -129,8 +131,9 @@ def _fill_report(report: dict, run: Optional[PassRunReport], first: int, probe: 
     if probe.counts is not None:
         report["ops_after"] = probe.counts
     n_lowering = len(parse_pipeline_syntax(LOWERING_PIPELINE))
-    if len(records) > n_lowering:
-        report["quantization"] = records[n_lowering].report
+    quantized = next((r for r in records[n_lowering:] if r.name.startswith("quantize-")), None)  # after a target's passes
+    if quantized is not None:
+        report["quantization"] = quantized.report
 
 
 class _FreeReplacedConstants(Instrument):

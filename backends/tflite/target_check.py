@@ -152,7 +152,7 @@ def _check_options(profile, operator, op, node, inputs, sg, act_names, options_n
         if min(ranks) < profile.fully_connected_min_rank:
             add("rank", node, op, f"FULLY_CONNECTED on rank-{min(ranks)} tensors; {profile.name} needs rank "
                 f"{profile.fully_connected_min_rank} ([batch, features])",
-                "keep the batch dimension (leave strip-batch out of --passes, or fix it to 1 with --input-shape)")
+                "convert with --target armnn (its dense-rank2 pass reshapes them to [1, K])")
     if profile.fused_activations is None:
         return
     table = operator.BuiltinOptions()

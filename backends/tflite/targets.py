@@ -43,6 +43,7 @@ class TargetProfile:
     fully_connected_per_tensor: bool = False  # int8 FULLY_CONNECTED weights with one scale only
     fully_connected_min_rank: int = 0  # rank the FULLY_CONNECTED input and output must have at least
     int8_options: Mapping[str, object] = field(default_factory=dict)  # quantize-int8's options for this engine
+    passes: str = ""  # run after lower-tflite,fuse-tflite,dce (before quantization): the engine's lowering choices
     # op -> fix for the ops a target lacks, where there is a better one than "remove it"
     op_fixes: Mapping[str, str] = field(default_factory=dict)
 
@@ -97,6 +98,7 @@ TARGETS: Dict[str, TargetProfile] = {
         fused_activations=frozenset({"NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH"}),
         fully_connected_per_tensor=True,  # CpuRef: "Reference Fully Connected: weights type not supported"
         int8_options={"per_tensor_fc": True},
+        passes="dense-rank2",  # [1, K] dense inputs: a rank-1 one breaks 20.08's shape inference
         fully_connected_min_rank=2,  # a [K] input: "TensorShape ... does not match the inferred shape"
         op_fixes={
             "GATHER": "look the embedding up in the app and feed its rows (cut the model after the lookup "
