@@ -262,8 +262,8 @@ def run_case(name, blob, steps, pairs, float_ref, top_output, armnn_root, arm64=
     if arm64:
         engines["LiteRT aarch64 (qemu)"] = lambda: E.run_litert_child(blob, steps, pairs, arm64["python"],
                                                                       arm64["litert_env"])
-        engines["Arm NN CpuAcc aarch64 (qemu)"] = lambda: E.run_armnn(
-            blob, steps, pairs, backend="CpuAcc", root=arm64["root"], command=arm64["python"],
+        engines["Arm NN CpuAcc aarch64 (qemu)"] = lambda: E.run_armnn(  # MEAN int8: CpuRef (CpuAcc lacks it)
+            blob, steps, pairs, backend="CpuAcc,CpuRef", root=arm64["root"], command=arm64["python"],
             triplet="aarch64-linux-gnu", env=arm64["armnn_env"], timeout=3600)
         checks.update({"LiteRT aarch64 (qemu)": "litert", "Arm NN CpuAcc aarch64 (qemu)": "armnn"})
     results, refused = {}, {}

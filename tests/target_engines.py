@@ -118,7 +118,8 @@ ins = parser.GetSubgraphInputTensorNames(0)
 outs = parser.GetSubgraphOutputTensorNames(0)
 in_info = [parser.GetNetworkInputBindingInfo(0, n) for n in ins]
 out_info = [parser.GetNetworkOutputBindingInfo(0, n) for n in outs]
-optimized, messages = ann.Optimize(network, [ann.BackendId(backend)], runtime.GetDeviceSpec(), ann.OptimizerOptions())
+optimized, messages = ann.Optimize(network, [ann.BackendId(b) for b in backend.split(",")], runtime.GetDeviceSpec(),
+                                   ann.OptimizerOptions())
 net_id, _ = runtime.LoadNetwork(optimized)
 feeds = np.load(feeds_path)
 pairs = json.load(open(pairs_path))
@@ -216,7 +217,7 @@ def run_armnn(blob: bytes, steps: Steps, pairs: Mapping[str, str] = {}, backend:
               root: Optional[str] = None, command: Sequence[str] = ("/usr/bin/python3",),
               triplet: str = "x86_64-linux-gnu", env: Optional[Mapping[str, str]] = None,
               timeout: float = 600) -> List[Dict[str, np.ndarray]]:
-    """Arm NN 20.08 (``backend``: CpuRef, CpuAcc) in a child process; ArmnnUnavailable with its message
+    """Arm NN 20.08 (``backend``: CpuRef, CpuAcc, or "CpuAcc,CpuRef": layers CpuAcc lacks fall back) in a child process; ArmnnUnavailable with its message
     when the parser or backend refuses the model."""
     root = root or armnn_root()
     if root is None:

@@ -128,3 +128,26 @@ def test_armnn_cpuref_runs_the_lm_cut_after_its_embedding(seed_lm_v1):
     ref, got = E.run_litert(blob, steps, pairs), E.run_armnn(blob, steps, pairs, root=root)
     assert E.max_lsb(ref[:1], got[:1], lsb) <= 3
     assert E.max_lsb(ref, got, {"probs": lsb["probs"]}) <= 3
+
+
+def test_armnn_refuses_an_omitted_input_as_the_profile_says(small_graphs):
+    import flatbuffers
+
+    from litesmith.backends.tflite import schema_generated as schema
+
+    root = _armnn_root()
+    m = small_graphs["mlp"]
+    (name,) = m.input_names
+    x = m.inputs[name]
+    blob = litesmith.compile(litesmith.load(m.pb_path), target="armnn", progress=False)
+    model = schema.ModelT.InitFromPackedBuf(bytearray(blob), 0)
+    fc = next(i for i, c in enumerate(model.operatorCodes)
+              if max(c.builtinCode, c.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED)
+    op = next(op for op in model.subgraphs[0].operators if op.opcodeIndex == fc)
+    op.inputs = list(op.inputs[:2]) + [-1]  # as TF's converter writes a bias-less dense layer
+    builder = flatbuffers.Builder(len(blob) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    edited = bytes(builder.Output())
+    assert [f.code for f in check_target(edited, "armnn")] == ["T012"]
+    with pytest.raises(E.ArmnnUnavailable, match="non-negative"):
+        E.run_armnn(edited, [{name: x}], root=root)

@@ -146,3 +146,17 @@ def test_armnn_target_quantizes_dense_weights_per_tensor(small_graphs, litert_in
     assert scales["armnn"] and set(scales["armnn"]) == {1}
     if any(n > 1 for n in scales["litert"]):  # the default is per channel where rows are long
         assert {f.code for f in check_target((tmp_path / "litert.tflite").read_bytes(), "armnn")} == {"T011"}
+
+
+def test_an_omitted_input_is_named_for_armnn(lm_int8):
+    """TF's converter writes a bias-less FULLY_CONNECTED as inputs [x, w, -1]; Arm NN 20.08's parser refuses
+    any -1 ("must be non-negative"), LiteRT takes it."""
+    def omitted_bias(model):
+        fc = next(i for i, c in enumerate(model.operatorCodes)
+                  if max(c.builtinCode, c.deprecatedBuiltinCode) == schema.BuiltinOperator.FULLY_CONNECTED)
+        op = next(op for op in model.subgraphs[0].operators if op.opcodeIndex == fc)
+        op.inputs = list(op.inputs[:2]) + [-1]
+
+    blob = _repacked(lm_int8, omitted_bias)
+    assert "T012" in {f.code for f in check_target(blob, "armnn")}
+    assert check_target(blob, "litert") == [] and check_target(blob, "tflm") == []

@@ -32,6 +32,7 @@ TARGET_CODES = {
     "version": ("T009", "op-version"),
     "rank": ("T010", "rank"),
     "per-channel": ("T011", "per-channel-weights"),
+    "omitted-input": ("T012", "omitted-input"),
 }
 
 INTEGER_FIX = "convert with --quantize int8 --integer-only --calibration DATA.npz (or --quantize int16x8 --integer-only)"
@@ -142,6 +143,9 @@ def check_target(blob: Union[bytes, bytearray], target: Union[str, TargetProfile
 
 
 def _check_options(profile, operator, op, node, inputs, sg, act_names, options_names, add) -> None:
+    if not profile.omitted_inputs and any(i < 0 for i in inputs):
+        add("omitted-input", node, op, f"input {inputs.index(-1)} is omitted (index -1), which {profile.name} 20.08's "
+            "parser refuses", "write the model with litesmith, which leaves an omitted trailing input out")
     if profile.fully_connected_per_tensor and op == "FULLY_CONNECTED" and len(inputs) > 1 and inputs[1] >= 0:
         q = sg.Tensors(inputs[1]).Quantization()
         if q is not None and q.ScaleLength() > 1:

@@ -40,6 +40,7 @@ class TargetProfile:
     single_subgraph: bool = False
     custom_ops: FrozenSet[str] = frozenset()  # custom codes the engine resolves itself
     fused_activations: Optional[FrozenSet[str]] = None  # ActivationFunctionType names; None: all
+    omitted_inputs: bool = True  # an optional input given as index -1 (TF's bias-less FULLY_CONNECTED)
     fully_connected_per_tensor: bool = False  # int8 FULLY_CONNECTED weights with one scale only
     fully_connected_min_rank: int = 0  # rank the FULLY_CONNECTED input and output must have at least
     int8_options: Mapping[str, object] = field(default_factory=dict)  # quantize-int8's options for this engine
@@ -96,6 +97,7 @@ TARGETS: Dict[str, TargetProfile] = {
         single_subgraph=True,
         custom_ops=frozenset({"TFLite_Detection_PostProcess"}),
         fused_activations=frozenset({"NONE", "RELU", "RELU_N1_TO_1", "RELU6", "TANH"}),
+        omitted_inputs=False,  # "'operatorPtr->inputs[i]' must be non-negative, received: -1"
         fully_connected_per_tensor=True,  # CpuRef: "Reference Fully Connected: weights type not supported"
         int8_options={"per_tensor_fc": True},
         passes="dense-rank2",  # [1, K] dense inputs: a rank-1 one breaks 20.08's shape inference
