@@ -55,13 +55,17 @@ Ranges = Dict[Value, Tuple[float, float]]
 
 
 def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, integer_only: bool = False,
-                  moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None) -> Graph:
+                  moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None,
+                  per_tensor_fc: bool = False) -> Graph:
     """``integer_only``: no float islands for accuracy (LM logits, large output softmax, LSTM cell
     state), and a UserError naming any op that still has no int8 kernel: for integer-only hardware.
     ``moments``: weighted node -> E[x x^T] of its input from calibration; those weights are rounded
     by GPTQ (gptq.py) instead of to nearest. ``float_layers``: names of nodes (first output) kept float
-    (the accuracy budget's choice, budget.py)."""
-    Int8Rewriter(graph, ranges, io_dtype, integer_only, moments, float_layers).run(report)
+    (the accuracy budget's choice, budget.py). ``per_tensor_fc``: one scale for every FULLY_CONNECTED's
+    weights (Arm NN 20.08 refuses per-channel ones: the armnn target's choice, targets.py)."""
+    rewriter = Int8Rewriter(graph, ranges, io_dtype, integer_only, moments, float_layers)
+    rewriter.per_tensor_fc = per_tensor_fc
+    rewriter.run(report)
     if integer_only and report.get("float_ops"):
         from litesmith.ir.errors import UserError
 
@@ -71,6 +75,7 @@ def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, int
 
 
 class Int8Rewriter:
+    per_tensor_fc = False  # quantize_int8's option
     """int8 activations; Int16x8Rewriter (int16x8.py) changes the class attributes and hooks below."""
 
     ACT = DType.INT8  # activation tensors' type
@@ -320,12 +325,11 @@ class Int8Rewriter:
         bias = node.inputs[2].const_value()
         return node.op == "tfl.fully_connected" and bias is not None and not np.any(bias)
 
-    @staticmethod
-    def _weight_axis(op: str, w: Value):
+    def _weight_axis(self, op: str, w: Value):
         """Per-channel axis, or None (per tensor) for a FULLY_CONNECTED with short rows: there each
         channel's scale and zero point (weight and bias: 24 bytes) would cost over ~10% of its
         weights, and a trained dense layer's channel ranges are close enough to share one scale."""
-        if op == "tfl.fully_connected" and w.shape[-1] < PER_CHANNEL_MIN_ROW:
+        if op == "tfl.fully_connected" and (self.per_tensor_fc or w.shape[-1] < PER_CHANNEL_MIN_ROW):
             return None
         return WEIGHTED[op]
 

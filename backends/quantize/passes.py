@@ -108,6 +108,7 @@ class QuantizeInt8(_QuantizePass):
     percentile: Optional[float] = None  # clip activation ranges to the [100-P, P] percentiles (e.g. 99.99)
     integer_only: bool = False  # every op int8, no float kept for accuracy; an op without an int8 kernel is an error
     max_drop: Optional[float] = None  # accuracy budget in percent (top-1 agreement): weighted layers kept float to meet it
+    per_tensor_fc: bool = False  # one weight scale per FULLY_CONNECTED (Arm NN 20.08: --target armnn)
 
     def check(self, calibration) -> None:
         if self.io_dtype not in IO_DTYPES:
@@ -136,7 +137,7 @@ class QuantizeInt8(_QuantizePass):
                                                lambda g: ctx.run_pipeline("dce", g), budget)
             ctx.report["budget"] = budget
         quantize_int8(graph, ranges, self.io_dtype, ctx.report, integer_only=self.integer_only,
-                      moments=second, float_layers=float_layers)
+                      moments=second, float_layers=float_layers, per_tensor_fc=self.per_tensor_fc)
 
 
 @register_pass("quantize-int16x8")
