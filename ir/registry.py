@@ -257,6 +257,10 @@ def defop(
 
 def get_op(name: str) -> Optional[OpDef]:
     """The declaration of ``name``, or None for a foreign (undeclared) op."""
+    if _loaded:  # asked for every node built, verified or rewritten: a hit is one lookup
+        opdef = _REGISTRY.get(name)
+        if opdef is not None:
+            return opdef
     _ensure_loaded()
     opdef = _REGISTRY.get(name)
     if opdef is None and "." in name:
