@@ -2,6 +2,7 @@
 
     nice -n 15 .venv/bin/python benchmarks/nnsmith_diff.py --count 150 --seeds 1 2 \\
         [--jobs 2] [--json out.json] [--md out.md] [--litesmith .venv/bin/litesmith] [--min-ops 5 --max-ops 20]
+        [--resume [--redo]] [--from-logs]
 
 NNSmith (PyPI ``nnsmith==0.1.0``, ASPLOS'23) lives in a venv of its own under
 benchmarks/.cache/nnsmith/venv with TF 2.21 and ai-edge-litert, created on first use; it is never
@@ -85,6 +86,10 @@ def run_worker(seed: int, count: int, args) -> list:
     os.makedirs(os.path.dirname(log), exist_ok=True)
     if not args.resume or not os.path.exists(log):
         open(log, "w").close()
+    elif args.redo:  # keep litesmith's matches only: a fix can change the other results
+        rows = [line for line in open(log) if '"result"' in line]
+        with open(log, "w") as f:
+            f.writelines(r for r in rows if json.loads(r)["litesmith"]["class"] == "match")
     crashed: list = []
     while True:
         argv = [VENV_PY, os.path.abspath(__file__), "--worker", "--seeds", str(seed), "--count", str(count),
@@ -143,6 +148,9 @@ def main(argv=None):
     parser.add_argument("--md", default=os.path.join(CACHE, "summary.md"))
     parser.add_argument("--resume", action="store_true",
                         help="keep the results the last run finished (only valid if litesmith is unchanged for them)")
+    parser.add_argument("--redo", action="store_true",
+                        help="with --resume, redo the models litesmith did not match (after a fix that can "
+                             "only change those)")
     parser.add_argument("--from-logs", action="store_true",
                         help="only summarize what the last run of these seeds finished (its progress logs)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -35,6 +35,7 @@ BUILTIN_PASSES: Dict[str, str] = {
     "compose-ops": "litesmith.passes.compose_ops",
     "cse": "litesmith.passes.cse",
     "dce": "litesmith.passes.dce",
+    "demote-float64": "litesmith.passes.demote_float64",
     "fold-constants": "litesmith.passes.fold_constants",
     "if-to-select": "litesmith.passes.if_to_select",
     "lower-tensor-lists": "litesmith.passes.lower_tensor_lists",
