@@ -36,6 +36,7 @@ BUILTIN_PASSES: Dict[str, str] = {
     "cse": "litesmith.passes.cse",
     "dce": "litesmith.passes.dce",
     "decode-step": "litesmith.passes.decode_step",
+    "demote-float64": "litesmith.passes.demote_float64",
     "fold-constants": "litesmith.passes.fold_constants",
     "if-to-select": "litesmith.passes.if_to_select",
     "lower-tensor-lists": "litesmith.passes.lower_tensor_lists",

@@ -28,7 +28,7 @@ from litesmith.passes.pipeline import parse_pipeline_syntax
 __all__ = ["compile_to_tflite", "tflite_pipeline", "LOWERING_PIPELINE", "PRE_LOWERING_PIPELINE", "op_counts"]
 
 # Lower, fuse, then sweep what the fusions bypassed.
-PRE_LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants"  # core passes that prepare loops for WHILE
+PRE_LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants,demote-float64"  # loops ready for WHILE; float64 computed in float32
 LOWERING_PIPELINE = f"{PRE_LOWERING_PIPELINE},lower-tflite,fuse-tflite,dce"
 
 
