@@ -53,13 +53,15 @@ Ranges = Dict[Value, Tuple[float, float]]
 
 
 def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, integer_only: bool = False,
-                  moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None) -> Graph:
+                  moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None,
+                  hybrid_layers: Optional[Set[str]] = None) -> Graph:
     """``integer_only``: no float islands for accuracy (LM logits, large output softmax, LSTM cell
     state), and a UserError naming any op that still has no int8 kernel: for integer-only hardware.
     ``moments``: weighted node -> E[x x^T] of its input from calibration; those weights are rounded
     by GPTQ (gptq.py) instead of to nearest. ``float_layers``: names of nodes (first output) kept float
-    (the accuracy budget's choice, budget.py)."""
-    Int8Rewriter(graph, ranges, io_dtype, integer_only, moments, float_layers).run(report)
+    (the accuracy budget's choice, budget.py); ``hybrid_layers``: FULLY_CONNECTED nodes made hybrid
+    (int8 weights, float activations: no larger than int8; also the budget's choice)."""
+    Int8Rewriter(graph, ranges, io_dtype, integer_only, moments, float_layers, hybrid_layers).run(report)
     if integer_only and report.get("float_ops"):
         from litesmith.ir.errors import UserError
 
@@ -77,7 +79,8 @@ class Int8Rewriter:
     OPS = INT8_OPS
 
     def __init__(self, graph: Graph, ranges: Ranges, io_dtype: str, integer_only: bool = False,
-                 moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None):
+                 moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None,
+                 hybrid_layers: Optional[Set[str]] = None):
         self.graph = graph
         self.moments = moments or {}
         self.io_int8 = io_dtype == "int8"
@@ -90,6 +93,9 @@ class Int8Rewriter:
         self.float_layers = ({n for n in graph.nodes if n.outputs and n.outputs[0].name in float_layers}
                              if float_layers else set())  # kept float by choice: no hybrid form either
         self.keep_float |= self.float_layers
+        self.hybrid_layers = {n for n in graph.nodes if n.op == "tfl.fully_connected" and n.outputs
+                              and n.outputs[0].name in (hybrid_layers or ()) and n not in self.float_layers
+                              and n.inputs[1].is_const() and all(v.is_const() for v in n.inputs[2:])}
         self.ranges = clip_to_saturation(graph, ranges, self.keep_float)
         self.q: Dict[Value, Value] = {}  # float value -> its int8 twin
         self.gone: Set[Value] = set()  # float values whose producer is replaced (read them via DEQUANTIZE)
@@ -203,7 +209,9 @@ class Int8Rewriter:
         """A FULLY_CONNECTED whose only reader is an output softmax kept float (the logits of a
         language model). int8 logits (step 0.17 over the demo LM's [-34, 10]) tie and reorder the
         top candidates: with the other two rules, top-1 vs float 0.949 int8 -> 0.981 hybrid over
-        2000 held-out steps."""
+        2000 held-out steps. Also any layer the accuracy budget made hybrid."""
+        if node in self.hybrid_layers:
+            return True
         if (self.integer_only or node.op != "tfl.fully_connected" or node.outputs[0].dtype is not DType.FLOAT32
                 or node in self.float_layers):
             return False
