@@ -28,7 +28,8 @@ from litesmith.passes.pipeline import parse_pipeline_syntax
 __all__ = ["compile_to_tflite", "tflite_pipeline", "LOWERING_PIPELINE", "PRE_LOWERING_PIPELINE", "op_counts"]
 
 # Lower, fuse, then sweep what the fusions bypassed.
-PRE_LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants"  # core passes that prepare loops for WHILE
+# core passes that prepare loops for WHILE, then Keras LSTM loops fused into UNIDIRECTIONAL_SEQUENCE_LSTM
+PRE_LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants,fuse-lstm-loops"
 LOWERING_PIPELINE = f"{PRE_LOWERING_PIPELINE},lower-tflite,fuse-tflite,dce"
 
 
