@@ -140,7 +140,7 @@ def main(argv=None):
     for r in rows:
         ms = r["latency_ms"]
         print(f"| {r['time']}, {r['features']}, {r['units']} | "
-              + " | ".join(f"{ms[w]:.3f} ({r[w + '_ops']})" for w in who)
+              + " | ".join(f"{ms[w]:.3f} ({sum(r[w + '_ops'].values())})" for w in who)
               + f" | {r['ratio_fused_over_tf']:.2f} | {r['ratio_while_over_fused']:.2f} | "
               + " / ".join(str(r[w + "_bytes"]) for w in who) + " | "
               + " / ".join(f"{r[w + '_max_error']:.1e} ({r[w + '_second_invoke_error']:.1e})" for w in who) + " |")
