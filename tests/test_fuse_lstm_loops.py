@@ -142,3 +142,23 @@ def test_keras_lstm_with_read_cell_state_stays_a_while(request, version):
     assert records[-1].report["fused"] == 0
     assert list(records[-1].report["kept"].values()) == [
         "the final cell state is read (return_state=True); the fused op outputs only the sequence"]
+
+
+def test_batch_major_transposes_are_absorbed(litert_interpreter):
+    """Keras' transposes to time-major before the loop and back after it: the op reads and writes
+    batch-major (time_major=false) and both transposes go."""
+    from tf_litert import run_litert_resized
+
+    text = CELL.replace("graph @lstm(%x: f32[3,1,2]) {", "graph @lstm(%xb: f32[1,3,2]) {\n"
+                        "  %perm = core.const() {value = dense<i32[3]> [1, 0, 2]} : i32[3]\n"
+                        "  %x = core.transpose(%xb, %perm) : f32[3,1,2]").replace(
+        "  return %l, %h\n}", "  %y = core.transpose(%l, %perm) : f32[1,3,2]\n  return %y\n}")
+    graph, report = _fuse(text)
+    printed = print_ir(graph)
+    assert report == {"fused": 1} and "core.transpose" not in printed and "time_major = false" in printed
+    xb = np.random.default_rng(1).normal(size=(1, 3, 2)).astype(np.float32)
+    want = run(parse_ir(text), {"xb": xb})["y"]
+    np.testing.assert_allclose(run(graph, {"xb": xb})["y"], want, atol=1e-6)
+    got, ops = run_litert_resized(litert_interpreter, litesmith.compile(parse_ir(text)), {"xb": xb}, invokes=2)
+    assert ops == ["FILL", "FILL", "UNIDIRECTIONAL_SEQUENCE_LSTM"]
+    np.testing.assert_allclose(got["y"], want, atol=1e-6)

@@ -14,7 +14,9 @@ tensors and the weights constants of the body):
 
 with zero initial states and a loop that runs exactly len(X) steps (every ``less`` of its
 condition compares a counter from 0 by 1 with len(X)). The loop's output list becomes the op's
-time-major output and its final h the output's last row; the loop is erased. Anything else (a
+time-major output and its final h the output's last row; the loop is erased. Keras' transposes
+to time-major and back around the loop are absorbed (``time_major=false``) when they are the only
+way in and out. Anything else (a
 final cell state that is read, other activations, a non-zero initial state, a loop bound other
 than the sequence length) stays a WHILE; the report says why, per loop.
 
@@ -275,6 +277,21 @@ def _runs_len_steps(loop: Node, cond: Graph, body: Graph, x0: Value) -> Optional
     return None if terms else "the loop condition has no bound"
 
 
+def _is_swap_01(node: Optional[Node]) -> bool:
+    perm = None if node is None or node.op != "core.transpose" else node.inputs[1].const_value()
+    return perm is not None and list(perm.reshape(-1)) == [1, 0, 2]
+
+
+def _batch_major_users(loop: Node, m: LstmMatch, x0: Value):
+    """The transposes back to batch-major that are the only users of the loop's sequence, when the
+    loop's input is itself a transpose to time-major and nothing else is read; else None."""
+    out, last = loop.outputs[m.out], loop.outputs[m.h]
+    if m.last_only or last.has_uses() or last.is_graph_output() or out.is_graph_output() or not _is_swap_01(x0.producer):
+        return None
+    users = [u.node for u in out.uses()]
+    return users if users and all(_is_swap_01(n) and n.inputs[0] is out for n in users) else None
+
+
 def _fuse(loop: Node, m: LstmMatch) -> None:
     b = Builder(loop.graph, before=loop)
     x0 = loop.inputs[m.x]
@@ -285,16 +302,27 @@ def _fuse(loop: Node, m: LstmMatch) -> None:
 
     weights = [gate(m.kernel, k) for k in range(4)] + [gate(m.recurrent, k) for k in range(4)]
     biases = [b.const(np.ascontiguousarray(m.bias[k * u:(k + 1) * u])) for k in range(4)]
-    if x0.shape[1] is not None:
-        dims = b.const(np.array([x0.shape[1], u], np.int32))
-    else:  # a dynamic batch: [shape(x)[1], u] at run time
-        shape = b.op("core.shape", [x0], {"dtype": DType.INT32})
-        batch = b.op("core.slice", [shape, b.const(np.array([1], np.int32)), b.const(np.array([1], np.int32))])
+    # Keras transposes a batch-major input to time-major before the loop and the sequence back after
+    # it: when those are the only ways in and out, the op reads and writes batch-major instead.
+    back = _batch_major_users(loop, m, x0)
+    feed = x0.producer.inputs[0] if back else x0
+    batch_axis = 0 if back else 1
+    if feed.shape[batch_axis] is not None:
+        dims = b.const(np.array([feed.shape[batch_axis], u], np.int32))
+    else:  # a dynamic batch: [shape(feed)[batch_axis], u] at run time
+        shape = b.op("core.shape", [feed], {"dtype": DType.INT32})
+        batch = b.op("core.slice", [shape, b.const(np.array([batch_axis], np.int32)), b.const(np.array([1], np.int32))])
         dims = b.op("core.concat", [batch, b.const(np.array([u], np.int32))], {"axis": 0})
     # Two FILLs: the op overwrites each state in place, so neither may be shared or constant.
     states = [b.op("core.fill", [dims, b.const(np.array(0, np.float32))]) for _ in range(2)]
-    seq = b.op("tfl.unidirectional_sequence_lstm", [x0, *weights, *biases, *states],
-               {"time_major": True, "fused_activation_function": "TANH"})
+    seq = b.op("tfl.unidirectional_sequence_lstm", [feed, *weights, *biases, *states],
+               {"time_major": not back, "fused_activation_function": "TANH"})
+    if back:
+        for user in back:
+            replace_value(user.output, seq)
+            user.graph.remove(user)
+        loop.graph.remove(loop, force=True)
+        return
 
     def last_row(shrink: int) -> Value:  # seq[-1] (shrink) or seq[-1:]
         return b.op("core.strided_slice", [seq, b.const(np.array([-1, 0, 0], np.int32)), b.const(np.zeros(3, np.int32)),
