@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo docs clean fuzz
+.PHONY: install test lint demo docs clean fuzz arm-check
 
 install: $(STAMP)
 
@@ -31,6 +31,13 @@ fuzz: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,fuzz]'
 	for t in $(FUZZ_TARGETS); do $(BIN)/python tests/fuzz_readers.py $$t --seconds $(FUZZ_SECONDS) || exit 1; done
 	$(BIN)/python tests/difftest.py --count $(DIFF_COUNT)
+
+# The int8 models in LiteRT, TFLite Micro and Arm NN 20.08 (CpuRef), compared in LSB (docs/targets.md).
+# Not part of `make test`: it unpacks Debian's Arm NN packages (apt-get download) into ARM_CHECK_CACHE.
+ARM_CHECK_STEPS ?= 50
+ARM_CHECK_IMAGES ?= 8
+arm-check: install
+	nice $(BIN)/python benchmarks/arm_check.py --steps $(ARM_CHECK_STEPS) --images $(ARM_CHECK_IMAGES)
 
 demo: install
 	$(BIN)/python -m litesmith.demo

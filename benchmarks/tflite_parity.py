@@ -1,6 +1,6 @@
 """TFLite parity (issue 14): litesmith with no passes vs TensorFlow's converter on the zoo's TF graphs.
 
-    .venv/bin/python benchmarks/tflite_parity.py [--json out.json] [--rounds 30]
+    .venv/bin/python benchmarks/tflite_parity.py [--json out.json] [--rounds 30] [--keras]
 
 Graphs: the zoo's loops and dynamic dims (tests/tf_models.py): dynamic_rnn over a [2, None, 3]
 input in TF1 frames (TensorArrayV3) and TF2 StatelessWhile form (7 cells each), the seed LM
@@ -10,6 +10,8 @@ static) and the dynamic-batch CNN. Per graph: does TF's converter convert it wit
 passes); both outputs vs TensorFlow at two sequence lengths / batch sizes (max abs error,
 LiteRT resized with ``resize_tensor_input``); operators in all subgraphs; file size; LiteRT
 latency at the longer length (1 thread, alternating rounds, ratio of medians litesmith / TF).
+``--keras``: instead, the Keras recurrent variants of tests/keras_rnn_models.py (Keras 3 and
+tf_keras, both freezing forms; batch and time dynamic), at sequence lengths 1 and 17, batch 2.
 """
 from __future__ import annotations
 
@@ -44,8 +46,21 @@ def zoo(tf, out_dir):
     return models
 
 
+def keras_zoo(tf, out_dir):
+    from keras_rnn_models import build_keras_rnn_variants
+
+    models = {}
+    for version in ("keras3", "tf_keras"):
+        for (variant, _form), m in build_keras_rnn_variants(tf, out_dir, version).items():
+            if variant != "unroll":  # a static time axis: nothing varies
+                models[m.name] = m
+    return models
+
+
 def _varied_axis(model):
     """Which axis of the first input is the sequence (or batch) axis that may vary; None if static."""
+    if model.name.startswith("keras_rnn_"):
+        return 1
     if model.name == "dynamic_batch_cnn":
         return 0
     if model.name.startswith("seed_lm") or model.name.endswith("_dyn"):
@@ -142,13 +157,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", help="also write the rows here")
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--keras", action="store_true", help="the Keras recurrent variants instead of the zoo")
     args = parser.parse_args(argv)
     import tensorflow as tf
     from tf_models import run_tf_graphdef
 
     out_dir = tempfile.mkdtemp(prefix="parity_")
     rows = []
-    for name, model in zoo(tf, out_dir).items():
+    for name, model in (keras_zoo if args.keras else zoo)(tf, out_dir).items():
         ours, ours_err = ours_convert(model, os.path.join(out_dir, name + ".litesmith.tflite"))
         theirs, tf_err = tf_convert(tf, model, os.path.join(out_dir, name + ".tf.tflite"))
         row = {"graph": name, "tf_converts": theirs is not None, "litesmith_converts": ours is not None,

@@ -61,15 +61,16 @@ def stamp_matches(node: Node) -> bool:
 
 
 def normalize_attrs(op: str, attrs: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """Apply defaults and reject unknown or missing attributes of declared ops."""
-    attrs = dict(attrs or {})
+    """Apply defaults and reject unknown or missing attributes of declared ops (a new dict; the
+    caller's is not changed)."""
+    attrs = attrs or {}
     opdef = get_op(op)
     if opdef is None:
-        return attrs
-    unknown = set(attrs) - set(opdef.attrs)
-    if unknown:
+        return dict(attrs)
+    if not attrs.keys() <= opdef.attrs.keys():
+        unknown = set(attrs) - set(opdef.attrs)
         raise IRError(f"{op}: unknown attribute(s) {', '.join(sorted(unknown))}")
-    missing = [k for k, a in opdef.attrs.items() if a.required and k not in attrs]
+    missing = [k for k in opdef.required_attrs() if k not in attrs]
     if missing:
         raise IRError(f"{op}: missing attribute(s) {', '.join(missing)}")
     for key, value in attrs.items():
@@ -115,7 +116,9 @@ class Builder:
         if inferred:
             output_types = infer_types(op, inputs, attrs, regions)
         names = [name] if len(output_types) == 1 else [f"{name}:{i}" if name else "" for i in range(len(output_types))]
-        node = Node(op, inputs, attrs, output_types, regions=regions, meta={**self.meta, **(meta or {})}, output_names=names)
+        node = Node(op, inputs, None, output_types, regions=regions, output_names=names)
+        node.attrs = attrs  # normalize_attrs made it: no second copy
+        node.meta = {**self.meta, **meta} if meta else dict(self.meta)
         if inferred:
             node._inferred = inference_stamp(node)
         return self.insert(node)

@@ -20,7 +20,6 @@ Design points:
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -36,12 +35,24 @@ class IRError(Exception):
     """A malformed graph or an illegal IR operation."""
 
 
-@dataclass(frozen=True)
 class Use:
-    """``node.inputs[index]`` is the used value."""
+    """``node.inputs[index]`` is the used value. Immutable by convention; a plain slotted class
+    rather than a frozen dataclass because one is built per operand of every node."""
 
-    node: "Node"
-    index: int
+    __slots__ = ("node", "index")
+
+    def __init__(self, node: "Node", index: int):
+        self.node = node
+        self.index = index
+
+    def __eq__(self, other):
+        return isinstance(other, Use) and self.node is other.node and self.index == other.index
+
+    def __hash__(self):
+        return hash((self.node, self.index))
+
+    def __repr__(self) -> str:
+        return f"Use(node={self.node!r}, index={self.index})"
 
 
 class Value:

@@ -173,9 +173,23 @@ class OpDef:
         return self.name.split(".", 1)[0]
 
     def attrs_with_defaults(self, attrs: Dict[str, Any]) -> Dict[str, Any]:
-        out = {k: a.default for k, a in self.attrs.items() if not a.required}
+        out = dict(self._attr_rules()[0])
         out.update(attrs)
         return out
+
+    def required_attrs(self) -> Tuple[str, ...]:
+        """The names of the attributes a node must carry (declared without a default)."""
+        return self._attr_rules()[1]
+
+    def _attr_rules(self) -> Tuple[Dict[str, Any], Tuple[str, ...]]:
+        """(defaults of the optional attributes, required names); computed once, asked for every
+        node built or verified. Attributes are declared once by ``defop`` and never change."""
+        cached = self.__dict__.get("_attr_rules_cache")
+        if cached is None:
+            defaults = {k: a.default for k, a in self.attrs.items() if not a.required}
+            required = tuple(k for k, a in self.attrs.items() if a.required)
+            cached = self.__dict__["_attr_rules_cache"] = (defaults, required)
+        return cached
 
     def check_arity(self, n: int) -> Optional[str]:
         low, high = self._arity()
@@ -243,6 +257,10 @@ def defop(
 
 def get_op(name: str) -> Optional[OpDef]:
     """The declaration of ``name``, or None for a foreign (undeclared) op."""
+    if _loaded:  # asked for every node built, verified or rewritten: a hit is one lookup
+        opdef = _REGISTRY.get(name)
+        if opdef is not None:
+            return opdef
     _ensure_loaded()
     opdef = _REGISTRY.get(name)
     if opdef is None and "." in name:

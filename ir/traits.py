@@ -66,3 +66,16 @@ def check(op_name: str, traits, batch_axis) -> None:
         raise ValueError(f"op {op_name}: unknown trait(s) {unknown}; known: {sorted(TRAITS)}")
     if batch_axis is not None and batch_axis not in BATCH_AXIS_RULES:
         raise ValueError(f"op {op_name}: unknown batch-axis rule {batch_axis!r}; known: {sorted(BATCH_AXIS_RULES)}")
+
+# -- sequence-axis roles (decode-step): which batch-axis rules may take part in a causal mix ---------
+# Every op whose batch-axis rule lets the axis through is position-wise along a sequence axis too
+# (its results at position t read only its operands at t). Three rules may also act on attention
+# scores, whose second axis runs over key positions; decode-step accepts them there only in these roles.
+SEQUENCE_ROLES = {
+    "matmul": "attention product: queries x keys (both carry the sequence axis; the keys' becomes the key "
+              "axis, read from a K cache) or probabilities x values (contracts the key axis with the "
+              "values' sequence axis, read from a V cache)",
+    "elementwise": "a constant indexed by position (looked up at `position`) or a causal mask over "
+                   "(query, key) (select or add of a large negative number wherever key > query)",
+    "along_axis": "normalizes over the key axis (softmax), only after a causal mask",
+}

@@ -20,6 +20,12 @@ def make_shape(dims: Union[None, Sequence[Optional[int]]]) -> Shape:
     """Normalize a dims sequence: ints stay, negative or None become None."""
     if dims is None:
         return None
+    if type(dims) is tuple:  # the common case, already normal: keep the tuple
+        for d in dims:
+            if d is not None and (type(d) is not int or d < 0):
+                break
+        else:
+            return dims
     out = []
     for d in dims:
         if d is None:
@@ -112,7 +118,9 @@ class TensorType:
     element: Optional["TensorType"] = None
 
     def __post_init__(self):
-        object.__setattr__(self, "shape", make_shape(self.shape))
+        shape = make_shape(self.shape)
+        if shape is not self.shape:
+            object.__setattr__(self, "shape", shape)
         if (self.element is not None) != (self.dtype is DType.VARIANT):
             raise ValueError("a tensor-list type needs dtype variant and an element type")
 

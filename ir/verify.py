@@ -59,25 +59,26 @@ def _verify_graph(g: Graph, path: str, trust: bool = False) -> None:
             raise VerifyError(f"graph {path}: input %{v.name} does not belong to this graph")
         defined[id(v)] = v
     for node in g.nodes:  # a linked node list cannot hold a node twice
-        where = _where(node, path)
+        # the "where" of a message is built only when a rule fails: this loop runs once per node
         if node.graph is not g:
-            raise VerifyError(f"{where}: node.graph does not point at its graph")
-        for i, v in enumerate(node.inputs):
+            raise VerifyError(f"{_where(node, path)}: node.graph does not point at its graph")
+        ins = node._inputs
+        for i, v in enumerate(ins):
             if id(v) not in defined:
-                raise VerifyError(f"{where}: operand {i} %{v.name} {_undefined_reason(v, g)}")
+                raise VerifyError(f"{_where(node, path)}: operand {i} %{v.name} {_undefined_reason(v, g)}")
         for i, v in enumerate(node.outputs):
             if v.producer is not node or v.index != i:
-                raise VerifyError(f"{where}: result {i} %{v.name} does not record this node as its producer")
+                raise VerifyError(f"{_where(node, path)}: result {i} %{v.name} does not record this node as its producer")
             if id(v) in defined:
-                raise VerifyError(f"{where}: result %{v.name} is defined twice")
+                raise VerifyError(f"{_where(node, path)}: result %{v.name} is defined twice")
             defined[id(v)] = v
-        _check_uses(node, where)
+        _check_uses(node, path)
         for r in node.regions:
             if r.parent is not node:
-                raise VerifyError(f"{where}: region {r.name} does not record this node as its parent")
+                raise VerifyError(f"{_where(node, path)}: region {r.name} does not record this node as its parent")
         opdef = get_op(node.op)
         if opdef is not None:
-            _check_registered(node, opdef, where, trust)
+            _check_registered(node, opdef, path, trust)
         for k, r in enumerate(node.regions):
             _verify_graph(r, f"{path}/{node.name}^{r.name or k}", trust)
     for i, v in enumerate(g.outputs):
@@ -105,28 +106,31 @@ def _undefined_reason(v: Value, g: Graph) -> str:
     return "is used before it is defined"
 
 
-def _check_uses(node: Node, where: str) -> None:
+def _check_uses(node: Node, path: str) -> None:
     for i, v in enumerate(node._inputs):
         use = v._uses.get((node._id, i))  # keyed by (node, operand): at most one record per use
         if use is None or use.node is not node or use.index != i:
-            raise VerifyError(f"{where}: the use list of operand {i} %{v.name} does not record this use exactly once")
+            raise VerifyError(f"{_where(node, path)}: the use list of operand {i} %{v.name} does not record this use exactly once")
 
 
-def _check_registered(node: Node, opdef, where: str, trust: bool = False) -> None:
-    unknown = sorted(set(node.attrs) - set(opdef.attrs))
-    if unknown:
-        raise VerifyError(f"{where}: unknown attribute(s) {', '.join(unknown)} (declared: {', '.join(opdef.attrs) or 'none'})")
-    missing = [k for k, a in opdef.attrs.items() if a.required and k not in node.attrs]
-    if missing:
-        raise VerifyError(f"{where}: missing required attribute(s) {', '.join(missing)}")
-    problem = opdef.check_arity(len(node.inputs))
+def _check_registered(node: Node, opdef, path: str, trust: bool = False) -> None:
+    attrs = node.attrs
+    if not attrs.keys() <= opdef.attrs.keys():
+        unknown = sorted(set(attrs) - set(opdef.attrs))
+        raise VerifyError(f"{_where(node, path)}: unknown attribute(s) {', '.join(unknown)} "
+                          f"(declared: {', '.join(opdef.attrs) or 'none'})")
+    for k in opdef.required_attrs():
+        if k not in attrs:
+            missing = [k for k in opdef.required_attrs() if k not in attrs]
+            raise VerifyError(f"{_where(node, path)}: missing required attribute(s) {', '.join(missing)}")
+    problem = opdef.check_arity(len(node._inputs))
     if problem:
-        raise VerifyError(f"{where}: {problem}")
+        raise VerifyError(f"{_where(node, path)}: {problem}")
     if len(node.regions) != opdef.num_regions:
-        raise VerifyError(f"{where}: has {len(node.regions)} region(s), {node.op} needs {opdef.num_regions}")
+        raise VerifyError(f"{_where(node, path)}: has {len(node.regions)} region(s), {node.op} needs {opdef.num_regions}")
     region_rule = _REGION_RULES.get(node.op)
     if region_rule is not None:
-        region_rule(node, where)
+        region_rule(node, _where(node, path))
     if opdef.infer is None:  # output types are whatever the creator declared
         return
     if trust and stamp_matches(node):
@@ -134,12 +138,12 @@ def _check_registered(node: Node, opdef, where: str, trust: bool = False) -> Non
     try:
         inferred = infer_types(node.op, node.inputs, opdef.attrs_with_defaults(node.attrs), node.regions)
     except Exception as e:  # inference rejecting the operands is exactly what we report
-        raise VerifyError(f"{where}: type inference fails: {e}") from None
+        raise VerifyError(f"{_where(node, path)}: type inference fails: {e}") from None
     if len(inferred) != len(node.outputs):
-        raise VerifyError(f"{where}: has {len(node.outputs)} result(s), inference gives {len(inferred)}")
+        raise VerifyError(f"{_where(node, path)}: has {len(node.outputs)} result(s), inference gives {len(inferred)}")
     for i, (v, t) in enumerate(zip(node.outputs, inferred)):
         if not types_compatible(v.type, t):
-            raise VerifyError(f"{where}: result {i} %{v.name} has type {_fmt(v.type)}, inference gives {_fmt(t)}")
+            raise VerifyError(f"{_where(node, path)}: result {i} %{v.name} has type {_fmt(v.type)}, inference gives {_fmt(t)}")
     if trust:
         node._inferred = inference_stamp(node)
 

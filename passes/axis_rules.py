@@ -139,6 +139,10 @@ class AxisRule:
         """Elements of the (integer) result that hold the axis size (shape arithmetic; axis_sizes.py)."""
         return None
 
+    def result_sizes(self, an, node: Node) -> Optional[List[Optional[frozenset]]]:
+        """``sizes`` for each result of a node with several (a split shape vector)."""
+        return None
+
     def strip(self, an, node: Node, ins: Infos, a: int, rank: Optional[int]) -> None:
         """Rewrite ``node`` whose operands lose the axis (``a`` in the first carrying operand, of ``rank``)."""
 
@@ -227,6 +231,9 @@ class Split(AlongAxis):
 
     def strip(self, an, node, ins, a, rank):
         _shift_axis_attr(node, a, rank)
+
+    def result_sizes(self, an, node):
+        return axis_sizes.of_split(an, node)
 
 
 class Matmul(AxisRule):
@@ -365,6 +372,11 @@ class Reshape(AxisRule):
                 return AxisInfo(j)
             if an.size == 1 and first.axis == 0 and not first.merged:
                 return AxisInfo(0, merged=True)  # a leading axis of size 1 is the outer factor of dim 0
+            if first.merged and an.size == 1 and _splits_merged_axis(an, node, first.axis):
+                return AxisInfo(first.axis)
+            k = _product_position(an, node, first)
+            if k is not None:  # [T, B, D] -> [T * B, D] with the product computed at run time
+                return AxisInfo(k, merged=True)
         elif first.merged and an.size == 1 and shape is not None and None not in shape[:first.axis]:
             pre = int(np.prod(shape[:first.axis], dtype=np.int64))  # a merged axis of size 1 split out again
             dims = [int(t) for t in target]
@@ -378,6 +390,13 @@ class Reshape(AxisRule):
             return an.mixing(node, "reshapes (shapes not static)")
         pre = int(np.prod(shape[:first.axis], dtype=np.int64))
         blk = shape[first.axis]
+        rest = shape[first.axis + 1:]
+        for j in range(len(target)):
+            # the dims after the axis regrouped ([B, T, D] -> [-1, T, H, dh], Keras 3's head split)
+            if (target[j] in (-1, blk) and -1 not in target[:j] + target[j + 1:] and None not in rest
+                    and int(np.prod(target[:j], dtype=np.int64)) == pre
+                    and int(np.prod(target[j + 1:], dtype=np.int64)) == int(np.prod(rest, dtype=np.int64))):
+                return AxisInfo(j)
         for j in range(len(target)):
             if -1 in target[:j] or int(np.prod(target[:j], dtype=np.int64)) != pre:
                 continue
@@ -433,6 +452,41 @@ class Reshape(AxisRule):
         if target[j] != -1:
             target[j] = 1 if not out.merged else target[j] // node.inputs[0].shape[x_info.axis]
             set_const_operand(node, 1, np.array(target))
+
+
+def _splits_merged_axis(an, node: Node, a: int) -> bool:
+    """A run-time target ``[..., -1, n, ...]`` that splits the dim holding the merged axis back
+    in two (tf_keras TimeDistributed: ``[B*T, D] -> [-1, T, D]`` with ``T`` read at run time):
+    the other dims are the input's (constants), and the run-time ``n`` does not read the
+    axis size, so the ``-1`` is the axis's own factor."""
+    shape = node.inputs[0].shape
+    p = node.operand("shape").producer
+    if shape is None or p is None or p.op != "core.pack" or p.attrs.get("axis", 0) != 0:
+        return False
+    elems = [v.const_value() for v in p.inputs]
+    if len(elems) != len(shape) + 1 or elems[a] is None or int(elems[a]) != -1 or elems[a + 1] is not None:
+        return False
+    if axis_sizes.positions(an, p.inputs[a + 1]):
+        return False
+    known = [None if e is None else int(e) for k, e in enumerate(elems) if k not in (a, a + 1)]
+    return known == [d for k, d in enumerate(shape) if k != a]
+
+
+def _product_position(an, node: Node, first: AxisInfo) -> Optional[int]:
+    """The target dim ``k`` that is a run-time product of two scalars, one of them the axis size,
+    where the axis's dim and its neighbour merge (Keras 3 TimeDistributed's pfor: ``[T, B, D] ->
+    [T * B, D]``); None otherwise."""
+    shape = node.inputs[0].shape
+    p = node.operand("shape").producer
+    if an.size != 1 or first.merged or shape is None or p is None or p.op != "core.pack" \
+            or p.attrs.get("axis", 0) != 0 or len(p.inputs) != len(shape) - 1:
+        return None
+    for k, v in enumerate(p.inputs):
+        mul = v.producer
+        if (mul is not None and mul.op == "core.mul" and v.rank == 0 and first.axis in (k, k + 1)
+                and any(axis_sizes.positions(an, f) and f.rank == 0 for f in mul.inputs)):
+            return k
+    return None
 
 
 def squeeze_axes(node: Node) -> List[int]:

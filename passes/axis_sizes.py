@@ -94,6 +94,19 @@ def of_strided_slice(an, node: Node) -> Optional[Positions]:
     return _pick(src, list(range(n))[slice(b, e, int(strides[0]))], n)
 
 
+def of_split(an, node: Node) -> Optional[List[Optional[Positions]]]:
+    """``split(v, sizes)`` of a vector along 0: each piece keeps the positions that fall in it."""
+    src = positions(an, node.inputs[0])
+    sizes = node.attrs.get("sizes")
+    if not src or node.inputs[0].rank != 1 or node.attrs.get("axis", 0) not in (0, -1) or not sizes:
+        return None
+    out, offset = [], 0
+    for n in sizes:
+        out.append(frozenset(p - offset for p in src if offset <= p < offset + n) or None)
+        offset += n
+    return out
+
+
 def _pick(src: Positions, indices: List[int], n: Optional[int]) -> Optional[Positions]:
     if n is None and any(i < 0 for i in indices):
         return None

@@ -78,6 +78,10 @@ class AxisAnalysis:
                 pos = rule_for(node.op).sizes(self, node)  # shape arithmetic reading the axis size
                 if pos:
                     self.sizes[id(node.outputs[0])] = pos
+            elif len(node.outputs) > 1 and node.inputs and node.inputs[0].dtype is not None and node.inputs[0].dtype.is_int:
+                for v, pos in zip(node.outputs, rule_for(node.op).result_sizes(self, node) or ()):
+                    if pos:  # a shape vector split in pieces (pfor: split(shape(x)) -> [B], [T], [D])
+                        self.sizes[id(v)] = pos
 
     def _source(self, node: Node) -> List[Optional[AxisInfo]]:
         """Values created at the axis size (an RNN's zero state, its output list) carry the axis; so do

@@ -35,6 +35,8 @@ BUILTIN_PASSES: Dict[str, str] = {
     "compose-ops": "litesmith.passes.compose_ops",
     "cse": "litesmith.passes.cse",
     "dce": "litesmith.passes.dce",
+    "decode-step": "litesmith.passes.decode_step",
+    "demote-float64": "litesmith.passes.demote_float64",
     "fold-constants": "litesmith.passes.fold_constants",
     "if-to-select": "litesmith.passes.if_to_select",
     "lower-tensor-lists": "litesmith.passes.lower_tensor_lists",
@@ -43,6 +45,8 @@ BUILTIN_PASSES: Dict[str, str] = {
     "strip-batch": "litesmith.passes.strip_batch",
     "unroll-loops": "litesmith.passes.unroll_loops",
     "unroll-rnn": "litesmith.passes.unroll_rnn",
+    "step-unrolled-rnn": "litesmith.passes.step_unrolled_rnn",
+    "pfor-gather-loops": "litesmith.passes.pfor_gather",
 }
 
 _REGISTERED: Dict[str, Type[Pass]] = {}

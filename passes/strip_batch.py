@@ -57,6 +57,8 @@ class StripBatch(Pass):
             reinfer(graph, batch_inputs)  # loop regions too: their carried types follow the pinned batch
             size = 1
         ctx.run_pipeline("fold-constants", graph)
+        if any(n.op == "core.while" for n in graph):  # Keras 3 TimeDistributed: pfor's x[i] loop is a gather
+            ctx.run_pipeline("pfor-gather-loops", graph)
         _fold_dilated_convs(graph)
         seeds = {v: self.axis for v in batch_inputs}
         mode = self.mode

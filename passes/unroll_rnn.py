@@ -26,7 +26,7 @@ from litesmith.ir.dtypes import DType
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Graph, Node, Value
 from litesmith.ir.reinfer import reinfer
-from litesmith.ir.state import StatePair, add_state
+from litesmith.ir.state import StatePair, add_state, graph_state
 
 from .batch_analysis import AxisAnalysis, strip_axis
 from .pass_base import Pass, PassContext
@@ -44,16 +44,19 @@ class UnrollRnn(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> bool:
         if self.steps < 1:
             raise UserError(f"unroll-rnn: steps={self.steps} must be at least 1")
+        stepped = False
+        if self.steps == 1 and any(n.op == "core.unpack" for n in graph):  # unroll=True: Keras wrote the steps out
+            stepped = bool(ctx.run_pipeline("step-unrolled-rnn", graph).changed)
         loops = [n for n in graph if n.op == "core.while"]
         if not loops:
             ctx.report["loops"] = 0
-            return False
+            return stepped
         ctx.run_pipeline("fold-constants", graph)
         sequences = _set_time_axes(graph, [n for n in graph if n.op == "core.while"], self.steps)
         ctx.run_pipeline("fold-constants", graph)
         pairs: List[dict] = []
         for loop in [n for n in graph if n.op == "core.while"]:
-            pairs += _unroll(graph, loop, self.steps, len(pairs))
+            pairs += _unroll(graph, loop, self.steps, len(graph_state(graph)) + len(pairs))
             # A later loop's initial state may be shaped from this one's outputs (stacked Keras
             # layers: zeros([shape(y)[0], units])): make those static before it is unrolled.
             _resolve_lists(graph)

@@ -12,8 +12,10 @@ same concrete function:
 - ``functional``: ``lower_control_flow=False`` (StatelessWhile + function library).
 
 The oracle for single-step work is Keras itself on the growing prefix: ``meta["prefix"][t]``
-holds the model's outputs on ``ids[:, :t + 1]`` (``unroll=True`` fixes the time axis, so there
-it is the full run's sequence outputs up to ``t``: the layer is causal). TensorFlow is not imported here at module
+holds the model's outputs on ``ids[:, :t + 1]`` (for ``CAUSAL_ORACLE`` variants, the eager full
+run's sequence outputs up to ``t``, the layers being causal: ``unroll=True`` fixes the time axis,
+and Keras 3's TimeDistributed traced with a dynamic time axis is wrong: it steps over the batch
+size, so its frozen graph maps ``[2, 4]`` ids to ``[2, 2, 20]``; ``expected`` is that graph's). TensorFlow is not imported here at module
 level (the builders take ``tf``); the fixtures are session-scoped, one per Keras version.
 """
 from __future__ import annotations
@@ -55,14 +57,23 @@ KERAS_RNN_VARIANTS = {
     # stacked: GRU(reset_after=False) -> GRU -> Dense
     "stacked_gru": (False, lambda L: _seq(L, lambda x: L.GRU(4, return_sequences=True)(
         L.GRU(UNITS, return_sequences=True, reset_after=False)(x)))),
+    # the issue's model: two stacked GRUs -> TimeDistributed(Dense) (the others end in a plain Dense
+    # on the 3-D sequence output)
+    "time_distributed": (False, lambda L: lambda x: [L.TimeDistributed(L.Dense(VOCAB))(
+        L.GRU(4, return_sequences=True)(L.GRU(UNITS, return_sequences=True)(x)))]),
     # return_sequences=False with return_state=True: [Dense(last output), h, c]
     "last_state": (False, lambda L: lambda x: (lambda o: [L.Dense(VOCAB)(o[0]), o[1], o[2]])(
         L.LSTM(UNITS, return_state=True)(x))),
     # SimpleRNN over a mask_zero=True embedding
     "masked_simple_rnn": (True, lambda L: _seq(L, L.SimpleRNN(UNITS, return_sequences=True))),
-    # unroll=True (static time axis): Keras writes the steps out itself, there is no loop
-    "unroll": (False, lambda L: _seq(L, L.GRU(UNITS, return_sequences=True, unroll=True))),
+    # unroll=True (static time axis): Keras writes the steps out itself, there is no loop; all three
+    # cells, stacked: SimpleRNN -> LSTM -> GRU -> Dense
+    "unroll": (False, lambda L: _seq(L, lambda x: L.GRU(UNITS, return_sequences=True, unroll=True)(
+        L.LSTM(4, return_sequences=True, unroll=True)(L.SimpleRNN(UNITS, return_sequences=True, unroll=True)(x))))),
 }
+
+# Sequence-only variants whose single-step oracle is the full run's outputs up to each step.
+CAUSAL_ORACLE = ("unroll", "time_distributed")
 
 # Variants a single-step model cannot express: unroll-rnn refuses them, naming the layer.
 KERAS_RNN_REFUSED = {
@@ -104,11 +115,14 @@ def _build_one(tf, K, out_dir, version, variant, spec, prefix=True):
     want = [np.asarray(r) for r in tf.nest.flatten(concrete(tf.constant(ids)))]
     if not prefix:
         steps = []
-    elif time is None:
+    elif time is None and variant not in CAUSAL_ORACLE:
         steps = [[np.asarray(r) for r in tf.nest.flatten(concrete(tf.constant(ids[:, :t + 1])))]
                  for t in range(TIME)]
-    else:  # a static time axis takes no prefix; its outputs are all sequences, and causal
-        steps = [[w[:, :t + 1] for w in want] for t in range(TIME)]
+    else:  # a static time axis takes no prefix; the outputs are all sequences, and causal: the full
+        # run's up to t, run eagerly (traced with a dynamic time axis, Keras 3's TimeDistributed
+        # steps over the batch size instead: [2, 4] ids give [2, 2, 20])
+        full = [np.asarray(r) for r in tf.nest.flatten(model(tf.constant(ids)))]
+        steps = [[w[:, :t + 1] for w in full] for t in range(TIME)]
     models = {}
     for form, kwargs in (("default", {}), ("functional", {"lower_control_flow": False})):
         frozen = convert_variables_to_constants_v2(concrete, **kwargs)

@@ -32,7 +32,7 @@ CONV = dedent("""
 """)
 CONV_ATTRS = 'dilation_h_factor = 1, dilation_w_factor = 1, fused_activation_function = "{act}", padding = "VALID", stride_h = 1, stride_w = 1'
 RNG = np.random.default_rng(7)
-BACKEND_PASSES = {"lower-tflite", "fuse-tflite", "quantize-float16", "quantize-dynamic", "quantize-int8", "quantize-int16x8",
+BACKEND_PASSES = {"lower-tflite", "fuse-tflite", "dense-rank2", "quantize-float16", "quantize-dynamic", "quantize-int8", "quantize-int16x8",
                   "stub-custom-ops", "split-host-ops"}
 
 
@@ -114,7 +114,7 @@ def test_compile_raises_the_backend_error_itself_with_the_report():
 
 
 def test_tflite_pipeline_strings():
-    prep = "lower-tensor-lists,sink-loop-constants,"  # loops ready for WHILE (no-ops without loops)
+    prep = "lower-tensor-lists,sink-loop-constants,demote-float64,"  # loops ready for WHILE, float64 in float32 (no-ops without them)
     assert tflite_pipeline() == prep + "lower-tflite,fuse-tflite,dce"
     assert tflite_pipeline("dynamic") == prep + "lower-tflite,fuse-tflite,dce,quantize-dynamic"
     assert tflite_pipeline("int8", io_dtype="int8", percentile=99.9, integer_only=True) == \
@@ -214,3 +214,47 @@ def test_listing_passes_imports_no_backend_pass_module():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == get_pass("lower-tflite").summary()
+
+
+VECTOR_DENSE = dedent("""\
+    graph @main(%x: f32[3]) {
+      %0 = core.const() {value = dense<f32[2]> [0.25, -0.5]} : f32[2]
+      %1 = core.const() {value = dense<f32[2,3]> [[1.0, -2.0, 0.25], [0.5, 1.5, 0.0]]} : f32[2,3]
+      %y = tfl.fully_connected(%x, %1, %0) {asymmetric_quantize_inputs = false, fused_activation_function = "RELU", keep_num_dims = true, weights_format = "DEFAULT"} : f32[2]
+      return %y
+    }
+""")
+
+
+def test_dense_rank2_text_and_numerics():
+    """--target armnn's lowering choice: a vector dense layer as [1, K] -> [1, N] between reshapes."""
+    g = parse_ir(VECTOR_DENSE)
+    x = {"x": RNG.normal(size=(3,)).astype(np.float32)}
+    before = run(g, x)["y"]
+    report = run_pipeline(g, "dense-rank2", verify_each=True, check_numerics=True)
+    assert print_ir(g) == dedent("""\
+        graph @main(%x: f32[3]) {
+          %0 = core.const() {value = dense<f32[2]> [0.25, -0.5]} : f32[2]
+          %1 = core.const() {value = dense<f32[2,3]> [[1.0, -2.0, 0.25], [0.5, 1.5, 0.0]]} : f32[2,3]
+          %2 = core.const() {value = dense<i32[2]> [1, 3]} : i32[2]
+          %3 = tfl.reshape(%x, %2) : f32[1,3]
+          %4 = tfl.fully_connected(%3, %1, %0) {asymmetric_quantize_inputs = false, fused_activation_function = "RELU", keep_num_dims = false, weights_format = "DEFAULT"} : f32[1,2]
+          %5 = core.const() {value = dense<i32[1]> [2]} : i32[1]
+          %y = tfl.reshape(%4, %5) : f32[2]
+          return %y
+        }
+    """)
+    assert report["dense-rank2"].report == {"rewritten": 1}
+    np.testing.assert_allclose(run(g, x)["y"], before, rtol=1e-6)
+
+
+def test_dense_rank2_keeps_a_batch_of_one_output():
+    """A vector into FULLY_CONNECTED without keep_num_dims already gives [1, N]: only the input is lifted."""
+    g = parse_ir(VECTOR_DENSE.replace("keep_num_dims = true", "keep_num_dims = false")
+                 .replace('"DEFAULT"} : f32[2]', '"DEFAULT"} : f32[1,2]'))
+    x = {"x": RNG.normal(size=(3,)).astype(np.float32)}
+    before = run(g, x)["y"]
+    run_pipeline(g, "dense-rank2", verify_each=True, check_numerics=True)
+    assert [n.op for n in g if n.op != "core.const"] == ["tfl.reshape", "tfl.fully_connected"]
+    assert [str(v.type) for v in g.outputs] == ["f32[1,2]"] and g.outputs[0].name == "y"
+    np.testing.assert_allclose(run(g, x)["y"], before, rtol=1e-6)

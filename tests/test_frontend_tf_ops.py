@@ -269,3 +269,58 @@ def test_non_constant_axis_stays_foreign_then_relifts(tf, tmp_path):
     graph.remove(node)
     del axis_in
     np.testing.assert_allclose(run(graph, {"x": x})["out"], want)
+
+
+@pytest.mark.parametrize("data_format", ["NCHW", "NHWC"])
+def test_training_mode_fused_batch_norm_uses_the_batch_statistics(tf, tmp_path, data_format):
+    """is_training=True (tf_keras's LayerNormalization is one): y, batch_mean and the Bessel-corrected
+    batch_variance match TF's own outputs."""
+    from tf_models import freeze_function
+
+    from litesmith.ir import run
+    from litesmith.frontends.tf import load_graphdef
+
+    channels = 5 if data_format == "NCHW" else 3
+    scale, offset, x = f32(channels), f32(channels), f32(2, 5, 4, 3)
+
+    def fn(x):
+        y, mean, var = tf.raw_ops.FusedBatchNormV3(x=x, scale=scale, offset=offset, mean=[], variance=[],
+                                                   epsilon=1e-3, data_format=data_format, is_training=True)[:3]
+        return {"y": y, "mean": mean, "var": var}
+
+    path = tmp_path / "bn.pb"
+    want = freeze_function(tf, path, fn, {"x": x})
+    graph = load_graphdef(str(path))
+    assert not [n.op for n in graph if n.op.startswith("tf.")]
+    got = run(graph, {"x": x})
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], atol=1e-4, rtol=1e-4)
+
+
+def test_reduction_axes_computed_from_constants_map_at_lift(tf, tmp_path):
+    """pfor's ``Max(x, Range(0, Rank, 1))`` (Rank a Const): the axes are evaluated at lift, so the
+    reduction is a core op the interpreter runs, not a foreign ``tf.Max``."""
+    import litesmith
+    from litesmith.frontends.tf import proto
+    from litesmith.ir.interpreter import run
+    from tf_models import run_tf_graphdef
+
+    gd = proto.GraphDef()
+    x = gd.node.add(name="x", op="Placeholder")
+    x.attr["dtype"].type = 3  # DT_INT32
+    x.attr["shape"].shape.dim.add(size=4)
+    for name, value in (("start", 0), ("rank", 1), ("delta", 1)):
+        c = gd.node.add(name=name, op="Const")
+        c.attr["dtype"].type = 3
+        c.attr["value"].tensor.dtype = 3
+        c.attr["value"].tensor.int_val.append(value)
+    gd.node.add(name="axes", op="Range", input=["start", "rank", "delta"]).attr["Tidx"].type = 3
+    m = gd.node.add(name="m", op="Max", input=["x", "axes"])
+    m.attr["T"].type = 3
+    m.attr["Tidx"].type = 3
+    path = tmp_path / "max.pb"
+    path.write_bytes(gd.SerializeToString())
+    graph = litesmith.load(str(path))
+    assert "core.reduce_max" in {n.op for n in graph} and not any(n.op.startswith("tf.") for n in graph)
+    feeds = {"x": np.array([3, -1, 7, 2], np.int32)}
+    assert run(graph, feeds)["m"] == run_tf_graphdef(tf, str(path), feeds, ["m"])["m"]

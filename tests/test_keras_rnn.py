@@ -3,7 +3,8 @@ both freezing forms (tests/keras_rnn_models.py): they lift, the reference interp
 matches Keras, the default freezing's unused variant placeholders are dropped with a note;
 strip-batch,unroll-rnn,fold-constants gives a batch-free single-step model with state I/O that
 matches Keras on the growing prefix at every step in LiteRT; go_backwards / Bidirectional are
-refused in one line naming the layer."""
+refused in one line naming the layer; with no passes every model with a loop converts as a WHILE
+model that matches TF at batch 1 and 3 and sequence lengths 1, 5 and 17 (issue #14)."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,6 @@ import pytest
 import litesmith
 from litesmith.cli import main
 from litesmith.ir.interpreter import run
-from litesmith.ir import UserError
 from litesmith.ir.notes import graph_notes
 
 from keras_rnn_models import KERAS_RNN_FORMS, KERAS_RNN_REFUSED, KERAS_RNN_VARIANTS, KERAS_VERSIONS
@@ -70,9 +70,11 @@ def test_unused_plain_placeholder_dropped_with_a_note(tmp_path, capsys):
 # -- single-step models: strip-batch,unroll-rnn,fold-constants, every step in LiteRT ----------------
 
 PASSES = "strip-batch,unroll-rnn,fold-constants"
-STEPPED = [(k, v, f) for k, v, f in MATRIX if v != "unroll"]
-STATE_SHAPES = {"lstm": [[6], [6]], "gru": [[6]], "stacked_gru": [[6], [4]], "last_state": [[6], [6]],
-                "masked_simple_rnn": [[6], [6]]}  # masking also carries the last output
+STEPPED = MATRIX  # unroll=True too: step-unrolled-rnn keeps one of the cells Keras wrote out
+STATE_SHAPES = {"lstm": [[6], [6]], "gru": [[6]], "stacked_gru": [[6], [4]], "time_distributed": [[6], [4]],
+                "last_state": [[6], [6]],
+                "masked_simple_rnn": [[6], [6]],  # masking also carries the last output
+                "unroll": [[6], [4], [4], [6]]}
 
 
 def _compile(model, passes, tmp_path):
@@ -134,23 +136,6 @@ def test_stacked_gru_pinned_batch_single_step(request, form, tmp_path, litert_in
     _steps_worst_error(it, details, model, pairs, pinned=True)
 
 
-@pytest.mark.parametrize("version,form", [(k, f) for k in KERAS_VERSIONS for f in KERAS_RNN_FORMS])
-def test_unroll_true_strips_batch_keeps_its_steps(request, version, form, tmp_path, litert_interpreter):
-    """unroll=True has no loop to step (Keras wrote the steps out): strip-batch gives a batch-free
-    model over the fixed sequence that matches Keras row by row; unroll-rnn finds no loop."""
-    model = _model(request, version, "unroll", form)
-    path, pairs = _compile(model, PASSES, tmp_path)
-    assert pairs == []  # no state: there was no loop
-    it, details = _litert(litert_interpreter, path)
-    ids = model.inputs["ids"]
-    assert list(details["ids"]["shape"]) == [ids.shape[1]]
-    for b in range(ids.shape[0]):
-        it.set_tensor(details["ids"]["index"], ids[b])
-        it.invoke()
-        for name in model.output_names:
-            np.testing.assert_allclose(it.get_tensor(details[name]["index"]), model.expected[name][b], atol=1e-5, rtol=1e-5)
-
-
 # -- what cannot be single-stepped: one line naming the layer ------------------------------------------
 
 REFUSED = [(k, v, f) for k in KERAS_VERSIONS for v in KERAS_RNN_REFUSED for f in KERAS_RNN_FORMS]
@@ -171,43 +156,44 @@ def test_backwards_layers_refused_naming_the_layer(request, version, variant, fo
     assert not (tmp_path / "x.tflite").exists()
 
 
-# Keras's TensorLists reserve elements of unknown shape (element_shape -1: known only from what the
-# loop body writes), so lower-tensor-lists declines them and the whole-sequence Keras models do not
-# convert as is yet (issue #14 stays open on this). Strict: this fails once they do.
-WHOLE = [("keras3", "lstm", f) for f in KERAS_RNN_FORMS]
+# -- whole-sequence models with no passes: a WHILE at any length and batch (issue #14) ----------------
+
+# Keras reserves its output lists with elements of unknown shape (the batch is dynamic):
+# lower-tensor-lists refines them from what the loop body writes, and the first write gives the
+# list its batch at run time. Every recurrent variant with a loop, backwards ones included.
+WHOLE = [(k, v, f) for k, v, f in MATRIX + REFUSED if v != "unroll"]
+SIZES = [(batch, length) for batch in (1, 3) for length in (1, 5, 17)]
 
 
-def _run_frozen(tf, pb_path, output_names, ids):
-    """TensorFlow running the frozen graph itself on ``ids``: the oracle at any sequence length."""
+def _run_frozen(tf, pb_path, output_names, feeds):
+    """TensorFlow running the frozen graph itself on each ids array: the oracle at any shape."""
     gd = tf.compat.v1.GraphDef()
     with open(pb_path, "rb") as f:
         gd.ParseFromString(f.read())
     with tf.Graph().as_default() as g:
         tf.compat.v1.import_graph_def(gd, name="")
         with tf.compat.v1.Session(graph=g) as sess:
-            return dict(zip(output_names, sess.run([f"{n}:0" for n in output_names], {"ids:0": ids})))
+            fetches = [f"{n}:0" for n in output_names]
+            return [dict(zip(output_names, sess.run(fetches, {"ids:0": ids}))) for ids in feeds]
 
 
-@pytest.mark.xfail(strict=True, raises=UserError, reason="list elements of unknown shape (issue #14)")
 @pytest.mark.parametrize("version,variant,form", WHOLE, ids=["-".join(c) for c in WHOLE])
 def test_whole_sequence_model_converts_as_is_at_any_length(request, tf, version, variant, form, litert_interpreter):
-    """No passes (issue #14): the loop stays a WHILE, the time axis stays -1, and LiteRT resized to
-    sequence lengths 1, 5 and 17 matches TensorFlow running the same frozen graph. The batch is
-    given (``--input-shape ids:2x?``): with it unknown too, the TensorList elements' shape [?, units]
-    is not static and lower-tensor-lists declines (an open limit of issue #14)."""
+    """No passes: the loop stays a WHILE, batch and time stay -1, and LiteRT resized to batch 1 and 3
+    and sequence lengths 1, 5 and 17 matches TensorFlow running the same frozen graph."""
     from litesmith.backends.tflite import read_tflite
 
     from tf_litert import run_litert_resized
 
     model = _model(request, version, variant, form)
-    blob = litesmith.compile(litesmith.load(model.pb_path, input_shapes={"ids": [2, None]}))
+    blob = litesmith.compile(litesmith.load(model.pb_path))
     (ids_in,) = read_tflite(bytes(blob)).inputs
-    assert ids_in.shape == (2, None), ids_in.type  # time stays unknown (-1 in shape_signature)
+    assert ids_in.shape == (None, None), ids_in.type  # -1, -1 in shape_signature
     rng = np.random.default_rng(3)
-    for length in (1, 5, 17):
-        ids = rng.integers(0, 20, size=(2, length)).astype(np.int32)
-        want = _run_frozen(tf, model.pb_path, model.output_names, ids)
+    feeds = [rng.integers(0, 20, size=size).astype(np.int32) for size in SIZES]
+    for ids, want in zip(feeds, _run_frozen(tf, model.pb_path, model.output_names, feeds)):
         got, ops = run_litert_resized(litert_interpreter, blob, {"ids": ids})
         assert "WHILE" in ops
         for name in model.output_names:
-            np.testing.assert_allclose(got[name], want[name], atol=1e-5, rtol=1e-5, err_msg=f"{name} length {length}")
+            assert got[name].shape == want[name].shape, (name, ids.shape)
+            np.testing.assert_allclose(got[name], want[name], atol=1e-5, rtol=1e-5, err_msg=f"{name} ids {ids.shape}")

@@ -275,6 +275,33 @@ def test_canonicalize_cast_to_same_dtype():
     )
 
 
+@needs("core.pack", "core.unpack", "core.tanh")
+def test_canonicalize_unpack_of_pack():
+    """Same axis: the packed values come back (stacked unroll=True layers); another axis stays."""
+    check_pass(
+        "canonicalize",
+        """
+        graph @main(%x: f32[2], %w: f32[2]) {
+          %p = core.pack(%x, %w) {axis = 0} : f32[2,2]
+          %a, %b = core.unpack(%p) {axis = 0, num = 2} : f32[2], f32[2]
+          %c, %d = core.unpack(%p) {axis = 1, num = 2} : f32[2], f32[2]
+          %y = core.tanh(%b) : f32[2]
+          %z = core.tanh(%a) : f32[2]
+          return %z, %y, %c
+        }
+        """,
+        """
+        graph @main(%x: f32[2], %w: f32[2]) {
+          %p = core.pack(%x, %w) {axis = 0} : f32[2,2]
+          %c, %d = core.unpack(%p) {axis = 1, num = 2} : f32[2], f32[2]
+          %y = core.tanh(%w) : f32[2]
+          %z = core.tanh(%x) : f32[2]
+          return %z, %y, %c
+        }
+        """,
+    )
+
+
 def test_canonicalize_strict_fails_when_not_converged():
     from litesmith.ir.errors import UserError
 

@@ -145,6 +145,46 @@ def test_batch_size_read_at_run_time_is_followed_into_fills_and_reshapes():
         np.testing.assert_allclose(run(g, {"x": x[b]})["y"], before[b], rtol=1e-6, atol=1e-6)
 
 
+# tf_keras TimeDistributed(Dense) over [B, T, D]: flatten to [-1, D] (the batch merged into dim 0),
+# then reshape back to [-1, T, units] with T read at run time.
+TIME_DISTRIBUTED = """
+graph @main(%x: f32[?,?,3]) {
+  %f = core.const() {value = dense<i32[2]> [-1, 3]} : i32[2]
+  %flat = core.reshape(%x, %f) : f32[?,3]
+  %w = core.const() {value = dense<f32[3,2]> [[0.1, 0.2], [0.5, -0.4], [1.0, -1.0]]} : f32[3,2]
+  %m = core.matmul(%flat, %w) {transpose_a = false, transpose_b = false} : f32[?,2]
+  %s = core.shape(%x) {dtype = i32} : i32[3]
+  %b1 = core.const() {value = dense<i32[1]> [1]} : i32[1]
+  %b2 = core.const() {value = dense<i32[1]> [2]} : i32[1]
+  %t = core.strided_slice(%s, %b1, %b2, %b1) {begin_mask = 0, end_mask = 0, ellipsis_mask = 0, new_axis_mask = 0, shrink_axis_mask = 1} : i32[]
+  %minus = core.const() {value = dense<i32[]> -1} : i32[]
+  %two = core.const() {value = dense<i32[]> 2} : i32[]
+  %back = core.pack(%minus, %t, %two) {axis = 0} : i32[3]
+  %y = core.reshape(%m, %back) : f32[?,?,?]
+  return %y
+}
+"""
+
+
+def test_run_time_reshape_splitting_the_merged_batch_back_out():
+    g = parse_ir(dedent(TIME_DISTRIBUTED))
+    x = np.random.default_rng(1).normal(size=(2, 5, 3)).astype(np.float32)
+    before = run(g, {"x": x})["y"]
+    run_pipeline(g, "strip-batch,dce", verify_each=True)
+    text = print_ir(g)
+    assert "graph @main(%x: f32[?,3])" in text
+    assert "core.pack(%t, %two) {axis = 0} : i32[2]" in text  # the -1 (the batch) is gone from the target
+    for b in range(2):
+        np.testing.assert_allclose(run(g, {"x": x[b]})["y"], before[b], rtol=1e-6, atol=1e-6)
+
+
+def test_run_time_reshape_that_does_not_split_the_merged_dim_is_refused():
+    """[B*T, 2] -> [-1, T, 1]: the -1 is 2B, not the batch alone; strip-batch refuses naming the reshape."""
+    g = parse_ir(dedent(TIME_DISTRIBUTED.replace("dense<i32[]> 2}", "dense<i32[]> 1}")))
+    with pytest.raises(UserError, match="core.reshape node 'y' reshapes"):
+        run_pipeline(g, "strip-batch")
+
+
 def test_reversing_the_batch_axis_is_refused():
     g = parse_ir(dedent("""
     graph @main(%x: f32[4,3]) {
@@ -154,3 +194,25 @@ def test_reversing_the_batch_axis_is_refused():
     """))
     with pytest.raises(UserError, match=r"core.reverse node 'r' reverses the order of elements across the batch axis"):
         run_pipeline(g, "strip-batch")
+
+
+def test_head_split_reshape_keeps_the_batch_axis():
+    """Keras 3's MultiHeadAttention splits D into heads as [B, T, D] -> [-1, T, H, dh] (or with B itself):
+    the batch axis is the leading dim, and the target loses it."""
+    g = parse_ir(dedent("""
+    graph @main(%x: f32[1,3,4]) {
+      %heads = core.const() {value = dense<i32[4]> [-1, 3, 2, 2]} : i32[4]
+      %split = core.reshape(%x, %heads) : f32[1,3,2,2]
+      %same = core.const() {value = dense<i32[4]> [1, 3, 4, 1]} : i32[4]
+      %unit = core.reshape(%x, %same) : f32[1,3,4,1]
+      return %split, %unit
+    }
+    """))
+    x = np.arange(12, dtype=np.float32).reshape(1, 3, 4)
+    before = run(g, {"x": x})
+    run_pipeline(g, "strip-batch", verify_each=True)
+    text = print_ir(g)
+    assert "%x: f32[3,4]" in text and "dense<i32[3]> [3, 2, 2]" in text and "dense<i32[3]> [3, 4, 1]" in text
+    after = run(g, {"x": x[0]})
+    np.testing.assert_array_equal(after["split"], before["split"][0])
+    np.testing.assert_array_equal(after["unit"], before["unit"][0])

@@ -120,16 +120,138 @@ def test_sink_loop_constants_reads_the_weight_as_a_constant():
     check_pass("sink-loop-constants", LISTS_LOWERED, CONSTANTS_SUNK, feeds=FEEDS)
 
 
-def test_lower_tensor_lists_leaves_a_list_of_unknown_element_shape():
+def test_lower_tensor_lists_leaves_a_list_of_unknown_element_rank():
+    """Nothing sets an item: the rank of the elements is unknown, so the list stays a list."""
     src = """
     graph @g(%n: i32[]) {
-      %l = core.tensor_list_reserve(%n) {element_dtype = f32, element_shape = shape<?>} : list<f32[?]>
+      %l = core.tensor_list_reserve(%n) {element_dtype = f32, element_shape = none} : list<f32[*]>
       %k = core.tensor_list_length(%l) : i32[]
       return %k
     }
     """
     record = check_pass("lower-tensor-lists", src, src, feeds={"n": np.asarray(4, np.int32)})["lower-tensor-lists"]
-    assert not record.changed and "not static" in record.report["skipped"]
+    assert not record.changed and "rank is unknown" in record.report["skipped"]
+
+
+# Keras's form: the output list is reserved with no element shape (element_shape -1) and the batch
+# is dynamic. The element type is refined from what the body sets ([?,2]); the reserve's FILL has 1
+# for the unknown batch and each write first broadcasts the list to [n, *shape(item)]. The length n
+# may be 0: the FILL has max(n, 1) rows (max([n, -1, 2], 1)) and the stack is a slice of the
+# first n ([n, -1, 2]).
+KERAS_LOOP = """
+graph @g(%x: f32[?,?,2], %h: f32[?,2]) {
+  %s = core.shape(%x) {dtype = i32} : i32[3]
+  %z = core.const() {value = dense<i32[]> 0} : i32[]
+  %n = core.gather(%s, %z) {axis = 0} : i32[]
+  %xs = core.tensor_list_from_tensor(%x) {element_shape = shape<?,2>} : list<f32[?,2]>
+  %ys = core.tensor_list_reserve(%n) {element_dtype = f32, element_shape = none} : list<f32[*]>
+  %r, %rn, %rh, %rys, %rxs = core.while(%z, %n, %h, %ys, %xs) (
+    ^cond(%i: i32[], %m: i32[], %c: f32[?,2], %l: list<f32[*]>, %xl: list<f32[?,2]>) {
+      %p = core.less(%i, %m) : bool[]
+      return %p
+    },
+    ^body(%i: i32[], %m: i32[], %c: f32[?,2], %l: list<f32[*]>, %xl: list<f32[?,2]>) {
+      %one = core.const() {value = dense<i32[]> 1} : i32[]
+      %j = core.add(%i, %one) : i32[]
+      %xt = core.tensor_list_get_item(%xl, %i) {element_dtype = f32} : f32[?,2]
+      %a = core.add(%c, %xt) : f32[?,2]
+      %c2 = core.tanh(%a) : f32[?,2]
+      %l2 = core.tensor_list_set_item(%l, %i, %c2) : list<f32[*]>
+      return %j, %m, %c2, %l2, %xl
+    }
+  ) : i32[], i32[], f32[?,2], list<f32[*]>, list<f32[?,2]>
+  %y = core.tensor_list_stack(%rys) {element_dtype = f32, num_elements = -1} : f32[*]
+  return %y, %rh
+}
+"""
+
+KERAS_LOWERED = """
+graph @g(%x: f32[?,?,2], %h: f32[?,2]) {
+  %s = core.shape(%x) {dtype = i32} : i32[3]
+  %z = core.const() {value = dense<i32[]> 0} : i32[]
+  %n = core.gather(%s, %z) {axis = 0, batch_dims = 0} : i32[]
+  %0 = core.const() {value = dense<i32[1]> [1]} : i32[1]
+  %1 = core.reshape(%n, %0) : i32[1]
+  %2 = core.const() {value = dense<i32[2]> [-1, 2]} : i32[2]
+  %3 = core.concat(%1, %2) {axis = 0} : i32[3]
+  %4 = core.const() {value = dense<i32[3]> [1, 1, 1]} : i32[3]
+  %5 = core.maximum(%3, %4) : i32[3]
+  %6 = core.const() {value = dense<f32[]> 0.0} : f32[]
+  %ys = core.fill(%5, %6) : f32[?,?,2]
+  %r, %rn, %rh, %rys, %rxs = core.while(%z, %n, %h, %ys, %x) {max_iterations = 0} (
+    ^cond(%i: i32[], %m: i32[], %c: f32[?,2], %l: f32[?,?,2], %xl: f32[?,?,2]) {
+      %p = core.less(%i, %m) : bool[]
+      return %p
+    },
+    ^body(%i: i32[], %m: i32[], %c: f32[?,2], %l: f32[?,?,2], %xl: f32[?,?,2]) {
+      %one = core.const() {value = dense<i32[]> 1} : i32[]
+      %j = core.add(%i, %one) : i32[]
+      %xt = core.gather(%xl, %i) {axis = 0, batch_dims = 0} : f32[?,2]
+      %a = core.add(%c, %xt) : f32[?,2]
+      %c2 = core.tanh(%a) : f32[?,2]
+      %0 = core.shape(%l) {dtype = i32} : i32[3]
+      %1 = core.const() {value = dense<i32[1]> [0]} : i32[1]
+      %2 = core.gather(%0, %1) {axis = 0, batch_dims = 0} : i32[1]
+      %3 = core.shape(%c2) {dtype = i32} : i32[2]
+      %4 = core.concat(%2, %3) {axis = 0} : i32[3]
+      %5 = core.broadcast_to(%l, %4) : f32[?,?,2]
+      %6 = core.expand_dims(%c2) {axis = 0} : f32[1,?,2]
+      %7 = core.const() {value = dense<i32[]> 0} : i32[]
+      %8 = core.const() {value = dense<i32[]> 0} : i32[]
+      %9 = core.pack(%i, %7, %8) {axis = 0} : i32[3]
+      %l2 = core.dynamic_update_slice(%5, %6, %9) : f32[?,?,2]
+      return %j, %m, %c2, %l2, %xl
+    }
+  ) : i32[], i32[], f32[?,2], f32[?,?,2], f32[?,?,2]
+  %7 = core.const() {value = dense<i32[3]> [0, 0, 0]} : i32[3]
+  %y = core.slice(%rys, %7, %3) : f32[?,?,2]
+  return %y, %rh
+}
+"""
+
+
+def _keras_loop_feeds(length, batch, rng):
+    return {"x": rng.normal(size=(length, batch, 2)).astype(np.float32),
+            "h": rng.normal(size=(batch, 2)).astype(np.float32)}
+
+
+def _keras_loop_numpy(x, h):
+    """What KERAS_LOOP computes, written out: c <- tanh(c + x[t]), every c stacked."""
+    ys = []
+    for xt in x:
+        h = np.tanh(h + xt)
+        ys.append(h)
+    return {"y": np.stack(ys), "rh": h}
+
+
+def test_lower_tensor_lists_refines_elements_from_what_the_loop_writes():
+    record = check_pass("lower-tensor-lists", KERAS_LOOP, KERAS_LOWERED,
+                        feeds=_keras_loop_feeds(4, 3, np.random.default_rng(0)))["lower-tensor-lists"]
+    assert record.report["refined"] == ["ys"]
+
+
+def test_list_of_unknown_batch_runs_in_litert_at_any_batch_and_length(litert_interpreter):
+    blob = litesmith.compile(parse_ir(KERAS_LOOP))
+    rng = np.random.default_rng(1)
+    for length, batch in [(1, 1), (5, 3), (17, 1), (17, 3)]:
+        feeds = _keras_loop_feeds(length, batch, rng)
+        got, ops = run_litert_resized(litert_interpreter, blob, feeds)
+        assert_close(got, _keras_loop_numpy(**feeds), atol=1e-6)
+    assert "WHILE" in ops
+
+
+def test_broadcast_to_an_unknown_dim_broadcasts_in_litert(litert_interpreter):
+    """x: f32[?] to f32[?] may grow (1 -> 4): a BROADCAST_TO, not a copy."""
+    src = """
+    graph @g(%x: f32[?], %s: i32[1]) {
+      %y = core.broadcast_to(%x, %s) : f32[?]
+      return %y
+    }
+    """
+    feeds = {"x": np.asarray([2.5], np.float32), "s": np.asarray([4], np.int32)}
+    got, ops = run_litert_resized(litert_interpreter, litesmith.compile(parse_ir(src)), feeds)
+    np.testing.assert_array_equal(got["y"], np.broadcast_to(feeds["x"], (4,)))
+    assert ops == ["BROADCAST_TO"]
 
 
 def test_the_loop_runs_in_litert_as_while(litert_interpreter):

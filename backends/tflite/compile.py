@@ -28,7 +28,7 @@ from litesmith.passes.pipeline import parse_pipeline_syntax
 __all__ = ["compile_to_tflite", "tflite_pipeline", "LOWERING_PIPELINE", "PRE_LOWERING_PIPELINE", "op_counts"]
 
 # Lower, fuse, then sweep what the fusions bypassed.
-PRE_LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants"  # core passes that prepare loops for WHILE
+PRE_LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants,demote-float64"  # loops ready for WHILE; float64 computed in float32
 LOWERING_PIPELINE = f"{PRE_LOWERING_PIPELINE},lower-tflite,fuse-tflite,dce"
 
 
@@ -38,14 +38,21 @@ def op_counts(graph: Graph) -> Dict[str, int]:
 
 
 def tflite_pipeline(quantize: Optional[str] = None, io_dtype: str = "float32", percentile: Optional[float] = None,
-                    integer_only: bool = False, max_drop: Optional[float] = None) -> str:
+                    integer_only: bool = False, max_drop: Optional[float] = None, target: Optional[str] = None) -> str:
     """The backend's pipeline: ``lower-tflite,fuse-tflite,dce`` plus the quantization pass of ``quantize``
     (dynamic, int8 or float16; a UserError for an unknown mode or options it cannot take)."""
+    profile = None
+    if target:
+        from .targets import get_target
+
+        profile = get_target(target)  # the target's lowering choices (targets.py)
+    lowering = ",".join(p for p in (LOWERING_PIPELINE, profile.passes if profile else "") if p)
     if not quantize:
-        return LOWERING_PIPELINE
+        return lowering
     from litesmith.backends.quantize import quantize_pipeline
 
-    return f"{LOWERING_PIPELINE},{quantize_pipeline(quantize, io_dtype, percentile, integer_only, max_drop)}"
+    options = dict(profile.int8_options) if profile and quantize == "int8" else {}
+    return f"{lowering},{quantize_pipeline(quantize, io_dtype, percentile, integer_only, max_drop, **options)}"
 
 
 def compile_to_tflite(
@@ -58,6 +65,7 @@ def compile_to_tflite(
     percentile: Optional[float] = None,
     integer_only: bool = False,
     max_drop: Optional[float] = None,
+    target: Optional[str] = None,
     passes: Optional[str] = None,
     progress: bool = True,
     manager_options: Optional[Mapping[str, Any]] = None,
@@ -71,10 +79,12 @@ def compile_to_tflite(
     (after the lowering, before quantization) and ``quantization``, also when a
     pass fails. The backend passes' user errors (``IllegalOpsError``, missing
     calibration data...) come out as they were raised; the caller's ``passes``
-    fail as ``PassUserError`` naming the pass. ``resources`` are handed to the passes besides
+    fail as ``PassUserError`` naming the pass. ``target`` (targets.py) picks the quantizer's choices
+    that engine needs (armnn: per-tensor FULLY_CONNECTED weights); checking the bytes against it is
+    ``target_check.require_target``. ``resources`` are handed to the passes besides
     ``calibration`` and ``progress`` (``deferred_stubs``: see stub-custom-ops)."""
     report = {} if report is None else report
-    backend = tflite_pipeline(quantize, io_dtype, percentile, integer_only, max_drop)
+    backend = tflite_pipeline(quantize, io_dtype, percentile, integer_only, max_drop, target)
     pm = PassManager.parse(",".join(p for p in (passes, backend) if p),
                            resources={**dict(resources or {}), "calibration": calibration, "progress": progress}, **dict(manager_options or {}))
     first_backend = len(pm.passes) - len(parse_pipeline_syntax(backend))
@@ -121,8 +131,9 @@ def _fill_report(report: dict, run: Optional[PassRunReport], first: int, probe: 
     if probe.counts is not None:
         report["ops_after"] = probe.counts
     n_lowering = len(parse_pipeline_syntax(LOWERING_PIPELINE))
-    if len(records) > n_lowering:
-        report["quantization"] = records[n_lowering].report
+    quantized = next((r for r in records[n_lowering:] if r.name.startswith("quantize-")), None)  # after a target's passes
+    if quantized is not None:
+        report["quantization"] = quantized.report
 
 
 class _FreeReplacedConstants(Instrument):

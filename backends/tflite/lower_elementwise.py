@@ -2,7 +2,7 @@
 
 Most map 1:1 to a TFLite builtin with the same operands (one `same_operands` line each); a few without a
 builtin are composed from builtins (reciprocal, softplus, softsign, selu, log1p, expm1,
-atan as ATAN2(x, 1), tan as SIN / COS, int64 abs as MAXIMUM(x, NEG x)); 8-bit integer
+atan as ATAN2(x, 1), tan as SIN / COS after reducing by k * pi/2, int64 abs as MAXIMUM(x, NEG x)); 8-bit integer
 comparisons run in int32.
 """
 from __future__ import annotations
@@ -194,11 +194,29 @@ def lower_atan2(node, lw):
     return [lw.op("tfl.atan2", [y, x])]
 
 
+# pi/2 in three parts (Cody-Waite, as Cephes' tanf): k * PIO2_1 and k * PIO2_2 are exact for |k| < 2^12
+PIO2_1, PIO2_2, PIO2_3 = 1.5703125, 4.837512969970703125e-4, 7.54978995489188216e-8
+
+
 @lowers("core.tan")
 def lower_tan(node, lw):
-    """tan(x) = SIN(x) / COS(x): both within an ulp or two, so the quotient is within a few ulps of tan."""
+    """tan(x) from r = x - k*pi/2, |r| <= pi/4 (k = ROUND(x * 2/pi), pi/2 in three parts): SIN(r) / COS(r)
+    for even k, -COS(r) / SIN(r) for odd k. SIN(x) / COS(x) alone is off near a pole: LiteRT's default
+    XNNPACK delegate computes SIN and COS to ~2e-7 absolute, i.e. 2e-7 / |cos x| relative in tan; the
+    reduced r keeps its relative accuracy down to the pole."""
     (x,) = node.inputs
-    return [lw.op("tfl.div", [_same(lw, "tfl.sin", [x], x), _same(lw, "tfl.cos", [x], x)], dict(ACT_NONE))]
+
+    def op(name, *args):
+        return _same(lw, name, list(args), x, dict(ACT_NONE) if name in ("tfl.mul", "tfl.sub", "tfl.div") else None)
+
+    k = op("tfl.round", op("tfl.mul", x, _scalar(lw, 2 / np.pi, x)))
+    r = x
+    for part in (PIO2_1, PIO2_2, PIO2_3):
+        r = op("tfl.sub", r, op("tfl.mul", k, _scalar(lw, part, x)))
+    sin, cos = op("tfl.sin", r), op("tfl.cos", r)
+    odd = lw.op("tfl.not_equal", [op("tfl.floor_mod", k, _scalar(lw, 2, x)), _scalar(lw, 0, x)], {},
+                [x.type.with_dtype(DType.BOOL)])
+    return [lw.op("tfl.select_v2", [odd, op("tfl.neg", op("tfl.div", cos, sin)), op("tfl.div", sin, cos)])]
 
 
 @lowers("core.fake_quant")

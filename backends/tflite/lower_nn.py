@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from litesmith.ir.dtypes import DType
+from litesmith.ir.types import is_static
 
-from .legalize import UNSUPPORTED_ATTR, UNSUPPORTED_DTYPE
+from .legalize import DYNAMIC_SHAPE, UNSUPPORTED_ATTR, UNSUPPORTED_DTYPE
 from .lower import lowers, normalize_axis
 
 ACT_NONE = "NONE"
@@ -144,9 +145,37 @@ def lower_matmul(node, lw):
         attrs = {"fused_activation_function": ACT_NONE, "keep_num_dims": a.rank > 2}
         bias = _zeros_bias(lw, weights.shape[0], a)
         return [lw.op("tfl.fully_connected", [a, lw.const(np.ascontiguousarray(weights)), bias], attrs)]
+    if a.dtype in (DType.INT32, DType.INT64):  # LiteRT's BATCH_MATMUL takes float32 and quantized int8/int16
+        return [_integer_matmul(node, lw, a, b, ta, tb)]
     if a.dtype.is_int and a.dtype not in (DType.INT8, DType.INT16):  # LiteRT refuses the file otherwise
         lw.fail(UNSUPPORTED_DTYPE, f"BATCH_MATMUL takes float32 (int8/int16 quantized), not {a.dtype} (%{a.name})")
     return [lw.op("tfl.batch_matmul", [a, b], {"adj_x": ta, "adj_y": tb})]
+
+
+MAX_PRODUCTS = 1 << 24  # elements of the [..., M, K, N] product an integer matmul builds
+
+
+def _integer_matmul(node, lw, a, b, ta, tb):
+    """``sum(a[..., M, K, 1] * b[..., 1, K, N], axis=-2)``: MUL and SUM take int32/int64 and wrap on
+    overflow as TF's integer MatMul does; the [..., M, K, N] products are built, so their size is capped."""
+    if not (is_static(a.shape) and is_static(b.shape)):
+        lw.fail(DYNAMIC_SHAPE, f"integer matmul needs static shapes (%{a.name}, %{b.name})")
+    if ta:
+        a = lw.transpose(a, [*range(a.rank - 2), a.rank - 1, a.rank - 2])
+    if tb:
+        b = lw.transpose(b, [*range(b.rank - 2), b.rank - 1, b.rank - 2])
+    rank = max(a.rank, b.rank) + 1
+    out = node.output.shape
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    products = int(np.prod(out[:-2], dtype=np.int64)) * m * k * n
+    if rank > 6 or products > MAX_PRODUCTS:
+        lw.fail(UNSUPPORTED_DTYPE, f"BATCH_MATMUL takes float32 (int8/int16 quantized), not {a.dtype}, and the "
+                f"composition MUL+SUM needs rank <= 5 and at most {MAX_PRODUCTS} products (%{a.name})")
+    a4 = lw.reshape(a, [1] * (rank - 1 - a.rank) + [*a.shape, 1])
+    b4 = lw.reshape(b, [1] * (rank - 1 - b.rank) + [*b.shape[:-2], 1, k, n])
+    full = [*out[:-2], m, k, n]
+    prod = lw.op("tfl.mul", [a4, b4], {"fused_activation_function": "NONE"}, [a.type.with_shape(tuple(full))])
+    return lw.op("tfl.sum", [prod, lw.i32([rank - 2])], {"keep_dims": False}, [node.output.type])
 
 
 def _last_axis_op(op, node, lw, attrs):

@@ -14,7 +14,7 @@ import numpy as np
 from litesmith.ir.dtypes import DType
 from litesmith.ir.types import TensorType, is_static
 
-from .legalize import UNSUPPORTED_ATTR, UNSUPPORTED_DTYPE
+from .legalize import UNSUPPORTED_ATTR
 from .lower import lowers, normalize_axis
 
 _I32 = DType.INT32
@@ -165,7 +165,7 @@ def lower_tile(node, lw):
 @lowers("core.broadcast_to")
 def lower_broadcast_to(node, lw):
     x, shape = node.inputs
-    if _same_dims(x.shape, node.output.shape):
+    if is_static(x.shape) and tuple(x.shape) == tuple(node.output.shape):  # an unknown dim may be 1 and grow
         return _copy(node, lw, x)
     if not is_static(node.output.shape):
         return [lw.op("tfl.broadcast_to", [x, lw.as_i32(shape)])]
@@ -256,9 +256,18 @@ def lower_arg(node, lw):
     (x,) = node.inputs
     axis = normalize_axis(node.attr("axis"), x.rank)
     op = "tfl.arg_max" if node.op == "core.argmax" else "tfl.arg_min"
-    if x.dtype is DType.INT64:  # LiteRT refuses the file (float32, int8/uint8/int32 and bool only)
-        lw.fail(UNSUPPORTED_DTYPE, f"{op.upper()[4:]} takes float32, int8, uint8, int32 or bool, not i64 (%{x.name})")
+    if x.dtype is DType.INT64:  # LiteRT's ARG_MAX/ARG_MIN refuse int64 (float32, int8/uint8/int32, bool)
+        x, op = _extremum_mask(node, lw, x, axis), "tfl.arg_max"
     return [lw.op(op, [x, lw.i32(axis)], {"output_type": node.output.dtype})]
+
+
+def _extremum_mask(node, lw, x, axis):
+    """``x == max(x, axis)`` (min for argmin), exact in int64: ARG_MAX of that bool mask is the first
+    index of the extremum, as TF's ArgMax/ArgMin give on ties."""
+    keep = tuple(1 if i == axis else d for i, d in enumerate(x.shape))
+    reduce = "tfl.reduce_max" if node.op == "core.argmax" else "tfl.reduce_min"
+    m = lw.op(reduce, [x, lw.i32([axis])], {"keep_dims": True}, [x.type.with_shape(keep)])
+    return lw.op("tfl.equal", [x, m], {}, [x.type.with_dtype(DType.BOOL)])
 
 
 @lowers("core.top_k")

@@ -119,6 +119,8 @@ class MapContext:
         """The constant value of an axis-like input; raises NotConstant otherwise."""
         c = v.const_value()
         if c is None:
+            c = _computed_constant(v)
+        if c is None:
             raise NotConstant(v.name)
         return c
 
@@ -134,6 +136,22 @@ class MapContext:
         if len(values) != 1:
             raise BadAttr(f"input {v.name!r} must hold one integer, got {len(values)}")
         return values[0]
+
+
+def _computed_constant(v: Value) -> Optional[np.ndarray]:
+    """``range`` of constants (pfor's ``Max(x, Range(0, Rank, 1))``: a reduction over all dims),
+    evaluated now so the reduction maps instead of staying foreign. Other computed axes stay foreign
+    until fold-constants re-lifts them."""
+    p = v.producer
+    if p is None or p.op != "core.range":
+        return None
+    ins = [x.const_value() for x in p.inputs]
+    if any(c is None or c.size != 1 for c in ins):
+        return None
+    start, limit, delta = (c.reshape(-1)[0] for c in ins)
+    if delta == 0 or abs((limit - start) / delta) > 64:
+        return None
+    return np.arange(start, limit, delta, dtype=ins[0].dtype)
 
 
 def map_node(builder: Builder, node: TfNode, inputs: List[Value]) -> Optional[List[Value]]:
@@ -163,8 +181,9 @@ def relift(node: Node, builder: Builder) -> Optional[List[Value]]:
         values = map_node(builder, tf_node, node.inputs)
     finally:
         builder.meta = saved
-    if values is None or len(values) != len(node.outputs):
+    if values is None or len(values) < len(node.outputs):
         return None
+    values = values[:len(node.outputs)]  # a foreign node keeps its outputs up to the last one used
     for old, new in zip(node.outputs, values):
         if old.name and not new.name:
             new.name = old.name

@@ -91,7 +91,7 @@ def _bias_add(ctx, node, inputs):
 def _fused_batch_norm(ctx, node, inputs):
     """Inference batch norm folded into ``x * m + a`` (constants when the statistics are)."""
     if node.attr("is_training", True):
-        return None
+        return _training_batch_norm(ctx, node, inputs)
     x, scale, offset, mean, var = inputs[:5]
     if not all(v.dtype.is_float for v in inputs[:5]):
         return None  # not a batch norm TF can run either: keep it foreign
@@ -117,6 +117,33 @@ def _fused_batch_norm(ctx, node, inputs):
     y = ctx.op("core.add", [ctx.op("core.mul", [x, mul_v]), add_v])
     extra = 5 if node.op == "FusedBatchNormV3" else 4
     return [y, mean, var] + [mean, var, mean][: extra - 2]
+
+
+def _training_batch_norm(ctx, node, inputs):
+    """``is_training``: normalized by the batch's own statistics over every axis but the channel's
+    (tf_keras's LayerNormalization is one: [B, T, D] reshaped to NCHW [1, B*T, D, 1]). The
+    batch_variance output is Bessel-corrected, as TF returns it; static shapes only."""
+    x, scale, offset = inputs[:3]
+    if x.shape is None or None in x.shape or x.rank != 4 or not all(v.dtype.is_float for v in inputs[:3]):
+        return None
+    channel = 1 if _is_nchw(node) else 3
+    axes = [a for a in range(4) if a != channel]
+    count = int(np.prod([x.shape[a] for a in axes]))
+    eps = node.attr_float("epsilon", 1e-3)
+    mean = ctx.op("core.reduce_mean", [x], {"axes": axes, "keepdims": True})
+    var = ctx.op("core.reduce_mean", [ctx.op("core.squared_difference", [x, mean])], {"axes": axes, "keepdims": True})
+    inv = ctx.op("core.rsqrt", [ctx.op("core.add", [var, ctx.const(np.array(eps, x.dtype.np))])])
+    shape = _channel_shape(node, x)
+    if shape is not None:
+        scale = ctx.op("core.reshape", [scale, ctx.const(shape)])
+        offset = ctx.op("core.reshape", [offset, ctx.const(shape)])
+    y = ctx.op("core.add", [ctx.op("core.mul", [ctx.op("core.sub", [x, mean]), ctx.op("core.mul", [inv, scale])]), offset])
+    flat = ctx.const(np.array([x.shape[channel]], np.int32))
+    batch_mean = ctx.op("core.reshape", [mean, flat])
+    bessel = ctx.const(np.array(count / max(count - 1, 1), x.dtype.np))
+    batch_var = ctx.op("core.mul", [ctx.op("core.reshape", [var, flat]), bessel])
+    extra = 5 if node.op == "FusedBatchNormV3" else 4
+    return [y, batch_mean, batch_var] + [batch_mean, batch_var, batch_mean][: extra - 2]
 
 
 @tf_op("MatMul", inputs=2)

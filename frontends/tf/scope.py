@@ -154,8 +154,6 @@ class Scope:
                 stack.append((dep, False))
 
     def _lift_one(self, name: str) -> None:
-        from . import control_v1, control_v2
-
         op = self.ns.op(name)
         key = (id(self.ns), name)
         if key in self.lifter.active:  # reached again through a loop, branch or call it is part of
@@ -173,13 +171,19 @@ class Scope:
                 raise UserError(f"{self.ns.at(name)} is a Placeholder but not a graph input; "
                                 "add it to the inputs or cut the graph below it")
             elif op in ("Exit", "RefExit"):
+                from . import control_v1
+
                 control_v1.lift_loop(self, name)
             elif op in ("Merge", "RefMerge"):
+                from . import control_v1
+
                 control_v1.lift_cond(self, name)
             elif op in _LOOP_OPS:
                 raise UserError(f"{self.ns.at(name)} ({op}) is used outside the loop it belongs to; "
                                 "litesmith cannot lift this control-flow structure")
             elif op in _CALL_OPS or op in self.ns.library:
+                from . import control_v2
+
                 self.bind(name, control_v2.lift_call(self, name))
             else:
                 self._lift_plain(name)

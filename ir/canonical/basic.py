@@ -95,6 +95,24 @@ def transpose_of_transpose(node: Node, rw) -> bool:
     return True
 
 
+@_canonical("core.unpack")
+def unpack_of_pack(node: Node, rw) -> bool:
+    """unpack(pack(x0..xn-1, axis=a), axis=a) -> x0..xn-1 (Keras's stacked unrolled layers: one
+    layer stacks its steps, the next unstacks them)."""
+    inner = node.inputs[0].producer
+    if inner is None or inner.op != "core.pack" or len(inner.inputs) != len(node.outputs):
+        return rw.why_not("input is not a pack of as many values")
+    rank = node.inputs[0].rank
+    if rank is None or inner.attr("axis") % rank != node.attr("axis") % rank:
+        return rw.why_not("pack and unpack axes differ")
+    if any(o.type != x.type for o, x in zip(node.outputs, inner.inputs)):
+        return rw.why_not("result types differ from the packed values'")
+    if not all(rw.can_replace(o, x) for o, x in zip(node.outputs, inner.inputs)):
+        return rw.why_not("a result is a named graph output")
+    rw.replace_node(node, list(inner.inputs))
+    return True
+
+
 def _broadcast_neutral(x: Value, c: Value, result: Value, neutral: int) -> bool:
     """``c`` is a constant filled with ``neutral`` whose broadcasting against ``x`` leaves x's shape alone."""
     v = c.const_value()

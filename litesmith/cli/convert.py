@@ -22,6 +22,11 @@ example:
   litesmith convert cnn.pb -o cnn.tflite --print-ir-after-all --check-numerics 2> passes.log
   litesmith convert resnet.onnx -o resnet.tflite --io-layout nhwc
   litesmith convert ctc.pb -o ctc.tflite --passes compose-ops --stubs-dir stubs/
+  litesmith convert lm.pb -o lm-micro.tflite --passes strip-batch,unroll-rnn --quantize int8 \\
+      --integer-only --calibration calib.npz --target tflm --report micro.json   # arena, AddXxx() calls
+
+--target tflm|armnn checks the written bytes against the engine's profile
+(docs/targets.md) before anything is written.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import json
 import sys
 
 from litesmith.backends.quantize import MODES
+from litesmith.backends.tflite.targets import DEFAULT_TARGET, TARGET_NAMES
 
 from .options import add_io_arguments, add_pass_manager_arguments, add_quantize_arguments, load_model, pass_manager_options
 
@@ -48,6 +54,10 @@ def add_arguments(p) -> None:
     p.add_argument("--stubs-dir", metavar="DIR",
                    help="stub the ops TFLite lacks as custom ops (stub-custom-ops) and write their C++ kernel "
                         "stubs here, after the model is written")
+    p.add_argument("--target", choices=TARGET_NAMES, default=DEFAULT_TARGET,
+                   help="the engine the file is for (default litert): tflm (TFLite Micro: integer-only, static "
+                        "shapes, micro kernels) or armnn (Arm NN 20.08's TFLite parser); a model the target "
+                        "would reject is not written (exit 2, one line per problem)")
     p.add_argument("--report", metavar="REPORT.json",
                    help="write ops before/after, fusions and the legality report here (also on failure)")
     add_pass_manager_arguments(p)
@@ -77,7 +87,8 @@ def run(args) -> int:
     try:
         blob = compile_to_tflite(graph, passes=pipeline, report=report, quantize=args.quantize,
                                  calibration=args.calibration, io_dtype=args.io, percentile=args.percentile,
-                                 integer_only=args.integer_only, max_drop=args.max_drop, manager_options=manager_options,
+                                 integer_only=args.integer_only, max_drop=args.max_drop, target=args.target,
+                                 manager_options=manager_options,
                                  resources={DEFERRED_STUBS: deferred_stubs},
                                  as_bytearray=True)  # written to a file: no second copy of the weights
     except IllegalOpsError as e:
@@ -86,6 +97,8 @@ def run(args) -> int:
         print(f"litesmith: error: {args.model}: {e.report.summary()}"
               + (f"; full report in {args.report}" if args.report else "; pass --report FILE.json for details"),
               file=sys.stderr)
+        return 2
+    if not _target_accepts(args, blob, report):
         return 2
     write_atomic(args.output, blob)
     files = [f for stubs_dir, specs in deferred_stubs if stubs_dir or args.stubs_dir
@@ -96,6 +109,29 @@ def run(args) -> int:
     report["bytes"] = len(blob)
     _write_report(args.report, report)
     return 0
+
+
+def _target_accepts(args, blob, report) -> bool:
+    """Check ``blob`` against ``--target``; on problems print one line each and write the report.
+    For tflm, the report also gets the op resolver calls and the arena TFLM measures."""
+    from litesmith.backends.tflite.target_check import check_target, tflm_resolver_calls
+    from litesmith.backends.tflite.tflm_arena import measure_arena
+
+    report["target"] = args.target
+    findings = check_target(blob, args.target)
+    if findings:
+        report["status"] = "target-rejected"
+        report["target_findings"] = [f.to_dict() for f in findings]
+        _write_report(args.report, report)
+        print(f"litesmith: error: {args.model}: {len(findings)} problem(s) for target {args.target}; nothing written",
+              file=sys.stderr)
+        for f in findings:
+            print(f"litesmith: error: {f.line()}", file=sys.stderr)
+        return False
+    if args.target == "tflm" and args.report:
+        arena = measure_arena(blob) or {"arena_bytes": None, "note": "pip install --pre tflite-micro to measure it"}
+        report["tflm"] = {"op_resolver": tflm_resolver_calls(blob), **arena}
+    return True
 
 
 def _with_stub_pass(passes, stubs_dir):

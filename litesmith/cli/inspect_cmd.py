@@ -5,6 +5,7 @@ example:
   litesmith inspect model.pb --json
   litesmith inspect model.pb --input-shape input:1x28x28x3 --outputs logits --ir
   litesmith inspect model.pb --check          # what TFLite lacks, with reasons and fixes
+  litesmith inspect model.tflite --check --target tflm    # TFLite Micro: findings, arena, AddXxx() calls
   litesmith inspect model.tflite --dot | dot -Tsvg > model.svg
   litesmith inspect saved_model_dir/          # its signatures (no TensorFlow needed)
   litesmith inspect saved_model_dir/ --signature serving_default   # one signature's graph (the tf extra)
@@ -15,6 +16,8 @@ import json
 import sys
 from collections import Counter
 from typing import Any, Dict
+
+from litesmith.backends.tflite.targets import TARGET_NAMES
 
 from .options import add_io_arguments, load_model
 
@@ -28,6 +31,10 @@ def add_arguments(p) -> None:
     p.add_argument("--check", action="store_true",
                    help="list every node TFLite cannot take as a builtin, with a reason code and a fix "
                         "(exit 1 if any); with --json: the op-coverage report")
+    p.add_argument("--target", choices=TARGET_NAMES,
+                   help="with --check: judge the model as written for this engine (litert, tflm or armnn; a "
+                        "non-.tflite model is compiled in memory, unquantized); for tflm also the arena TFLM "
+                        "measures and the op resolver calls")
     add_io_arguments(p)
 
 
@@ -138,6 +145,8 @@ def run(args) -> int:
         sys.stdout.write(json.dumps({"signatures": [asdict(s) for s in sigs]}, indent=2) + "\n" if args.json
                          else render_signatures(sigs))
         return 0
+    if args.target:
+        return _check_target(args)
     graph = load_model(args)
     if args.ir:
         from litesmith.ir.text import print_ir
@@ -159,3 +168,46 @@ def run(args) -> int:
     summary = summarize(graph)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n" if args.json else render(summary))
     return 0
+
+
+def _check_target(args) -> int:
+    """``--check --target X``: the written model's findings for X (exit 1 if any), as text or JSON."""
+    from litesmith.backends.tflite.target_check import check_target, format_target_findings, ops_used, tflm_resolver_calls
+    from litesmith.backends.tflite.tflm_arena import measure_arena
+    from litesmith.ir.errors import UserError
+
+    if not args.check:
+        raise UserError("--target goes with --check (inspect MODEL --check --target tflm)")
+    blob = _written_model(args)
+    findings = check_target(blob, args.target)
+    result: Dict[str, Any] = {"target": args.target, "ok": not findings, "ops": ops_used(blob),
+                              "findings": [f.to_dict() for f in findings]}
+    if args.target == "tflm" and not findings:
+        result["op_resolver"] = tflm_resolver_calls(blob)
+        result.update(measure_arena(blob) or {"arena_bytes": None, "note": "pip install --pre tflite-micro to measure it"})
+    if args.json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        lines = [format_target_findings(args.target, findings)]
+        if "op_resolver" in result:
+            lines.append(f"tflm arena: {result['arena_bytes'] if result['arena_bytes'] is not None else 'not measured'} bytes"
+                         + (f" ({result['note']})" if result.get("note") else ""))
+            lines.append(f"tflm op resolver (MicroMutableOpResolver<{len(result['op_resolver'])}>): "
+                         + " ".join(result["op_resolver"]))
+        sys.stdout.write("\n".join(lines) + "\n")
+    return 1 if findings else 0
+
+
+def _written_model(args) -> bytes:
+    """The flatbuffer bytes of MODEL: a .tflite as it is, anything else compiled in memory (no quantization)."""
+    from litesmith.ir.errors import UserError
+
+    if str(args.model).endswith(".tflite") and not (args.inputs or args.outputs or args.input_shape):
+        try:
+            with open(args.model, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise UserError(f"{args.model}: cannot read: {e.strerror}") from None
+    from litesmith.backends.tflite.compile import compile_to_tflite
+
+    return bytes(compile_to_tflite(load_model(args), progress=False))
