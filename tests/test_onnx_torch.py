@@ -159,10 +159,11 @@ def _gpt2(torch, attention: str, T: int = 8, D: int = 16, heads: int = 2, vocab:
     return model.eval()
 
 
-@pytest.mark.parametrize("attention,dynamo", [("where", True), ("where", False), ("sdpa", False)],
-                         ids=["where-dynamo", "where-torchscript", "sdpa-torchscript"])
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+@pytest.mark.parametrize("attention", ["where", "sdpa"])
 def test_exported_gpt2_decoder_steps_one_token_at_a_time(torch, dynamo, attention, litert_interpreter):
-    """decode-step on the export (static T = 8): the step in LiteRT, caches threaded from zeros, matches
+    """decode-step on the export (static T = 8; the dynamo exporter writes SDPA's keys as reshapes to
+    [heads, T, d] and back, which the frontend makes a squeeze and an expand_dims of the batch axis): the step in LiteRT, caches threaded from zeros, matches
     onnxruntime's whole-sequence logits at every position, and every FULLY_CONNECTED has one row."""
     torch.manual_seed(2)
     model = _gpt2(torch, attention)
