@@ -193,18 +193,19 @@ def check_light_model(path, litert):
 
 
 def gpt2_decoder(T: int = 8, D: int = 16, heads: int = 2, blocks: int = 2, vocab: int = 24, *,
-                 gelu: str = "erf", mask: str = "where", causal: bool = True, seed: int = 3):
+                 gelu: str = "erf", mask: str = "where", causal: bool = True, leak: int = 0, seed: int = 3):
     """A GPT-2-style causal decoder as PyTorch exports write it: ids [1, T] int64 -> token + learned position
     embeddings (Gather) -> pre-LN blocks (LayerNormalization; Q/K/V MatMul + Add; heads by Reshape/Transpose;
     scores scaled by Div; a constant lower-triangular ``bias`` [1, 1, 2T, 2T] sliced to [T, T] and applied with
     Where(bias, scores, finfo.min) (``mask="where"``) or Add of (1 - bias) * -1e4 (``mask="add"``); Softmax;
     MatMul with V; output projection; GELU MLP in the Erf or tanh form) -> final LN -> lm head tied to the token
-    table. ``causal=False`` drops the mask: a bidirectional encoder."""
+    table. ``causal=False`` drops the mask: a bidirectional encoder; ``leak=1``: the mask lets each position see the
+    next one."""
     rng = np.random.default_rng(seed)
     hd, I64 = D // heads, TensorProto.INT64
     inits = [init("wte", f32(rng, vocab, D, scale=0.5)), init("wpe", f32(rng, 2 * T, D, scale=0.3)),
              init("pos_ids", np.arange(T, dtype=np.int64)[None]),
-             init("bias", np.tril(np.ones((2 * T, 2 * T), bool))[None, None]),
+             init("bias", np.tril(np.ones((2 * T, 2 * T), bool), leak)[None, None]),
              init("sl_start", np.array([0, 0], np.int64)), init("sl_end", np.array([T, T], np.int64)),
              init("sl_axes", np.array([2, 3], np.int64)),
              init("heads_shape", np.array([1, T, heads, hd], np.int64)), init("model_shape", np.array([1, T, D], np.int64)),

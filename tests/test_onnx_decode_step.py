@@ -13,6 +13,7 @@ import pytest
 from onnx_models import gpt2_decoder, run_ort, save, step_in_litert
 
 import litesmith
+from litesmith.ir import UserError
 from litesmith.ir.state import graph_state
 
 PIPELINE = "strip-batch,decode-step,fold-constants"
@@ -45,3 +46,11 @@ def test_onnx_encoder_without_causal_mask_is_refused_by_the_cli(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "decode-step: core.softmax node 'b0.probs' normalizes over all key positions with no causal mask" \
         in proc.stderr
+
+
+@pytest.mark.parametrize("mask,op", [("where", "core.select"), ("add", "core.add")])
+def test_onnx_mask_that_sees_the_next_position_is_refused(tmp_path, mask, op):
+    path = save(gpt2_decoder(mask=mask, leak=1, blocks=1)[0], str(tmp_path))
+    with pytest.raises(UserError, match=rf"decode-step: {op} node 'b0.masked' is not a causal mask: it lets "
+                                        r"position 0 see the later position 1"):
+        litesmith.optimize(litesmith.load(path), PIPELINE)
