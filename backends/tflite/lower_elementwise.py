@@ -53,8 +53,6 @@ same_operands("core.sin", "tfl.sin")
 same_operands("core.cos", "tfl.cos")
 same_operands("core.tanh", "tfl.tanh")
 same_operands("core.sigmoid", "tfl.logistic")
-same_operands("core.relu", "tfl.relu")
-same_operands("core.relu6", "tfl.relu6")
 same_operands("core.elu", "tfl.elu")
 same_operands("core.floor", "tfl.floor")
 same_operands("core.ceil", "tfl.ceil")
@@ -94,6 +92,22 @@ def lower_abs(node, lw):
 
 
 lower_abs.keeps_unknown_dims = True
+
+
+@lowers("core.relu", "core.relu6")
+def lower_relu(node, lw):
+    """RELU and RELU6 take floats and 8/16-bit ints in LiteRT; wider ints (an i64 RELU6 was refused,
+    a difftest finding) are MAXIMUM with 0 (and MINIMUM with 6), exact there."""
+    (x,) = node.inputs
+    op = "tfl." + node.op[5:]
+    if x.dtype not in (DType.INT32, DType.INT64):
+        return [lw.op(op, [x])]
+    y = lw.op("tfl.maximum", [x, _scalar(lw, 0, x)]) if node.op == "core.relu" else \
+        _same(lw, "tfl.maximum", [x, _scalar(lw, 0, x)], x)
+    return [y] if node.op == "core.relu" else [lw.op("tfl.minimum", [y, _scalar(lw, 6, x)])]
+
+
+lower_relu.keeps_unknown_dims = True
 
 
 @lowers("core.gelu")

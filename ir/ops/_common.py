@@ -85,6 +85,14 @@ def require_numeric(ctx, dtype) -> None:
         ctx.fail(f"expects a numeric operand, got {dtype}")
 
 
+def float_along_axis(ctx) -> List[TensorType]:
+    """``same_type_along_axis`` for float-only ops (softmax, log_softmax: TF takes floats only, and
+    LiteRT refused an i32 SOFTMAX, a difftest finding)."""
+    if not ctx.types[0].dtype.is_float:
+        ctx.fail(f"expects a float operand, got {ctx.types[0].dtype}")
+    return same_type_along_axis(ctx)
+
+
 def same_type_along_axis(ctx) -> List[TensorType]:
     """Inference of ops that keep their input's type and work along ``attrs["axis"]`` (softmax,
     cumsum): the axis must exist when the rank is known, and the operand be numeric (a softmax

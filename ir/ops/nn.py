@@ -17,7 +17,7 @@ import numpy as np
 from ..dtypes import DType
 from ..registry import Attr, defop
 from ..types import TensorType, is_static
-from ._common import broadcast_shapes, const_ints, require_numeric, same_type_along_axis
+from ._common import broadcast_shapes, const_ints, float_along_axis, require_numeric
 
 # -- matmul -------------------------------------------------------------------
 
@@ -315,7 +315,7 @@ defop(
     doc="exp(beta * x) normalized to sum 1 along `axis` (beta is TFLite's; TF's is 1).",
     operands=["x"],
     attrs={"axis": Attr("int", -1), "beta": Attr("float", 1.0, "logit scale")},
-    infer=same_type_along_axis,
+    infer=float_along_axis,
     kernel=_softmax,
     category="nn",
 )
@@ -326,7 +326,7 @@ defop(
     doc="log(softmax(x)) along `axis`, computed stably.",
     operands=["x"],
     attrs={"axis": Attr("int", -1)},
-    infer=same_type_along_axis,
+    infer=float_along_axis,
     kernel=_log_softmax,
     category="nn",
 )
