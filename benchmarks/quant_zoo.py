@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/quant_zoo.py [--only NAME ...] [--steps 600] [--images 500] [--json OUT.json]
     .venv/bin/python benchmarks/quant_zoo.py --merge A.json B.json     # one table from runs split over processes
+    .venv/bin/python benchmarks/quant_zoo.py --max-drop 1 --only NAME ...   # adds "litesmith int8 max-drop 1" (LMs)
 
 Trains (cached under benchmarks/.cache/quant_zoo, keyed by the spec and the text) eight LMs that differ
 in cell (LSTM, GRU), hidden size (64/128/256), vocabulary (1k-5k), layers (1, 2), training length (short,
@@ -68,6 +69,7 @@ LMS = [  # short: 120 training steps, long: 400 (300 at hidden 256); each trains
 ]
 CNNS = ["cnn-plain", "cnn-separable"]
 VARIANTS = ("litesmith int8", "litesmith int16x8", "litesmith dynamic", "TF int8", "TF dynamic")
+BUDGET = "litesmith int8 max-drop"  # with --max-drop X: the accuracy budget's choice (LMs only)
 
 
 # -- text ----------------------------------------------------------------------------------------------
@@ -244,7 +246,7 @@ class LiteStep:
         return it.get_tensor(self.probs)[0].copy(), dt
 
 
-def lm_rows(tf, spec, eval_steps):
+def lm_rows(tf, spec, eval_steps, max_drop=None):
     import litesmith
     from litesmith.ir.state import StatePair, add_state
 
@@ -264,12 +266,12 @@ def lm_rows(tf, spec, eval_steps):
             samples.append([np.array([token], np.int32)] + [state[i] for i, _ in state_names(spec)])
             _, state = ref(int(token), state)
 
-    def ours(mode):
+    def ours(mode, **options):
         g = litesmith.load(pb, inputs=["prod_inputids"] + [i for i, _ in state_names(spec)],
                            outputs=["prod_probs"] + [o for _, o in state_names(spec)])
         add_state(g, [StatePair(i, o, (1, spec.hidden)) for i, o in state_names(spec)])
         calib = {"prod_inputids": windows[:, :, None]} if mode in ("int8", "int16x8") else None
-        return litesmith.compile(g, quantize=mode, calibration=calib, progress=False)
+        return litesmith.compile(g, quantize=mode, calibration=calib, progress=False, **options)
 
     def theirs(mode):
         names = ["prod_inputids"] + [i for i, _ in state_names(spec)]
@@ -283,6 +285,10 @@ def lm_rows(tf, spec, eval_steps):
 
     blobs = {"float": ours(None), "litesmith int8": ours("int8"), "litesmith int16x8": ours("int16x8"),
              "litesmith dynamic": ours("dynamic"), "TF int8": theirs("int8"), "TF dynamic": theirs("dynamic")}
+    variants = VARIANTS
+    if max_drop is not None:
+        blobs[BUDGET] = ours("int8", max_drop=max_drop)
+        variants = VARIANTS + (BUDGET,)
     models = {k: LiteStep(b, spec) for k, b in blobs.items()}
     for m in models.values():
         m.reset()
@@ -299,8 +305,8 @@ def lm_rows(tf, spec, eval_steps):
             times[k].append(dt)
     want = np.array(want)
     rows = []
-    for k in VARIANTS:
-        rows.append(dict(model=spec.name, variant=k, **agreement(want, np.array(got[k])),
+    for k in variants:
+        rows.append(dict(model=spec.name, variant=k if k != BUDGET else f"{BUDGET} {max_drop:g}", **agreement(want, np.array(got[k])),
                          size=len(blobs[k]) / len(blobs["float"]),
                          latency=float(np.median(times[k]) / np.median(times["float"]))))
     float_check = float(np.abs(np.array(got["float"]) - want).max())
@@ -442,6 +448,7 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=500, help="held-out CNN images (default 500)")
     p.add_argument("--json", help="write rows and model facts here")
     p.add_argument("--merge", nargs="*", help="print the table of these --json files (runs split over processes)")
+    p.add_argument("--max-drop", type=float, help="also litesmith int8 with this accuracy budget (percent; LMs)")
     args = p.parse_args(argv)
     if args.merge:
         rows, infos = [], {}
@@ -451,7 +458,8 @@ def main(argv=None) -> int:
             rows += data["rows"]
             infos.update(data["models"])
         order = [s.name for s in LMS] + CNNS
-        rows.sort(key=lambda r: (order.index(r["model"]), VARIANTS.index(r["variant"])))
+        rank = {v: i for i, v in enumerate(VARIANTS)}
+        rows.sort(key=lambda r: (order.index(r["model"]), rank.get(r["variant"], len(rank))))
         print(markdown(rows, {k: infos[k] for k in order if k in infos}))
         return 0
     from litesmith.demo.train import import_tf
@@ -463,7 +471,7 @@ def main(argv=None) -> int:
         if args.only and spec.name not in args.only:
             continue
         print(f"== {spec.name}", file=sys.stderr, flush=True)
-        r, infos[spec.name] = lm_rows(tf, spec, args.steps)
+        r, infos[spec.name] = lm_rows(tf, spec, args.steps, args.max_drop)
         rows += r
         _save(args.json, rows, infos)
     for name in CNNS:

@@ -156,14 +156,17 @@ def test_lm_quantized_runs_in_litert_and_agrees(mode, lm_results, lm_models):
     assert top1 >= 0.95 and top5 >= 0.95, (top1, top5)
     if mode == "int8":  # saturation-clipped gate ranges, float cell state, hybrid logits: was 0.965 / 0.962
         assert top1 >= 0.97 and top5 >= 0.965, (top1, top5)
-    assert ratio <= {"float16": 0.55, "dynamic": 0.35, "int8": 0.3}[mode]
+    # int8 0.312: per-channel scales and zero points on this 2x64 LM's short FULLY_CONNECTED rows (0.274 per tensor)
+    assert ratio <= {"float16": 0.55, "dynamic": 0.35, "int8": 0.32}[mode]
 
 
-def test_lm_int8_is_integer_except_cell_state_and_output(lm_models):
-    """Float: the output softmax and, per layer, the cell state's MUL, ADD and TANH
+def test_lm_int8_is_integer_except_state_updates_and_output(lm_models):
+    """Float: the output softmax and, per layer, the state updates (c' = f * c + i * g, h' = o * tanh(c'):
+    three MUL, the ADD, the forget-bias ADD), their three LOGISTIC gates and the SPLIT, and tanh(c')
     (backends/quantize/recurrent.py); the logits FULLY_CONNECTED is hybrid (int8 weights)."""
     report = lm_models["reports"]["int8"]
-    assert report["float_ops"] == {"tfl.add": 2, "tfl.mul": 2, "tfl.softmax": 1, "tfl.tanh": 2}, report["float_ops"]
+    assert report["float_ops"] == {"tfl.add": 4, "tfl.logistic": 6, "tfl.mul": 6, "tfl.softmax": 1, "tfl.split": 2,
+                                   "tfl.tanh": 2}, report["float_ops"]
     assert report["hybrid_ops"] == {"tfl.fully_connected": 1}
     assert report["int8_ops"]["tfl.fully_connected"] >= 2
     # the reference integer kernels agree with LiteRT on the calibration text too

@@ -40,13 +40,19 @@ def test_a_tight_budget_keeps_the_sensitive_layers_float(budgets, litert_interpr
     g, report = budgets[0.0]
     budget = report["budget"]
     assert {s["layer"] for s in budget["sensitivity"]} == {"gates", "logits"}
-    assert len(budget["trials"]) == len({tuple(t["float_layers"]) for t in budget["trials"]})  # none measured twice
-    chosen = {k for k, v in budget["choices"].items() if v == "float"}
+    assert len(budget["trials"]) == len({(tuple(t["float_layers"]), tuple(t["hybrid_layers"])) for t in budget["trials"]})
+    chosen = {k: v for k, v in budget["choices"].items() if v != "int8"}
     assert chosen and budget["drop"] < budget["int8_drop"] and budget["met"] == (budget["drop"] <= 0.0)
     assert budget["drop"] == min(t["drop"] for t in budget["trials"])  # the best set measured is kept
-    for node in g.nodes:  # the chosen layers read float weights; the rest int8
+    # each FULLY_CONNECTED was tried hybrid alone (int8 weights, float activations: no size)
+    assert {t["hybrid_layers"][0] for t in budget["trials"] if len(t["hybrid_layers"]) == 1 and not t["float_layers"]} \
+        == {"gates", "logits"}
+    for node in g.nodes:  # float layers read float weights; hybrid ones int8 weights and float activations
         if node.op == "tfl.fully_connected":
-            assert (str(node.inputs[1].dtype) == "f32") == (node.outputs[0].name in chosen), node.name
+            how = chosen.get(node.outputs[0].name, "int8")
+            assert (str(node.inputs[1].dtype) == "f32") == (how == "float"), node.name
+            if how == "hybrid":
+                assert str(node.inputs[0].dtype) == "f32" and node.attrs["asymmetric_quantize_inputs"], node.name
     # LiteRT: the budgeted model agrees with float at least as often as plain int8, on held-out tokens
     ids = tokens(200, 9)
     want = run_steps(litert_interpreter, write_tflite(lstm_lm_step()), ids)[0]

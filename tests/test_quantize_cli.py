@@ -119,7 +119,8 @@ def test_cli_int16x8(tmp_path, litert_interpreter, capsys):
         got = litert_interpreter(model_path=str(out)).get_signature_runner("serving_default")
         errors[mode] = max(float(np.abs(got(image=xi)["probs"] - ref(image=xi)["probs"]).max()) for xi in x)
     assert "tfl.conv_2d" in report["int16_ops"]
-    assert errors["int16x8"] < errors["int8"] / 4, errors
+    # measured 0.0027 vs 0.0085: under a third of int8's (a quarter while int8 weighed short Dense rows per tensor)
+    assert errors["int16x8"] < errors["int8"] / 2.5, errors
     assert main(["quantize", str(src), "-o", str(tmp_path / "q.tflite"), "--mode", "int16x8"]) == 2
     assert "int16x8 quantization needs calibration data" in capsys.readouterr().err
 

@@ -21,7 +21,7 @@ from litesmith.ir.dtypes import DType
 from litesmith.ir.graph import Graph, Node
 from litesmith.ir.types import QuantParams
 
-from .int8 import INT8_OPS, WEIGHTED, Int8Rewriter, Ranges
+from .int8 import INT8_OPS, Int8Rewriter, Ranges
 from .params import f32, symmetric_params
 
 INT16_MAX = 32767
@@ -49,12 +49,6 @@ class Int16x8Rewriter(Int8Rewriter):
 
     def _act_params(self, lo: float, hi: float) -> QuantParams:
         return symmetric_params(lo, hi, INT16_MAX)
-
-    @staticmethod
-    def _weight_axis(op: str, w):
-        """Per channel always, as TF's 16x8 quantizer does (int8 mode keeps short FULLY_CONNECTED rows
-        per tensor to save their scales; 16x8 is the mode chosen for accuracy)."""
-        return WEIGHTED[op]
 
     def _attrs(self, node: Node) -> dict:
         attrs = dict(node.attrs)

@@ -23,14 +23,13 @@ from litesmith.ir.types import QuantParams, TensorType
 
 from . import gptq
 from .params import KEEP_SUM_OPS, activation_params, bias_int32, f32, per_channel_weights, quantize_array
-from .recurrent import accumulator_nodes
+from .recurrent import accumulator_nodes, state_update_nodes
 from .rewrite import const_with_quant, insert_point
 from .saturation import clip_to_saturation
 
 WEIGHTED = {"tfl.fully_connected": 0, "tfl.conv_2d": 0, "tfl.depthwise_conv_2d": 3}  # op -> weight channel axis
 FLOAT_SOFTMAX_MIN_CLASSES = 256  # an output softmax over more classes stays float
 MASKED_SCORES_BELOW = -1e4  # a softmax input calibrated this low holds a mask's fill: it stays float
-PER_CHANNEL_MIN_ROW = 256  # FULLY_CONNECTED weights with shorter rows are quantized per tensor
 ARITHMETIC = {"tfl.add", "tfl.sub", "tfl.mul"}
 FIXED_OUTPUT = {
     "tfl.logistic": QuantParams((f32(1 / 256),), (-128,)),
@@ -56,14 +55,16 @@ Ranges = Dict[Value, Tuple[float, float]]
 
 def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, integer_only: bool = False,
                   moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None,
-                  per_tensor_fc: bool = False) -> Graph:
+                  hybrid_layers: Optional[Set[str]] = None, per_tensor_fc: bool = False) -> Graph:
     """``integer_only``: no float islands for accuracy (LM logits, large output softmax, LSTM cell
     state), and a UserError naming any op that still has no int8 kernel: for integer-only hardware.
     ``moments``: weighted node -> E[x x^T] of its input from calibration; those weights are rounded
     by GPTQ (gptq.py) instead of to nearest. ``float_layers``: names of nodes (first output) kept float
-    (the accuracy budget's choice, budget.py). ``per_tensor_fc``: one scale for every FULLY_CONNECTED's
-    weights (Arm NN 20.08 refuses per-channel ones: the armnn target's choice, targets.py)."""
-    rewriter = Int8Rewriter(graph, ranges, io_dtype, integer_only, moments, float_layers)
+    (the accuracy budget's choice, budget.py); ``hybrid_layers``: FULLY_CONNECTED nodes made hybrid
+    (int8 weights, float activations: no larger than int8; also the budget's choice). ``per_tensor_fc``:
+    one scale for every FULLY_CONNECTED's weights (Arm NN 20.08 refuses per-channel ones: the armnn
+    target's choice, targets.py)."""
+    rewriter = Int8Rewriter(graph, ranges, io_dtype, integer_only, moments, float_layers, hybrid_layers)
     rewriter.per_tensor_fc = per_tensor_fc
     rewriter.run(report)
     if integer_only and report.get("float_ops"):
@@ -84,7 +85,8 @@ class Int8Rewriter:
     OPS = INT8_OPS
 
     def __init__(self, graph: Graph, ranges: Ranges, io_dtype: str, integer_only: bool = False,
-                 moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None):
+                 moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None,
+                 hybrid_layers: Optional[Set[str]] = None):
         self.graph = graph
         self.moments = moments or {}
         self.io_int8 = io_dtype == "int8"
@@ -92,10 +94,14 @@ class Int8Rewriter:
         # An LSTM's cell state path stays float (recurrent.py); ranges are clipped where an int8
         # LOGISTIC/TANH saturates (saturation.py). With the hybrid logits (_logits_fc) they lift the
         # demo LM's top-1 vs float from 0.944 to 0.981 over 2000 held-out steps (docs/quantization.md).
-        self.keep_float = set() if integer_only else accumulator_nodes(graph)
+        # A GRU's (and LSTM's) state update and the LOGISTIC gates weighing it stay float too.
+        self.keep_float = set() if integer_only else accumulator_nodes(graph) | state_update_nodes(graph)
         self.float_layers = ({n for n in graph.nodes if n.outputs and n.outputs[0].name in float_layers}
                              if float_layers else set())  # kept float by choice: no hybrid form either
         self.keep_float |= self.float_layers
+        self.hybrid_layers = {n for n in graph.nodes if n.op == "tfl.fully_connected" and n.outputs
+                              and n.outputs[0].name in (hybrid_layers or ()) and n not in self.float_layers
+                              and n.inputs[1].is_const() and all(v.is_const() for v in n.inputs[2:])}
         self.ranges = clip_to_saturation(graph, ranges, self.keep_float)
         self.q: Dict[Value, Value] = {}  # float value -> its int8 twin
         self.gone: Set[Value] = set()  # float values whose producer is replaced (read them via DEQUANTIZE)
@@ -210,7 +216,9 @@ class Int8Rewriter:
         """A FULLY_CONNECTED whose only reader is an output softmax kept float (the logits of a
         language model). int8 logits (step 0.17 over the demo LM's [-34, 10]) tie and reorder the
         top candidates: with the other two rules, top-1 vs float 0.949 int8 -> 0.981 hybrid over
-        2000 held-out steps."""
+        2000 held-out steps. Also any layer the accuracy budget made hybrid."""
+        if node in self.hybrid_layers:
+            return True
         if (self.integer_only or node.op != "tfl.fully_connected" or node.outputs[0].dtype is not DType.FLOAT32
                 or node in self.float_layers):
             return False
@@ -326,10 +334,11 @@ class Int8Rewriter:
         return node.op == "tfl.fully_connected" and bias is not None and not np.any(bias)
 
     def _weight_axis(self, op: str, w: Value):
-        """Per-channel axis, or None (per tensor) for a FULLY_CONNECTED with short rows: there each
-        channel's scale and zero point (weight and bias: 24 bytes) would cost over ~10% of its
-        weights, and a trained dense layer's channel ranges are close enough to share one scale."""
-        if op == "tfl.fully_connected" and (self.per_tensor_fc or w.shape[-1] < PER_CHANNEL_MIN_ROW):
+        """Per-channel axis, short FULLY_CONNECTED rows included: per-tensor weights for rows under
+        256 (24 bytes of scale and zero point saved per channel) cost the zoo's LSTMs up to 2 points
+        of top-1 (lstm128x2-stdlib 0.992 per channel vs 0.973; docs/quantization.md). ``per_tensor_fc``
+        (the armnn target) gives every FULLY_CONNECTED one scale."""
+        if op == "tfl.fully_connected" and self.per_tensor_fc:
             return None
         return WEIGHTED[op]
 

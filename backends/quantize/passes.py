@@ -107,7 +107,7 @@ class QuantizeInt8(_QuantizePass):
     io_dtype: str = "float32"  # model input/output type: float32 (QUANTIZE/DEQUANTIZE at the edges) or int8
     percentile: Optional[float] = None  # clip activation ranges to the [100-P, P] percentiles (e.g. 99.99)
     integer_only: bool = False  # every op int8, no float kept for accuracy; an op without an int8 kernel is an error
-    max_drop: Optional[float] = None  # accuracy budget in percent (top-1 agreement): weighted layers kept float to meet it
+    max_drop: Optional[float] = None  # accuracy budget in percent (top-1 agreement): weighted layers made hybrid or kept float to meet it
     per_tensor_fc: bool = False  # one weight scale per FULLY_CONNECTED (Arm NN 20.08: --target armnn)
 
     def check(self, calibration) -> None:
@@ -128,16 +128,18 @@ class QuantizeInt8(_QuantizePass):
         ranges = calibrate(graph, calibration, percentile=self.percentile, progress=ctx.resources.get("progress", True),
                            also=moments)
         second = moments.second_moments()
-        float_layers = None
+        choices: dict = {}
         if self.max_drop is not None:
-            from .budget import choose_float_layers
+            from .budget import choose_layers
 
             budget: dict = {}
-            float_layers = choose_float_layers(graph, ranges, second, calibration, self.max_drop, self.io_dtype,
-                                               lambda g: ctx.run_pipeline("dce", g), budget)
+            choices = choose_layers(graph, ranges, second, calibration, self.max_drop, self.io_dtype,
+                                    lambda g: ctx.run_pipeline("dce", g), budget)
             ctx.report["budget"] = budget
-        quantize_int8(graph, ranges, self.io_dtype, ctx.report, integer_only=self.integer_only,
-                      moments=second, float_layers=float_layers, per_tensor_fc=self.per_tensor_fc)
+        quantize_int8(graph, ranges, self.io_dtype, ctx.report, integer_only=self.integer_only, moments=second,
+                      float_layers={k for k, v in choices.items() if v == "float"},
+                      hybrid_layers={k for k, v in choices.items() if v == "hybrid"},
+                      per_tensor_fc=self.per_tensor_fc)
 
 
 @register_pass("quantize-int16x8")

@@ -12,6 +12,19 @@ state input and output need no QUANTIZE/DEQUANTIZE, and the weights (the
 file size) are untouched. Measured on the demo LM, with the other two int8
 rules: next-token top-1 vs the float model 0.966 -> 0.981 over 2000 held-out
 steps (docs/quantization.md).
+
+A GRU's state h is its own accumulator, h' = u * h + (1 - u) * c, and so is an
+LSTM's c; the weights of that interpolation come from a LOGISTIC gate. In int8
+the gate u is a LOGISTIC output on the 1/256 grid, at most 255/256, and 1 - u
+is rounded again on the SUB's own grid: a unit that should keep its state
+(u = 0.9995) loses 0.4% of it per step, and u + (1 - u) is not 1, so the
+state is scaled by up to 1.002 each step. Both compound over the sequence.
+So the whole state update stays float (``state_update_nodes``): every
+elementwise op from which a state output is reached through elementwise ops
+only, the LOGISTIC gates feeding them and the SPLIT that cuts the gates from
+one FULLY_CONNECTED; the FULLY_CONNECTED layers stay int8 (the file's size is
+unchanged). Measured on the zoo (benchmarks/quant_zoo.py): gru128x1 top-1 vs
+float 0.927 -> 0.975 (TF's int8 0.962).
 """
 from __future__ import annotations
 
@@ -23,6 +36,8 @@ from .calibrate import state_pairs
 
 ELEMENTWISE = {"tfl.add", "tfl.sub", "tfl.mul"}
 READERS = {"tfl.tanh", "tfl.logistic"}  # activations of the state itself (an LSTM's tanh(c))
+GATES = {"tfl.logistic"}  # the weights of a state update (GRU u, LSTM f, i, o)
+GATE_MOVES = {"tfl.split", "tfl.split_v", "tfl.reshape"}  # between the gates' FULLY_CONNECTED and a gate
 
 
 def accumulator_nodes(graph: Graph) -> Set[Node]:
@@ -40,6 +55,26 @@ def accumulator_nodes(graph: Graph) -> Set[Node]:
         for node in path:
             for v in node.outputs:
                 keep.update(u.node for u in v.uses() if u.node.op in READERS)
+    return keep
+
+
+def state_update_nodes(graph: Graph) -> Set[Node]:
+    """Nodes from which a state output is reached through elementwise ops, LOGISTIC gates and the
+    data movement that cuts the gates apart (backwards from each state output; the walk stops at
+    anything else, e.g. the gates' FULLY_CONNECTED)."""
+    outputs: Dict[str, Value] = {v.name: v for v in graph.outputs}
+    keep: Set[Node] = set()
+    todo: List[Node] = []
+    for pair in state_pairs(graph):
+        end = outputs.get(pair.output)
+        if end is not None and end.producer is not None:
+            todo.append(end.producer)
+    while todo:
+        node = todo.pop()
+        if node is None or node in keep or node.op not in ELEMENTWISE | GATES | GATE_MOVES:
+            continue
+        keep.add(node)
+        todo.extend(v.producer for v in node.inputs if not v.is_const())
     return keep
 
 

@@ -55,6 +55,11 @@ def lower_broadcast_args(node, lw):
 
 @lowers("core.bitwise_xor", "core.right_shift")
 def lower_bit_ops(node, lw):
+    """LiteRT's kernels take 8-, 16- and 32-bit integers; an int64 operand was refused at allocation
+    (a difftest finding), so it is refused here, before a file is written."""
+    x = node.inputs[0]
+    if x.dtype is DType.INT64:
+        lw.fail(UNSUPPORTED_DTYPE, f"{node.op[5:].upper()} of i64 (%{x.name}): LiteRT has 8-, 16- and 32-bit kernels")
     return [lw.op("tfl." + node.op[5:], node.inputs)]
 
 

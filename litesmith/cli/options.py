@@ -44,12 +44,13 @@ def add_quantize_arguments(p) -> None:
     p.add_argument("--io", choices=("float32", "int8"), default="float32", help="model input/output type (int8 needs int8 mode)")
     p.add_argument("--percentile", type=float, metavar="P", help="clip activation ranges to the [100-P, P] percentiles (e.g. 99.99)")
     p.add_argument("--integer-only", action="store_true",
-                   help="int8: every op int8 (no float kept for accuracy: LM logits, large softmax, LSTM cell "
-                        "state); an op without an int8 kernel is an error. For integer-only hardware")
+                   help="int8: every op int8 (no float kept for accuracy: LM logits, large softmax, recurrent "
+                        "state updates); an op without an int8 kernel is an error. For integer-only hardware")
     p.add_argument("--max-drop", type=float, metavar="X",
                    help="int8: accuracy budget in percent (top-1 agreement with float on the calibration data, "
-                        "else relative error); the most sensitive FULLY_CONNECTED/CONV_2D layers stay float until the "
-                        "drop is within X; every trial is in --report")
+                        "else relative error); the most sensitive FULLY_CONNECTED layers become hybrid (int8 weights, "
+                        "float activations), then FULLY_CONNECTED/CONV_2D layers stay float, until the drop is within "
+                        "X; every trial is in --report")
 
 
 def add_pass_manager_arguments(p) -> None:
