@@ -94,6 +94,8 @@ def _retype_users(graph: Graph, retyped: Set[int]) -> List[str]:
     foreign node among them that its operand types now let the frontend map is re-lifted (Keras 3's
     ``tf.vectorized_map`` splits the stacked list's shape, a vector of unknown length at load).
     Only values downstream of ``retyped`` are visited by inference. Returns the re-lifted nodes."""
+    if not retyped:
+        return []  # no stack changed type (or no lists at all): nothing to visit
     report: Dict[str, List[str]] = {}
     for node in list(graph):
         if node.graph is None or not any(id(v) in retyped for v in node.inputs):
