@@ -219,6 +219,22 @@ def op_count(path: str) -> tuple[int, dict[str, int]]:
     return sum(hist.values()), dict(sorted(hist.items()))
 
 
+def alternating_times(steps: dict, rounds: int = 20, per_round: int = 20, warmup: int = 3) -> dict[str, list]:
+    """Milliseconds per call of each ``steps[name]()``, in alternating rounds, so a shared machine's
+    load hits every candidate alike (compare ratios, never absolute figures across runs)."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                step()
+                times[name].append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
 def litert_latency(models: dict[str, str], feeds_fn, rounds: int = 20, per_round: int = 20) -> dict[str, dict]:
     """Per-invoke latency (ms) of several .tflite models, 1 thread, alternating rounds.
 
@@ -230,16 +246,9 @@ def litert_latency(models: dict[str, str], feeds_fn, rounds: int = 20, per_round
         interp = Interpreter(model_path=path, num_threads=1)
         interp.allocate_tensors()
         steps[name] = feeds_fn(interp)
-        for _ in range(3):
-            steps[name]()  # warm-up
-    times = {name: [] for name in models}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            for _ in range(per_round):
-                t0 = time.perf_counter()
-                step()
-                times[name].append((time.perf_counter() - t0) * 1e3)
-    return {name: {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90))} for name, t in times.items()}
+    times = alternating_times(steps, rounds, per_round)
+    return {name: {"min_ms": float(np.min(t)), "median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90))}
+            for name, t in times.items()}
 
 
 def random_feeds(interp, seed: int = 0):

@@ -125,16 +125,7 @@ def latency(models, rounds=20, per_round=20):
         interp.allocate_tensors()
         steps[name] = any_feeds(interp)
     steps["numpy GEMV 16 MiB"], _ = gemv()
-    for step in steps.values():
-        for _ in range(3):
-            step()
-    times = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            for _ in range(per_round):
-                t0 = time.perf_counter()
-                step()
-                times[name].append((time.perf_counter() - t0) * 1e3)
+    times = c.alternating_times(steps, rounds, per_round)
     return {name: {"min_ms": float(np.min(t)), "median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90))}
             for name, t in times.items()}
 

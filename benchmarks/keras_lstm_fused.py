@@ -80,21 +80,14 @@ def compile_while(pb):
 
 def latency(paths, x, rounds):
     from ai_edge_litert.interpreter import Interpreter
-    import time
 
     interps = {}
     for k, p in paths.items():
         interps[k] = Interpreter(model_path=p, num_threads=1)
         interps[k].allocate_tensors()
         interps[k].set_tensor(interps[k].get_input_details()[0]["index"], x)
-    times = {k: [] for k in paths}
-    for _ in range(rounds):
-        for k, interp in interps.items():
-            for _ in range(10):
-                t0 = time.perf_counter()
-                interp.invoke()
-                times[k].append(time.perf_counter() - t0)
-    return {k: float(np.median(v)) * 1e3 for k, v in times.items()}
+    times = c.alternating_times({k: interp.invoke for k, interp in interps.items()}, rounds, per_round=10, warmup=0)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def main(argv=None):

@@ -20,7 +20,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -142,15 +141,9 @@ def max_error(path, model, feeds, want):
 
 
 def latency(paths, feeds, rounds):
-    steps = {k: _prepared(p, feeds)[0] for k, p in paths.items()}
-    times = {k: [] for k in paths}
-    for _ in range(rounds):
-        for k, interp in steps.items():
-            for _ in range(10):
-                t0 = time.perf_counter()
-                interp.invoke()
-                times[k].append(time.perf_counter() - t0)
-    return {k: float(np.median(v)) * 1e3 for k, v in times.items()}
+    steps = {k: _prepared(p, feeds)[0].invoke for k, p in paths.items()}
+    times = c.alternating_times(steps, rounds, per_round=10, warmup=0)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def main(argv=None):

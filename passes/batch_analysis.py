@@ -60,6 +60,14 @@ class AxisAnalysis:
                               f"strip-{self.what} cannot remove it ({hint}use strip-batch{{mode=pin}} to keep a {self.what} of 1)")
 
     # -- walking --------------------------------------------------------------------------
+    def _record(self, node: Node, outs) -> None:
+        """What each output of ``node`` carries (None: no tracked axis)."""
+        for v, i in zip(node.outputs, outs):
+            if i is None:
+                self.info.pop(id(v), None)
+            else:
+                self.info[id(v)] = i
+
     def _graph(self, g: Graph) -> None:
         for node in g:
             ins = [self.get(v) for v in node.inputs]
@@ -70,11 +78,7 @@ class AxisAnalysis:
             else:
                 first = next(i for i in ins if i is not None)
                 outs = rule_for(node.op).forward(self, node, ins, first)
-            for v, i in zip(node.outputs, outs):
-                if i is None:
-                    self.info.pop(id(v), None)
-                else:
-                    self.info[id(v)] = i
+            self._record(node, outs)
             if len(node.outputs) == 1 and node.outputs[0].dtype is not None and node.outputs[0].dtype.is_int:
                 pos = rule_for(node.op).sizes(self, node)  # shape arithmetic reading the axis size
                 if pos:

@@ -106,11 +106,7 @@ class SequenceAnalysis(AxisAnalysis):
             else:
                 first = next(i for i in ins if i is not None)
                 outs = rule_for(node.op).forward(self, node, ins, first)
-            for v, i in zip(node.outputs, outs):
-                if i is None:
-                    self.info.pop(id(v), None)
-                else:
-                    self.info[id(v)] = i
+            self._record(node, outs)
             if outs_key is not None:
                 self.keys[id(node.outputs[0])] = outs_key
 
