@@ -1,4 +1,4 @@
-"""A Keras LSTM in LiteRT: TF's fused UNIDIRECTIONAL_SEQUENCE_LSTM vs litesmith's WHILE loop (issue 14 item 3).
+"""A Keras LSTM in LiteRT: TF's fused UNIDIRECTIONAL_SEQUENCE_LSTM vs litesmith's fused op and WHILE loop (issue 14 item 3).
 
     .venv/bin/python benchmarks/keras_lstm_fused.py [--json out.json] [--rounds 20]
 
@@ -7,8 +7,11 @@ Keras model itself (``TFLiteConverter.from_keras_model``: the layer's function k
 ``api_implements`` attribute); a frozen graph has lost it and TF emits the loop too. So: one tf_keras
 model (Input [1, T, F] -> LSTM(units, return_sequences=True)), converted by TF from the Keras model
 (fused) and by litesmith from the same model frozen with ``convert_variables_to_constants_v2``
-defaults (no passes: a WHILE). Both run in LiteRT (1 thread) on the same input; the outputs are
-compared with Keras, and the median invoke of alternating rounds of 10 is reported per size.
+defaults, no passes (``fuse-lstm-loops`` makes it one UNIDIRECTIONAL_SEQUENCE_LSTM) and, for
+comparison, through the compile pipeline without ``fuse-lstm-loops`` (a WHILE). All run in LiteRT
+(1 thread) on the same input; the outputs of the first and of a second invoke are compared with
+Keras (TF's fused op keeps its state from one invoke to the next), and the median invoke of
+alternating rounds of 10 is reported per size.
 """
 from __future__ import annotations
 
@@ -47,14 +50,32 @@ def build(tf, time, features, units, out_dir):
     return fused, pb, x, want
 
 
-def run_once(path, x):
+def run_twice(path, x):
+    """The outputs of two invokes on ``x`` (a stateful model differs on the second)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_path=path, num_threads=1)
     interp.allocate_tensors()
     interp.set_tensor(interp.get_input_details()[0]["index"], x)
-    interp.invoke()
-    return interp.get_tensor(interp.get_output_details()[0]["index"])
+    outs = []
+    for _ in range(2):
+        interp.invoke()
+        outs.append(interp.get_tensor(interp.get_output_details()[0]["index"]).copy())
+    return outs
+
+
+def compile_while(pb):
+    """litesmith's compile pipeline without fuse-lstm-loops: the WHILE form."""
+    import litesmith
+    from litesmith.api import pipeline_for
+    from litesmith.backends.tflite.compile import LOWERING_PIPELINE
+    from litesmith.backends.tflite.writer import write_tflite
+    from litesmith.passes.manager import PassManager
+
+    graph = litesmith.load(pb)
+    backend = ",".join(p for p in LOWERING_PIPELINE.split(",") if p != "fuse-lstm-loops")
+    PassManager.parse(f"{pipeline_for(graph, None, None)},{backend}").run(graph)
+    return bytes(write_tflite(graph))
 
 
 def latency(paths, x, rounds):
@@ -89,29 +110,40 @@ def main(argv=None):
     rows = []
     for time, features, units in SIZES:
         fused, pb, x, want = build(tf, time, features, units, out_dir)
-        ours = os.path.join(out_dir, f"ls_{time}_{features}_{units}.tflite")
-        with open(ours, "wb") as f:
-            f.write(bytes(litesmith.compile(litesmith.load(pb))))
+        paths = {"tf_fused": fused}
+        for who, blob in (("litesmith_fused", lambda: bytes(litesmith.compile(litesmith.load(pb)))),
+                          ("litesmith_while", lambda: compile_while(pb))):
+            paths[who] = os.path.join(out_dir, f"{who}_{time}_{features}_{units}.tflite")
+            with open(paths[who], "wb") as f:
+                f.write(blob())
         row = {"time": time, "features": features, "units": units}
-        for who, path in (("tf_fused", fused), ("litesmith_while", ours)):
-            got = run_once(path, x)
-            row[f"{who}_max_error"] = float(np.max(np.abs(got - want)))
+        for who, path in paths.items():
+            first, second = run_twice(path, x)
+            row[f"{who}_max_error"] = float(np.max(np.abs(first - want)))
+            row[f"{who}_second_invoke_error"] = float(np.max(np.abs(second - want)))
             row[f"{who}_ops"] = c.op_count(path)[1]
             row[f"{who}_bytes"] = os.path.getsize(path)
-        ms = latency({"tf_fused": fused, "litesmith_while": ours}, x, args.rounds)
+        ms = latency(paths, x, args.rounds)
         row["latency_ms"] = ms
-        row["ratio_while_over_fused"] = ms["litesmith_while"] / ms["tf_fused"]
+        row["ratio_fused_over_tf"] = ms["litesmith_fused"] / ms["tf_fused"]
+        row["ratio_while_over_fused"] = ms["litesmith_while"] / ms["litesmith_fused"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": c.machine_line(), "rows": rows}, f, indent=1)
-    print("| T, F, units | TF fused (UNIDIRECTIONAL_SEQUENCE_LSTM) ms | litesmith WHILE ms | ratio | max error vs Keras fused / WHILE |")
-    print("|---|---|---|---|---|")
+    print("| T, features, units | TF fused ms (ops) | litesmith fused ms (ops) | litesmith WHILE ms (ops) | "
+          "ratio fused / TF | ratio WHILE / fused | bytes TF / fused / WHILE | "
+          "max abs error vs Keras, TF / fused / WHILE (second invoke) |")
+    print("|---|---|---|---|---|---|---|---|")
+    who = ("tf_fused", "litesmith_fused", "litesmith_while")
     for r in rows:
-        print(f"| {r['time']}, {r['features']}, {r['units']} | {r['latency_ms']['tf_fused']:.3f} | "
-              f"{r['latency_ms']['litesmith_while']:.3f} | {r['ratio_while_over_fused']:.2f} | "
-              f"{r['tf_fused_max_error']:.1e} / {r['litesmith_while_max_error']:.1e} |")
+        ms = r["latency_ms"]
+        print(f"| {r['time']}, {r['features']}, {r['units']} | "
+              + " | ".join(f"{ms[w]:.3f} ({sum(r[w + '_ops'].values())})" for w in who)
+              + f" | {r['ratio_fused_over_tf']:.2f} | {r['ratio_while_over_fused']:.2f} | "
+              + " / ".join(str(r[w + "_bytes"]) for w in who) + " | "
+              + " / ".join(f"{r[w + '_max_error']:.1e} ({r[w + '_second_invoke_error']:.1e})" for w in who) + " |")
 
 
 if __name__ == "__main__":

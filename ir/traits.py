@@ -30,7 +30,7 @@ BATCH_AXIS_RULES = {
     "matmul": "a batch dim of either operand, or the rows of x; contracting over it mixes",
     "spatial": "NHWC op that needs its rank: the axis must be dim 0 of the first operand only; "
                "a size-1 dim is kept around it when stripped",
-    "transpose": "the axis moves with the constant permutation",
+    "transpose": "the axis moves with the constant permutation (so does the place of a squeezed-out one)",
     "concat": "joins along attr `axis`: mixes if it is the axis",
     "pack": "stacks along a new attr `axis`",
     "split": "splits along attr `axis`: mixes if it is the axis",
@@ -38,8 +38,10 @@ BATCH_AXIS_RULES = {
     "gather": "indices or params may carry it; gathering along it mixes",
     "reshape": "follows the axis through a static reshape (possibly merged into a larger dim), or to "
                "the dim of a run-time target that reads the axis size",
-    "expand_dims": "a new dim at attr `axis` may shift it",
-    "squeeze": "removing dims at attr `axes` may shift or remove it",
+    "expand_dims": "a new dim at attr `axis` may shift it; a size-1 axis a squeeze took out (before any "
+                   "transposes) comes back when the new dim is at its place",
+    "squeeze": "removing dims at attr `axes` may shift or remove it (a size-1 axis removed alone "
+               "is remembered for an expand_dims)",
     "strided_slice": "only a full, unit-stride slice of the axis keeps it",
     "per_dim_operands": "constant per-dim operands (slice begin/size, tile multiples, pad widths) lose "
                         "the axis's entry; the other operands must not carry it",

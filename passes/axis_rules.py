@@ -301,6 +301,14 @@ class Transpose(AxisRule):
         perm = [int(p) for p in const_operand(node.operand("perm"), node, "permutation")]
         return [AxisInfo(perm.index(first.axis), first.merged)]
 
+    def source(self, an, node):
+        """A value whose size-1 axis was squeezed out before dim p: after the transpose, before perm.index(p)."""
+        p = an.squeezed.get(id(node.inputs[0]))
+        perm = node.operand("perm").const_value()
+        if p is not None and perm is not None and p < len(perm):
+            an.squeezed[id(node.outputs[0])] = [int(q) for q in perm].index(p)
+        return None
+
     def strip(self, an, node, ins, a, rank):
         perm = [int(p) for p in node.operand("perm").const_value()]
         set_const_operand(node, 1, np.array([p - (p > a) for p in perm if p != a]))
@@ -333,6 +341,16 @@ class NewAxis(AxisRule):
     def strip(self, an, node, ins, a, rank):
         n = norm(node.attr("axis"), rank + 1)
         node.attrs["axis"] = n - (a < n)
+
+    def source(self, an, node):
+        """expand_dims putting back a size-1 axis a squeeze took out (torch's dynamo export of SDPA reshapes
+        [1, H, T, d] -> [-1, T, d] and back, which the ONNX frontend writes as squeeze / expand_dims)."""
+        if len(node.inputs) == 1 and an.squeezed.get(id(node.inputs[0])) == norm(node.attr("axis"), node.inputs[0].rank + 1):
+            return [AxisInfo(node.attr("axis") % (node.inputs[0].rank + 1))]
+        return None
+
+    def strip_source(self, node, axis):
+        _replace_by_identity(node)  # the put-back axis is stripped: the squeeze before it is an identity too
 
     def sizes(self, an, node):
         return axis_sizes.of_pack(an, node)
@@ -502,6 +520,8 @@ class Squeeze(AxisRule):
     def forward(self, an, node, ins, first):
         axes = squeeze_axes(node)
         if first.axis in axes:
+            if axes == [first.axis] and not first.merged:  # an expand_dims may put it back (see NewAxis.source)
+                an.squeezed[id(node.outputs[0])] = first.axis
             return [None]  # the tracked axis had size 1 and is gone
         return [AxisInfo(first.axis - sum(a < first.axis for a in axes), first.merged)]
 

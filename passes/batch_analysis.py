@@ -44,6 +44,7 @@ class AxisAnalysis:
         self.loop_inits: List[tuple] = []  # (while node, operand index): init lacks the axis the loop carries
         self.reversed: List[Node] = []  # nodes that reverse the tracked axis (go_backwards)
         self.sizes: Dict[int, frozenset] = {}  # integer value -> its elements holding the axis size (axis_sizes.py)
+        self.squeezed: Dict[int, int] = {}  # value -> dim before which a squeeze took out the size-1 axis
         for v, a in seeds.items():
             self.info[id(v)] = AxisInfo(a)
         self._graph(graph)

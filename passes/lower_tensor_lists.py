@@ -24,23 +24,29 @@ the loops' list slots, back to the reserve that starts the list). Dims still
 unknown after that (a dynamic batch) are 1 in the reserve's FILL, and each
 ``set_item`` into such a list first broadcasts the list to [n, *shape(item)]:
 the first write gives the list its element shape at run time.
+
+A stack that was ``f32[*]`` is then a tensor of known rank: what reads it is re-inferred, and a
+foreign node there that the frontend can now map is re-lifted (the ``tf.Split`` of the stack's
+shape in Keras 3's ``tf.vectorized_map``), as fold-constants would, having run before.
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 import numpy as np
 
 from litesmith.ir.builder import Builder
 from litesmith.ir.dtypes import DType
 from litesmith.ir.graph import Graph, Node, Value
+from litesmith.ir.reinfer import reinfer_node
 from litesmith.ir.types import TensorType, is_static, refine_shape, shapes_compatible
 
 from .pass_base import Pass, PassContext
 from .registry import register_pass
 from .rewrite import replace_value
+from .shape_folding import relift_foreign_node
 
 LIST_OPS = ("core.tensor_list_reserve", "core.tensor_list_from_tensor", "core.tensor_list_get_item",
             "core.tensor_list_set_item", "core.tensor_list_stack", "core.tensor_list_length")
@@ -60,6 +66,7 @@ class LowerTensorLists(Pass):
             ctx.report["skipped"] = why
             return bool(refined)  # refined element types are kept: they are true of the list
         lowered: Counter = Counter()
+        retyped: Set[int] = set()  # ids of the tensors that now stand where a stack / length was
         padded, ends = _lists_that_may_be_empty(graph)
         sizes: Dict[Node, Value] = {}
         pending: List[Graph] = [graph]
@@ -69,14 +76,35 @@ class LowerTensorLists(Pass):
                 if node in padded:
                     _lower_padded_reserve(node, sizes, lowered)
                 elif node in ends:
-                    _lower_padded_end(node, ends[node], sizes, lowered)
+                    _lower_padded_end(node, ends[node], sizes, lowered, retyped)
                 elif node.op in LIST_OPS:
-                    _lower(node, lowered)
+                    _lower(node, lowered, retyped)
                 elif node.op == "core.while":
                     _retype_loop(node)
                     pending.extend(node.regions)
         ctx.report["lowered"] = dict(sorted(lowered.items()))
+        relifted = _retype_users(graph, retyped)
+        if relifted:
+            ctx.report["relifted"] = relifted
         return bool(lowered)
+
+
+def _retype_users(graph: Graph, retyped: Set[int]) -> List[str]:
+    """Re-infer what reads a stacked list, now a tensor of known rank, and what follows from it; a
+    foreign node among them that its operand types now let the frontend map is re-lifted (Keras 3's
+    ``tf.vectorized_map`` splits the stacked list's shape, a vector of unknown length at load).
+    Only values downstream of ``retyped`` are visited by inference. Returns the re-lifted nodes."""
+    if not retyped:
+        return []  # no stack changed type (or no lists at all): nothing to visit
+    report: Dict[str, List[str]] = {}
+    for node in list(graph):
+        if node.graph is None or not any(id(v) in retyped for v in node.inputs):
+            continue
+        reinfer_node(node, retyped)
+        created = relift_foreign_node(node, report)
+        for n in created or ():
+            retyped.update(id(v) for v in n.outputs)
+    return report.get("relifted", [])
 
 
 def _why_not(graph: Graph) -> Optional[str]:
@@ -93,7 +121,7 @@ def _why_not(graph: Graph) -> Optional[str]:
     return None
 
 
-def _lower(node: Node, lowered: Counter) -> None:
+def _lower(node: Node, lowered: Counter, retyped: Set[int]) -> None:
     b = Builder(node.graph, before=node)
     ins = node.inputs
     if node.op == "core.tensor_list_reserve":
@@ -127,6 +155,8 @@ def _lower(node: Node, lowered: Counter) -> None:
     else:  # length
         shape = b.op("core.shape", [ins[0]], {"dtype": DType.INT32})
         new = b.op("core.gather", [shape, b.const(np.asarray(0, np.int32))], {"axis": 0})
+    if node.op in ("core.tensor_list_stack", "core.tensor_list_length") and new.type != node.output.type:
+        retyped.add(id(new))
     replace_value(node.output, new)  # a graph output keeps its name
     node.graph.remove(node)
     lowered[node.op] += 1
@@ -151,7 +181,8 @@ def _lower_padded_reserve(node: Node, sizes: Dict[Node, Value], lowered: Counter
     lowered[node.op] += 1
 
 
-def _lower_padded_end(node: Node, reserve: Node, sizes: Dict[Node, Value], lowered: Counter) -> None:
+def _lower_padded_end(node: Node, reserve: Node, sizes: Dict[Node, Value], lowered: Counter,
+                      retyped: Set[int]) -> None:
     """stack / length of a list padded to max(n, 1) rows: its first n rows / n."""
     b = Builder(node.graph, before=node)
     if node.op == "core.tensor_list_length":
@@ -162,6 +193,8 @@ def _lower_padded_end(node: Node, reserve: Node, sizes: Dict[Node, Value], lower
         lst = node.inputs[0]
         new = b.op("core.slice", [lst, b.const(np.zeros(lst.rank, np.int32)), sizes[reserve]],
                    output_types=[lst.type.with_shape((None,) + tuple(lst.shape[1:]))])
+    if new.type != node.output.type:
+        retyped.add(id(new))
     replace_value(node.output, new)
     node.graph.remove(node)
     lowered[node.op] += 1

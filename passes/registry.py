@@ -6,7 +6,7 @@ it reads one-line help from the module source without importing it.
 Third-party passes come from the ``litesmith.passes`` entry-point group
 (``my-pass = "my_pkg.passes:MyPass"``), so research code needs no fork. The
 backends contribute theirs the same way (pyproject.toml: ``lower-tflite``,
-``fuse-tflite``, ``stub-custom-ops``, ``split-host-ops``, ``quantize-*``), so this module names no backend; their help
+``fuse-tflite``, ``fuse-lstm-loops``, ``stub-custom-ops``, ``split-host-ops``, ``quantize-*``), so this module names no backend; their help
 is read from source too, and ``litesmith passes`` lists them as built in.
 
 To add a built-in pass: write ``passes/<module>.py`` with a ``@register_pass``

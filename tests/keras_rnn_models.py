@@ -31,8 +31,10 @@ __all__ = [
     "KERAS_RNN_FORMS",
     "KERAS_RNN_REFUSED",
     "KERAS_RNN_VARIANTS",
+    "KERAS_LSTM_LAST_OUTPUT",
     "KERAS_VERSIONS",
     "build_keras_rnn_variants",
+    "keras_lstm_last_output",
     "keras_rnn_models",
     "keras_rnn_models_keras3",
     "keras_rnn_models_tf_keras",
@@ -80,6 +82,10 @@ KERAS_RNN_REFUSED = {
     "go_backwards": (False, lambda L: _seq(L, L.LSTM(UNITS, return_sequences=True, go_backwards=True))),
     "bidirectional": (False, lambda L: _seq(L, L.Bidirectional(L.LSTM(4, return_sequences=True)))),
 }
+
+# LSTM(return_sequences=False) -> Dense: only the last output leaves the loop (whole-sequence
+# models only: fuse-lstm-loops; no prefix oracle is built).
+KERAS_LSTM_LAST_OUTPUT = (False, lambda L: lambda x: [L.Dense(VOCAB)(L.LSTM(UNITS)(x))])
 
 
 def _ids(variant):
@@ -161,6 +167,16 @@ def keras_rnn_models_keras3(tf, tf_models_dir):
 def keras_rnn_models_tf_keras(tf, tf_models_dir):
     """Every tf_keras recurrent variant, both freezing forms: {(variant, form): TFModel}."""
     return _timed(lambda: build_keras_rnn_variants(tf, tf_models_dir, "tf_keras"))
+
+
+@pytest.fixture(scope="session")
+def keras_lstm_last_output(tf, tf_models_dir):
+    """KERAS_LSTM_LAST_OUTPUT with Keras 3 and tf_keras, both freezing forms: {(version, form): TFModel}."""
+    def build():
+        return {(version, form): model for version in KERAS_VERSIONS
+                for form, model in _build_one(tf, _keras(tf, version), tf_models_dir, version, "last_output",
+                                              KERAS_LSTM_LAST_OUTPUT, prefix=False).items()}
+    return _timed(build)
 
 
 @pytest.fixture(scope="session", params=KERAS_VERSIONS)

@@ -190,3 +190,99 @@ def check_light_model(path, litert):
     ops = Counter(d["op_name"] for d in interp._get_ops_details() if d["op_name"] != "DELEGATE")
     err = float(np.max(np.abs(got - want)) / max(1.0, float(np.max(np.abs(want)))))
     return err, ops, seconds
+
+
+def gpt2_decoder(T: int = 8, D: int = 16, heads: int = 2, blocks: int = 2, vocab: int = 24, *,
+                 gelu: str = "erf", mask: str = "where", causal: bool = True, leak: int = 0, seed: int = 3):
+    """A GPT-2-style causal decoder as PyTorch exports write it: ids [1, T] int64 -> token + learned position
+    embeddings (Gather) -> pre-LN blocks (LayerNormalization; Q/K/V MatMul + Add; heads by Reshape/Transpose;
+    scores scaled by Div; a constant lower-triangular ``bias`` [1, 1, 2T, 2T] sliced to [T, T] and applied with
+    Where(bias, scores, finfo.min) (``mask="where"``) or Add of (1 - bias) * -1e4 (``mask="add"``); Softmax;
+    MatMul with V; output projection; GELU MLP in the Erf or tanh form) -> final LN -> lm head tied to the token
+    table. ``causal=False`` drops the mask: a bidirectional encoder; ``leak=1``: the mask lets each position see the
+    next one."""
+    rng = np.random.default_rng(seed)
+    hd, I64 = D // heads, TensorProto.INT64
+    inits = [init("wte", f32(rng, vocab, D, scale=0.5)), init("wpe", f32(rng, 2 * T, D, scale=0.3)),
+             init("pos_ids", np.arange(T, dtype=np.int64)[None]),
+             init("bias", np.tril(np.ones((2 * T, 2 * T), bool), leak)[None, None]),
+             init("sl_start", np.array([0, 0], np.int64)), init("sl_end", np.array([T, T], np.int64)),
+             init("sl_axes", np.array([2, 3], np.int64)),
+             init("heads_shape", np.array([1, T, heads, hd], np.int64)), init("model_shape", np.array([1, T, D], np.int64)),
+             init("scale", np.array(np.sqrt(hd), np.float32)), init("fill", np.array(np.finfo(np.float32).min, np.float32)),
+             init("one", np.array(1.0, np.float32)), init("half", np.array(0.5, np.float32)),
+             init("big_neg", np.array(-1e4, np.float32)), init("sqrt2", np.array(np.sqrt(2.0), np.float32)),
+             init("three", np.array(3.0, np.float32)), init("c_tanh", np.array(0.044715, np.float32)),
+             init("s_tanh", np.array(np.sqrt(2 / np.pi), np.float32))]
+    nodes = [helper.make_node("Gather", ["wte", "ids"], ["tok"]),
+             helper.make_node("Gather", ["wpe", "pos_ids"], ["pos"]),
+             helper.make_node("Add", ["tok", "pos"], ["h0"])]
+    if causal:
+        nodes.append(helper.make_node("Slice", ["bias", "sl_start", "sl_end", "sl_axes"], ["causal"]))
+        if mask == "add":
+            nodes += [helper.make_node("Cast", ["causal"], ["causal_f"], to=F32),
+                      helper.make_node("Sub", ["one", "causal_f"], ["blocked"]),
+                      helper.make_node("Mul", ["blocked", "big_neg"], ["addend"])]
+
+    def ln(x, p):
+        inits.extend([init(f"{p}.g", 1 + f32(rng, D, scale=0.1)), init(f"{p}.b", f32(rng, D, scale=0.1))])
+        nodes.append(helper.make_node("LayerNormalization", [x, f"{p}.g", f"{p}.b"], [p], axis=-1, epsilon=1e-5))
+        return p
+
+    def linear(x, p, n_in, n_out):
+        inits.extend([init(f"{p}.w", f32(rng, n_in, n_out, scale=n_in ** -0.5)), init(f"{p}.bias", f32(rng, n_out, scale=0.1))])
+        nodes.extend([helper.make_node("MatMul", [x, f"{p}.w"], [f"{p}.mm"]),
+                      helper.make_node("Add", [f"{p}.mm", f"{p}.bias"], [p])])
+        return p
+
+    def op(kind, ins, out, **attrs):
+        nodes.append(helper.make_node(kind, ins, [out], **attrs))
+        return out
+
+    h = "h0"
+    for b in range(blocks):
+        p = f"b{b}"
+        x = ln(h, f"{p}.ln1")
+        q, k, v = (op("Reshape", [linear(x, f"{p}.{n}", D, D), "heads_shape"], f"{p}.{n}h") for n in "qkv")
+        q = op("Transpose", [q], f"{p}.qt", perm=[0, 2, 1, 3])
+        k = op("Transpose", [k], f"{p}.kt", perm=[0, 2, 3, 1])
+        v = op("Transpose", [v], f"{p}.vt", perm=[0, 2, 1, 3])
+        s = op("Div", [op("MatMul", [q, k], f"{p}.qk"), "scale"], f"{p}.scores")
+        if causal:
+            s = (op("Where", ["causal", s, "fill"], f"{p}.masked") if mask == "where"
+                 else op("Add", [s, "addend"], f"{p}.masked"))
+        a = op("MatMul", [op("Softmax", [s], f"{p}.probs", axis=-1), v], f"{p}.att")
+        a = op("Reshape", [op("Transpose", [a], f"{p}.att_t", perm=[0, 2, 1, 3]), "model_shape"], f"{p}.att_m")
+        h = op("Add", [h, linear(a, f"{p}.proj", D, D)], f"{p}.r1")
+        m = linear(ln(h, f"{p}.ln2"), f"{p}.fc", D, 4 * D)
+        if gelu == "erf":
+            e = op("Erf", [op("Div", [m, "sqrt2"], f"{p}.m_s")], f"{p}.erf")
+            g = op("Mul", [op("Mul", [m, "half"], f"{p}.m_h"), op("Add", [e, "one"], f"{p}.erf1")], f"{p}.gelu")
+        else:
+            cube = op("Mul", [op("Pow", [m, "three"], f"{p}.m3"), "c_tanh"], f"{p}.m3c")
+            t = op("Tanh", [op("Mul", [op("Add", [m, cube], f"{p}.inner"), "s_tanh"], f"{p}.inner_s")], f"{p}.tanh")
+            g = op("Mul", [op("Mul", [m, "half"], f"{p}.m_h"), op("Add", [t, "one"], f"{p}.tanh1")], f"{p}.gelu")
+        h = op("Add", [h, linear(g, f"{p}.mlp", 4 * D, D)], f"{p}.r2")
+    op("MatMul", [ln(h, "ln_f"), op("Transpose", ["wte"], "wte_t", perm=[1, 0])], "logits")
+    ids = rng.integers(0, vocab, size=(1, T)).astype(np.int64)
+    model = make_model(nodes, [vinfo("ids", [1, T], I64)], [vinfo("logits", [1, T, vocab])], inits, 17, "gpt2")
+    return model, ids
+
+
+def step_in_litert(litert, blob: bytes, ids: np.ndarray, ids_name: str = "ids"):
+    """Run a decode-step model in LiteRT token by token from zero caches, each step's ``*_out`` caches fed to the
+    next: (the output at each position, the rows of every FULLY_CONNECTED output, the op names)."""
+    interp = litert(model_content=blob)
+    runner = interp.get_signature_runner("serving_default")
+    details = runner.get_input_details()
+    caches = {k: np.zeros(v["shape"], np.float32) for k, v in details.items() if k.startswith("cache/")}
+    outputs = []
+    for t, token in enumerate(ids):
+        got = runner(**{ids_name: np.array([token], details[ids_name]["dtype"])}, position=np.array(t, np.int32), **caches)
+        caches = {k[:-len("_out")]: v for k, v in got.items() if k.endswith("_out")}
+        outputs.append(next(v for k, v in got.items() if not k.startswith("cache/")))
+    shapes = {t["index"]: t["shape"] for t in interp.get_tensor_details()}
+    ops = [d["op_name"] for d in interp._get_ops_details()]
+    rows = [int(np.prod(shapes[d["outputs"][0]][:-1])) for d in interp._get_ops_details()
+            if d["op_name"] == "FULLY_CONNECTED"]
+    return outputs, rows, ops

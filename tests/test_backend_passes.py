@@ -32,7 +32,7 @@ CONV = dedent("""
 """)
 CONV_ATTRS = 'dilation_h_factor = 1, dilation_w_factor = 1, fused_activation_function = "{act}", padding = "VALID", stride_h = 1, stride_w = 1'
 RNG = np.random.default_rng(7)
-BACKEND_PASSES = {"lower-tflite", "fuse-tflite", "dense-rank2", "quantize-float16", "quantize-dynamic", "quantize-int8", "quantize-int16x8",
+BACKEND_PASSES = {"lower-tflite", "fuse-tflite", "dense-rank2", "fuse-lstm-loops", "quantize-float16", "quantize-dynamic", "quantize-int8", "quantize-int16x8",
                   "stub-custom-ops", "split-host-ops"}
 
 
@@ -114,7 +114,7 @@ def test_compile_raises_the_backend_error_itself_with_the_report():
 
 
 def test_tflite_pipeline_strings():
-    prep = "lower-tensor-lists,sink-loop-constants,demote-float64,"  # loops ready for WHILE, float64 in float32 (no-ops without them)
+    prep = "lower-tensor-lists,sink-loop-constants,demote-float64,fuse-lstm-loops,"  # loops ready for WHILE, float64 in float32 (no-ops without them)
     assert tflite_pipeline() == prep + "lower-tflite,fuse-tflite,dce"
     assert tflite_pipeline("dynamic") == prep + "lower-tflite,fuse-tflite,dce,quantize-dynamic"
     assert tflite_pipeline("int8", io_dtype="int8", percentile=99.9, integer_only=True) == \

@@ -51,14 +51,28 @@ def test_strided_slice_matches_tf(tf, begin, end, strides, masks):
 
 
 def test_strided_slice_with_runtime_bounds(tf):
-    """begin/end as graph inputs: the kernel still resolves them; inference gives unknown rank."""
+    """begin/end as graph inputs: the kernel still resolves them; inference knows the rank from the
+    masks and the bounds' length, and the dims no entry names (here the last)."""
     b, e, s = _i32([1, -1]), _i32([4, 0]), _i32([2, 1])
     want = tf.raw_ops.StridedSlice(input=X, begin=b, end=e, strides=s, shrink_axis_mask=2)
     from test_ops_common import run_op
 
     (got,), (t,) = run_op("core.strided_slice", [X, b, e, s], {"shrink_axis_mask": 2})
     np.testing.assert_array_equal(got, want.numpy())
-    assert t.shape is None
+    assert t.shape == (None, 6)
+
+
+@pytest.mark.parametrize("begin,end,strides,masks", STRIDED, ids=[str(i) for i in range(len(STRIDED))])
+def test_strided_slice_runtime_bounds_infer_a_shape_tf_agrees_with(tf, begin, end, strides, masks):
+    """Every spec above with its bounds as graph inputs (what tf.vectorized_map's x[i] is): the
+    inferred shape has TF's rank, and each dim it claims is TF's."""
+    from test_ops_common import run_op
+
+    want = tf.raw_ops.StridedSlice(input=X, begin=_i32(begin), end=_i32(end), strides=_i32(strides), **masks).numpy()
+    (got,), (t,) = run_op("core.strided_slice", [X, _i32(begin), _i32(end), _i32(strides)], masks)
+    np.testing.assert_array_equal(got, want)
+    assert t.shape is not None and len(t.shape) == want.ndim, (t.shape, want.shape)
+    assert all(d is None or d == w for d, w in zip(t.shape, want.shape)), (t.shape, want.shape)
 
 
 def test_normalize_strided_slice_spec():

@@ -216,3 +216,26 @@ def test_head_split_reshape_keeps_the_batch_axis():
     after = run(g, {"x": x[0]})
     np.testing.assert_array_equal(after["split"], before["split"][0])
     np.testing.assert_array_equal(after["unit"], before["unit"][0])
+
+
+def test_squeezed_batch_axis_comes_back_at_expand_dims():
+    """torch's dynamo exporter writes SDPA's keys as [1, H, T, d] -> [-1, T, d] -> transpose -> [1, H, d, T]; the
+    ONNX frontend makes the reshapes a squeeze and an expand_dims of axis 0. The squeezed batch axis of size 1
+    stays the outer factor of H, and the expand_dims re-adds it: both become identities."""
+    g = parse_ir(dedent("""
+    graph @main(%x: f32[1,2,3,4]) {
+      %s = core.squeeze(%x) {axes = [0]} : f32[2,3,4]
+      %perm = core.const() {value = dense<i32[3]> [0, 2, 1]} : i32[3]
+      %t = core.transpose(%s, %perm) : f32[2,4,3]
+      %e = core.expand_dims(%t) {axis = 0} : f32[1,2,4,3]
+      %y = core.matmul(%x, %e) {transpose_a = false, transpose_b = false} : f32[1,2,3,3]
+      return %y
+    }
+    """))
+    x = np.random.default_rng(0).normal(size=(1, 2, 3, 4)).astype(np.float32)
+    before = run(g, {"x": x})
+    run_pipeline(g, "strip-batch", verify_each=True)
+    text = print_ir(g)
+    assert "%x: f32[2,3,4]" in text and "core.squeeze" not in text and "core.expand_dims" not in text
+    assert "core.identity(%t) : f32[2,4,3]" in text and "%y = core.matmul(%x, %e)" in text
+    np.testing.assert_allclose(run(g, {"x": x[0]})["y"], before["y"][0], rtol=1e-6)

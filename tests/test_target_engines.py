@@ -87,7 +87,8 @@ def test_armnn_refuses_what_the_profile_refuses(lm_case):
     root = _armnn_root()
     blob, steps, pairs = lm_case
     findings = check_target(blob, "armnn")
-    assert findings[0].op == "GATHER" and {f.code for f in findings} == {"T001", "T010"}  # T010: rank-1 dense
+    assert findings[0].op == "GATHER" and {f.code for f in findings} == {"T001", "T010", "T011"}
+    # T010: a rank-1 dense input; T011: per-channel dense weights (litesmith's default int8)
     with pytest.raises(E.ArmnnUnavailable, match="GATHER"):
         E.run_armnn(blob, steps[:1], root=root)
 

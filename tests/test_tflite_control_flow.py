@@ -4,6 +4,8 @@ TensorArrayV3, TF2 StatelessWhile) converted with no passes and run in LiteRT at
 1, 5 and 17 against TensorFlow."""
 from __future__ import annotations
 
+from string import Template
+
 import numpy as np
 import pytest
 
@@ -230,6 +232,42 @@ def test_lower_tensor_lists_refines_elements_from_what_the_loop_writes():
     assert record.report["refined"] == ["ys"]
 
 
+# Keras 3's TimeDistributed over a dynamic time axis (tf.vectorized_map): the stacked list's shape
+# is split into its dims by a tf.Split that stays foreign at load (a vector of unknown length).
+# Lowering the list gives the stack a rank, so its readers are re-inferred and the Split re-lifted.
+_SPLIT_TAIL = """  %sh = core.shape(%y) {dtype = i32} : i32[$n]
+  %t, %b, %d = $split : $parts
+  %tb = core.mul(%t, %b) : i32[$one]
+  %rows = core.concat(%tb, %d) {axis = 0} : i32[$two]
+  %flat = core.reshape(%y, %rows) : f32[$flat]
+  return %flat, %rh
+}"""
+_FOREIGN = dict(n="?", split="tf.Split(%z, %sh) {T = i32, num_split = 3}", parts="i32[*], i32[*], i32[*]",
+                one="*", two="*", flat="*")
+_LIFTED = dict(n="3", split="core.split(%sh) {axis = 0, sizes = [1, 1, 1]}", parts="i32[1], i32[1], i32[1]",
+               one="1", two="2", flat="?,?")
+SPLIT_LOOP = KERAS_LOOP.replace("  return %y, %rh\n}", Template(_SPLIT_TAIL).substitute(_FOREIGN))
+SPLIT_LOWERED = KERAS_LOWERED.replace("  return %y, %rh\n}", Template(_SPLIT_TAIL).substitute(_LIFTED))
+
+
+def test_lower_tensor_lists_reinfers_the_stack_readers_and_relifts_a_split():
+    assert "tf.Split" in SPLIT_LOOP and "core.split" in SPLIT_LOWERED
+    record = check_pass("lower-tensor-lists", SPLIT_LOOP, SPLIT_LOWERED,
+                        feeds=_keras_loop_feeds(4, 3, np.random.default_rng(0)))["lower-tensor-lists"]
+    assert record.report["relifted"] == ["tf.Split 't'"]
+
+
+def test_relifted_split_of_the_stack_shape_runs_in_litert(litert_interpreter):
+    blob = litesmith.compile(parse_ir(SPLIT_LOOP))
+    rng = np.random.default_rng(2)
+    for length, batch in [(1, 3), (5, 1), (17, 3)]:
+        feeds = _keras_loop_feeds(length, batch, rng)
+        want = _keras_loop_numpy(**feeds)
+        got, ops = run_litert_resized(litert_interpreter, blob, feeds)
+        assert_close(got, {"flat": want["y"].reshape(length * batch, 2), "rh": want["rh"]}, atol=1e-6)
+        assert "WHILE" in ops and "SPLIT" in ops
+
+
 def test_list_of_unknown_batch_runs_in_litert_at_any_batch_and_length(litert_interpreter):
     blob = litesmith.compile(parse_ir(KERAS_LOOP))
     rng = np.random.default_rng(1)
@@ -312,13 +350,17 @@ def test_seed_lm_runs_at_any_length(tf, litert_interpreter, seed_lm):
 
 
 @pytest.mark.parametrize("fixture", ["keras_lstm_v2", "keras_gru_v2"])
-def test_keras_rnn_converts_as_a_while_model(tf, litert_interpreter, request, fixture):
-    """tf_keras LSTM / GRU (StatelessWhile over a static [2, 4, 3]) with no passes."""
+def test_keras_rnn_converts_with_no_passes(tf, litert_interpreter, request, fixture):
+    """tf_keras LSTM / GRU (StatelessWhile over a static [2, 4, 3]) with no passes: the LSTM becomes
+    UNIDIRECTIONAL_SEQUENCE_LSTM (fuse-lstm-loops; its zero states as FILLs), the GRU a WHILE."""
     model = request.getfixturevalue(fixture)
     blob = litesmith.compile(litesmith.load(model.pb_path))
-    got, ops = run_litert_resized(litert_interpreter, blob, model.inputs)
+    got, ops = run_litert_resized(litert_interpreter, blob, model.inputs, invokes=2)
     assert_close(got, model.expected, atol=1e-5)
-    assert "WHILE" in ops
+    if fixture == "keras_lstm_v2":
+        assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops and "WHILE" not in ops, ops
+    else:
+        assert "WHILE" in ops
 
 
 DUS = """

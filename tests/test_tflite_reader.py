@@ -179,3 +179,25 @@ def test_bad_files_are_user_errors_naming_the_file(bad, tmp_path):
 def test_missing_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="nope.tflite"):
         read_tflite(tmp_path / "nope.tflite")
+
+
+def test_an_empty_constant_reads_back(litert_interpreter):
+    """A RESHAPE to a scalar has the shape [] as a constant of no elements, which the writer gives
+    an empty buffer (as TF's converter does); the reader takes it as that constant, not as a
+    tensor nothing writes, and LiteRT runs the model."""
+    import litesmith
+    from litesmith.ir import parse_ir
+
+    src = """
+    graph @g(%x: f32[1]) {
+      %s = core.const() {value = dense<i32[0]> []} : i32[0]
+      %y = core.reshape(%x, %s) : f32[]
+      %z = core.mul(%y, %y) : f32[]
+      return %z
+    }
+    """
+    blob = bytes(litesmith.compile(parse_ir(src)))
+    x = np.asarray([3.0], np.float32)
+    assert run(read_tflite(blob), {"x": x})["z"] == np.float32(9.0)
+    got = litert_run_plain(litert_interpreter, blob, [x])
+    np.testing.assert_array_equal(got[0], np.float32(9.0))

@@ -42,10 +42,11 @@ def assert_close(got: Dict[str, np.ndarray], want: Dict[str, np.ndarray], atol: 
     return worst
 
 
-def run_litert_resized(litert, blob, feeds: Dict[str, np.ndarray]) -> Tuple[Dict[str, np.ndarray], List[str]]:
+def run_litert_resized(litert, blob, feeds: Dict[str, np.ndarray], invokes: int = 1) -> Tuple[Dict[str, np.ndarray], List[str]]:
     """Run ``blob`` in LiteRT on ``feeds`` (signature input names) after ``resize_tensor_input`` of each
     input to its feed's shape, as a user of a model with unknown dims does: (outputs by signature
-    name, the op names in execution order)."""
+    name, the op names in execution order). ``invokes`` > 1: the outputs of the last invoke on the
+    same inputs (a model that keeps state from one invoke to the next differs there)."""
     interp = litert(model_content=bytes(blob))
     signature = interp._get_full_signature_list()["serving_default"]
     for name, value in feeds.items():
@@ -53,6 +54,7 @@ def run_litert_resized(litert, blob, feeds: Dict[str, np.ndarray]) -> Tuple[Dict
     interp.allocate_tensors()
     for name, value in feeds.items():
         interp.set_tensor(signature["inputs"][name], np.asarray(value))
-    interp.invoke()
+    for _ in range(invokes):
+        interp.invoke()
     ops = [d["op_name"] for d in interp._get_ops_details() if d["op_name"] != "DELEGATE"]
     return {name: interp.get_tensor(i).copy() for name, i in signature["outputs"].items()}, ops

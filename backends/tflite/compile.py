@@ -28,7 +28,9 @@ from litesmith.passes.pipeline import parse_pipeline_syntax
 __all__ = ["compile_to_tflite", "tflite_pipeline", "LOWERING_PIPELINE", "PRE_LOWERING_PIPELINE", "op_counts"]
 
 # Lower, fuse, then sweep what the fusions bypassed.
-PRE_LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants,demote-float64"  # loops ready for WHILE; float64 computed in float32
+# core passes that prepare loops for WHILE, float64 computed in float32, then Keras LSTM loops fused
+# into UNIDIRECTIONAL_SEQUENCE_LSTM
+PRE_LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants,demote-float64,fuse-lstm-loops"
 LOWERING_PIPELINE = f"{PRE_LOWERING_PIPELINE},lower-tflite,fuse-tflite,dce"
 
 

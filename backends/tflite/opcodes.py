@@ -27,6 +27,12 @@ class OpCode:
     # Option fields the writer computes from the node instead of reading attrs
     # (``values_count`` of PACK, subgraph indices of WHILE/IF...); the reader drops them.
     derived: Tuple[str, ...] = ()
+    # Positions of the TFLite input list the op leaves absent (-1), between its IR operands
+    # (UNIDIRECTIONAL_SEQUENCE_LSTM without peepholes/projection); the reader drops them again.
+    absent_inputs: Tuple[int, ...] = ()
+    # Positions (in the TFLite input list) of inputs the kernel updates in place: written as
+    # variable tensors (the LSTM's state).
+    variable_inputs: Tuple[int, ...] = ()
 
 
 OPCODES: Dict[str, OpCode] = {}  # by op name

@@ -52,10 +52,13 @@ def tflop(
     num_regions: int = 0,
     category: str = "tfl",
     pure: bool = True,
+    absent_inputs: Sequence[int] = (),
+    variable_inputs: Sequence[int] = (),
 ):
     """Declare ``tfl.<name>`` and its opcode entry (builtin ``NAME``)."""
     op = "tfl." + name
-    register(OpCode(op, name.upper(), options, version or (lambda node: 1), tuple(derived)))
+    register(OpCode(op, name.upper(), options, version or (lambda node: 1), tuple(derived),
+                    tuple(absent_inputs), tuple(variable_inputs)))
     return defop(op, doc=doc, operands=operands, attrs=attrs, infer=infer, kernel=kernel, execute=execute,
                  num_regions=num_regions, category=category, pure=pure)
 
@@ -1036,6 +1039,53 @@ tflop("while", doc="Loop: regions cond (N args -> bool) and body (N args -> N); 
 tflop("if", doc="Conditional: bool scalar ``cond``; regions then/else take the other operands.",
       operands=["cond", "*args"], options="IfOptions", derived=("then_subgraph_index", "else_subgraph_index"),
       infer=_if_infer, execute=_exec_if, num_regions=2)
+
+
+def _lstm_infer(ctx):
+    x, w = ctx.types[0], ctx.types[1]
+    if x.shape is None or len(x.shape) != 3:
+        return [TensorType(x.dtype, None)]
+    units = None if w.shape is None else w.shape[0]
+    return [TensorType(x.dtype, tuple(x.shape[:2]) + (units,))]
+
+
+def _lstm_kernel(x, wi, wf, wc, wo, ri, rf, rc, ro, bi, bf, bc, bo, h, c, *, fused_activation_function,
+                 cell_clip, proj_clip, time_major, asymmetric_quantize_inputs, diagonal_recurrent_tensors):
+    """Keras' LSTM cell (sigmoid gates, tanh cell activation), no clipping, peepholes or projection."""
+    def sigmoid(v):
+        return 1.0 / (1.0 + np.exp(-v))
+
+    seq = x if time_major else np.swapaxes(x, 0, 1)
+    h, c = h.reshape(seq.shape[1], -1), c.reshape(seq.shape[1], -1)
+    out = []
+    for xt in seq:
+        i = sigmoid(xt @ wi.T + h @ ri.T + bi)
+        f = sigmoid(xt @ wf.T + h @ rf.T + bf)
+        g = np.tanh(xt @ wc.T + h @ rc.T + bc)
+        o = sigmoid(xt @ wo.T + h @ ro.T + bo)
+        c = f * c + i * g
+        h = o * np.tanh(c)
+        out.append(h)
+    y = np.stack(out).astype(x.dtype) if out else np.zeros(seq.shape[:2] + (wi.shape[0],), x.dtype)
+    return y if time_major else np.swapaxes(y, 0, 1)
+
+
+# The IR op has the 15 inputs a Keras LSTM uses; the writer leaves TFLite's peephole (9-11),
+# projection (16, 17) and layer-norm (20-23) inputs absent and writes both states as variable
+# tensors (the kernel updates them in place, so each must be a fresh FILL of zeros: lstm_loops.py).
+tflop("unidirectional_sequence_lstm",
+      doc="An LSTM over a sequence; weights per gate (i, f, c, o) [units, in] and [units, units], biases [units], "
+          "initial output and cell states [batch, units] (each written as a variable tensor).",
+      operands=["input", "input_to_input_weights", "input_to_forget_weights", "input_to_cell_weights",
+                "input_to_output_weights", "recurrent_to_input_weights", "recurrent_to_forget_weights",
+                "recurrent_to_cell_weights", "recurrent_to_output_weights", "input_gate_bias", "forget_gate_bias",
+                "cell_gate_bias", "output_gate_bias", "output_state", "cell_state"],
+      attrs={"fused_activation_function": Attr("str", "TANH", "the cell and output activation"),
+             "cell_clip": Attr("float", 0.0), "proj_clip": Attr("float", 0.0),
+             "time_major": Attr("bool", False), "asymmetric_quantize_inputs": Attr("bool", False),
+             "diagonal_recurrent_tensors": Attr("bool", False)},
+      options="UnidirectionalSequenceLSTMOptions", infer=_lstm_infer, kernel=_lstm_kernel,
+      absent_inputs=(9, 10, 11, 16, 17, 20, 21, 22, 23), variable_inputs=(18, 19))
 
 
 tflop("custom", doc="A custom operator named ``custom_code``; ``custom_options`` are its raw option bytes.",

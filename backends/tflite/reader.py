@@ -257,9 +257,12 @@ class _Lifter:
 
     def constant(self, t) -> Optional[np.ndarray]:
         raw = self.buffer_view(t.buffer) if t.buffer else memoryview(b"")
-        if not len(raw):
-            return None
         ty = self.tensor_type(t)
+        if not len(raw):
+            # A tensor of no elements needs no data: the writer gives an empty constant (a
+            # RESHAPE's shape [] to a scalar) an empty buffer, and only a read tells it apart.
+            empty = ty.shape is not None and None not in ty.shape and 0 in ty.shape
+            return np.zeros(ty.shape, ty.dtype.np) if empty and ty.dtype is not DType.STRING else None
         shape = [1 if d is None else d for d in ty.shape]
         if ty.dtype is DType.STRING:
             arr = _decode_strings(bytes(raw), f"{self.origin}: string constant {_text(t.name)!r}")

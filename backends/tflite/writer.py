@@ -179,7 +179,11 @@ class _ModelWriter:
         for node in graph:
             if node.op == "core.const":
                 continue
-            sub.operators.append(self._operator(node, [tensor(v) for v in node.inputs], [tensor(v) for v in node.outputs]))
+            op = self._operator(node, [tensor(v) for v in node.inputs], [tensor(v) for v in node.outputs])
+            sub.operators.append(op)
+            entry = OPCODES.get(node.op)
+            for i in () if entry is None else entry.variable_inputs:
+                sub.tensors[op.inputs[i]].isVariable = True
         sub.outputs = [tensor(v) for v in graph.outputs]
         return sub
 
@@ -242,6 +246,8 @@ class _ModelWriter:
         if node.op.startswith("tflite."):
             return self._foreign_operator(node, inputs, outputs)
         entry = OPCODES[node.op]
+        for i in entry.absent_inputs:
+            inputs.insert(i, -1)
         op = schema.OperatorT()
         op.inputs = inputs
         op.outputs = outputs

@@ -472,9 +472,33 @@ def _canonical_bound(x: int, masked: bool, is_end: bool, dim: int, stride: int) 
 _MASKS = ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")
 
 
+def strided_slice_shape_unknown_bounds(input_shape: Sequence[Optional[int]], n: int, masks) -> Shape:
+    """The result shape of a strided slice whose bounds are known only by their count ``n``.
+
+    The masks alone fix the layout (which dims are shrunk, new, or kept), so the rank is known;
+    the dims the ellipsis (explicit, or implicit after the last entry) covers keep their size,
+    and each dim an entry names is unknown. Why: ``tf.vectorized_map`` slices ``x[i]`` with
+    run-time bounds, and what its loop writes must keep a known rank."""
+    rank = len(input_shape)
+    spec = normalize_strided_slice((None,) * rank, [0] * n, [0] * n, [1] * n, **masks)
+    ellipsis, new_axes = masks["ellipsis_mask"], masks["new_axis_mask"]
+    at = next((i for i in range(n) if ellipsis >> i & 1), n)
+    named = lambda lo, hi: sum(1 for i in range(lo, hi) if not new_axes >> i & 1)  # noqa: E731
+    first, last = named(0, at), rank - named(at + 1, n)
+    return tuple(1 if d == NEW_AXIS else input_shape[d] if first <= d < last else None for d in spec.output_dims)
+
+
 def _infer_strided_slice(ctx):
     x = ctx.types[0]
     begin, end, strides = const_ints(ctx, 1), const_ints(ctx, 2), const_ints(ctx, 3)
+    if x.shape is not None and (begin is None or end is None or strides is None):
+        n = {vector_length(t) for t in ctx.types[1:4]}
+        masks = {m: ctx.attrs[m] for m in _MASKS}
+        if len(n) == 1 and None not in n:
+            try:
+                return [_t(x.dtype, strided_slice_shape_unknown_bounds(x.shape, n.pop(), masks))]
+            except StridedSliceError as e:
+                ctx.fail(str(e))
     if x.shape is None or begin is None or end is None or strides is None:
         return [_t(x.dtype, None)]
     try:
