@@ -540,6 +540,10 @@ def _infer_gather(ctx):
     bd = bd + len(indices.shape) if bd < 0 else bd
     if not 0 <= bd <= min(axis, len(indices.shape)):
         ctx.fail(f"batch_dims {ctx.attrs['batch_dims']} must be in [0, min(axis, rank(indices))]")
+    n = params.shape[axis]
+    known = const_ints(ctx, 1) if n is not None else None
+    if known and not all(-n <= i < n for i in known):  # a kernel would fail (a difftest finding: of an empty dim)
+        ctx.fail(f"constant indices {sorted(set(known))[:8]} out of range for a dim of size {n}")
     return [_t(params.dtype, params.shape[:axis] + indices.shape[bd:] + params.shape[axis + 1 :])]
 
 
