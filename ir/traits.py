@@ -11,12 +11,15 @@ from __future__ import annotations
 # -- traits ------------------------------------------------------------------------------------
 ELEMENTWISE = "elementwise"
 COMMUTATIVE = "commutative"
+PRODUCT = "product"
 
 TRAITS = {
     ELEMENTWISE: "each result element depends only on the operand elements at the same (broadcast) "
                  "index; operands broadcast numpy-style",
     COMMUTATIVE: "a binary op whose two operands may be swapped (numeric operands: core.add of strings "
                  "concatenates)",
+    PRODUCT: "the elementwise product of its two operands (shape arithmetic reads a dim computed as "
+             "size * n: Keras 3 TimeDistributed's [T * B, D] reshape)",
 }
 
 # -- batch-axis rules: how a tracked axis (batch, time) goes through the op -------------------------

@@ -22,7 +22,7 @@ from litesmith.ir.builder import Builder
 from litesmith.ir.errors import UserError
 from litesmith.ir.graph import Node, Value
 from litesmith.ir.registry import get_op
-from litesmith.ir.traits import BATCH_AXIS_RULES
+from litesmith.ir.traits import BATCH_AXIS_RULES, PRODUCT
 
 from . import axis_sizes
 
@@ -472,6 +472,11 @@ class Reshape(AxisRule):
             set_const_operand(node, 1, np.array(target))
 
 
+def _packs(p: Node) -> bool:
+    """``p`` stacks scalars into a shape vector (an op declaring the ``pack`` rule, along axis 0)."""
+    return get_op(p.op).batch_axis == "pack" and p.attrs.get("axis", 0) == 0
+
+
 def _splits_merged_axis(an, node: Node, a: int) -> bool:
     """A run-time target ``[..., -1, n, ...]`` that splits the dim holding the merged axis back
     in two (tf_keras TimeDistributed: ``[B*T, D] -> [-1, T, D]`` with ``T`` read at run time):
@@ -479,7 +484,7 @@ def _splits_merged_axis(an, node: Node, a: int) -> bool:
     axis size, so the ``-1`` is the axis's own factor."""
     shape = node.inputs[0].shape
     p = node.operand("shape").producer
-    if shape is None or p is None or p.op != "core.pack" or p.attrs.get("axis", 0) != 0:
+    if shape is None or p is None or not _packs(p):
         return False
     elems = [v.const_value() for v in p.inputs]
     if len(elems) != len(shape) + 1 or elems[a] is None or int(elems[a]) != -1 or elems[a + 1] is not None:
@@ -496,12 +501,11 @@ def _product_position(an, node: Node, first: AxisInfo) -> Optional[int]:
     [T * B, D]``); None otherwise."""
     shape = node.inputs[0].shape
     p = node.operand("shape").producer
-    if an.size != 1 or first.merged or shape is None or p is None or p.op != "core.pack" \
-            or p.attrs.get("axis", 0) != 0 or len(p.inputs) != len(shape) - 1:
+    if an.size != 1 or first.merged or shape is None or p is None or not _packs(p) or len(p.inputs) != len(shape) - 1:
         return None
     for k, v in enumerate(p.inputs):
         mul = v.producer
-        if (mul is not None and mul.op == "core.mul" and v.rank == 0 and first.axis in (k, k + 1)
+        if (mul is not None and PRODUCT in get_op(mul.op).traits and v.rank == 0 and first.axis in (k, k + 1)
                 and any(axis_sizes.positions(an, f) and f.rank == 0 for f in mul.inputs)):
             return k
     return None

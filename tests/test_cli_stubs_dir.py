@@ -48,10 +48,13 @@ def test_a_stub_pass_already_in_passes_runs_once(tmp_path):
 
 
 def test_failed_conversion_writes_no_stubs(tmp_path, capsys):
-    """The custom op's result feeds float64 math, which TFLite has no kernel for: stubbing happens,
-    the lowering then refuses the f64 exp, and neither the model nor the stubs directory appear."""
-    tail = [("core.cast", {"dtype": DType.FLOAT64}), ("core.exp", {})]
-    model, out, stubs = _model(tmp_path, (2, 3), tail), tmp_path / "m.tflite", tmp_path / "stubs"
+    """The custom op's result feeds float64 math with a constant beyond float32's range, which
+    demote-float64 must leave in float64 and TFLite has no kernel for: stubbing happens, the
+    lowering then refuses the f64 add, and neither the model nor the stubs directory appear."""
+    model, out, stubs = _model(tmp_path, (2, 3), [("core.cast", {"dtype": DType.FLOAT64})]), tmp_path / "m.tflite", tmp_path / "stubs"
+    text = model.read_text().replace("  return %y", "  %huge = core.const() {value = dense<f64[]> 1e300} : f64[]\n"
+                                                   "  %z = core.add(%y, %huge) : f64[2,3]\n  return %z")
+    model.write_text(text)
     assert main(["convert", str(model), "-o", str(out), "--stubs-dir", str(stubs)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "m" in err, err

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..registry import Attr, defop
-from ..traits import COMMUTATIVE, ELEMENTWISE
+from ..traits import COMMUTATIVE, ELEMENTWISE, PRODUCT
 from ..types import TensorType
 from ._common import broadcast_shapes, float_same_type, np_dtype, require_numeric, same_type
 
@@ -212,7 +212,7 @@ def _floor_mod(x, y):
 
 _binary("add", np.add, "x + y (strings concatenate).", traits=[COMMUTATIVE])
 _binary("sub", np.subtract, "x - y.")
-_binary("mul", np.multiply, "x * y.", traits=[COMMUTATIVE])
+_binary("mul", np.multiply, "x * y.", traits=[COMMUTATIVE, PRODUCT])
 _binary("div", _div, "x / y: true division for floats, truncation toward zero for integers (TF Div).")
 _binary("floor_div", _floor_div, "floor(x / y).")
 _binary("floor_mod", _floor_mod, "x - floor(x / y) * y: the result takes the sign of y.")
