@@ -21,6 +21,7 @@ from typing import Dict, Optional
 import numpy as np
 from litesmith.ir.builder import Builder
 from litesmith.ir.dtypes import DType
+from litesmith.ir.registry import get_op
 from litesmith.ir.graph import Graph, Node, Value
 
 from .pass_base import Pass, PassContext
@@ -74,6 +75,8 @@ def _touches_f64(node: Node) -> bool:
 
 def _blocker(node: Node) -> Optional[str]:
     """Why the node cannot compute in float32, or None."""
+    if get_op(node.op) is None:  # a foreign op has no inference to retype it (a fuzzed ONNX Conv of f64)
+        return f"{node.op} is a foreign op (its float32 twin's types cannot be inferred)"
     for v in node.inputs:
         c = v.const_value()
         if c is not None and c.dtype == np.float64 and c.size:
