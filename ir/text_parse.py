@@ -36,6 +36,8 @@ MAX_NESTING = 100
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 
 
+_MAX_DIM = 2 ** 31 - 1
+
 class _Tok:
     __slots__ = ("kind", "text", "value", "line", "col")
 
@@ -354,6 +356,8 @@ class _Parser:
                 tok = self.expect("number", "a dimension (an integer or ?)")
                 if not re.fullmatch(r"\d+", tok.text):
                     raise self.error(f"expected a dimension (an integer or ?), got {tok.describe()}", tok)
+                if int(tok.text) > _MAX_DIM:  # numpy's size arithmetic overflows beyond int64 (a fuzzing finding)
+                    raise self.error(f"dimension {tok.text} is beyond {_MAX_DIM} (int32, as TFLite and TF store dims)", tok)
                 dims.append(int(tok.text))
             if self.accept(close):
                 return tuple(dims)

@@ -233,12 +233,16 @@ def gelu(x, *, approximate):
 
 
 def softmax(x, *, beta):
+    if x.size == 0:  # nothing to normalize (numpy's max has no identity)
+        return np.array(x, copy=True)
     z = (x - x.max(axis=-1, keepdims=True)) * beta
     e = np.exp(z)
     return (e / e.sum(axis=-1, keepdims=True)).astype(x.dtype)
 
 
 def log_softmax(x):
+    if x.size == 0:
+        return np.array(x, copy=True)
     z = x - x.max(axis=-1, keepdims=True)
     return (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))).astype(x.dtype)
 

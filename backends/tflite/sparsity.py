@@ -78,6 +78,9 @@ def densify(stored: np.ndarray, shape: Sequence[int], sparsity, where: str) -> n
         b = order[level] - n
         d = block_map[b]
         orig[d] = orig[d] * block_size[b] + indices[level]
+    if not len(shape) or len(orig) != len(shape) or any(o is None or np.shape(o) != (stored.size,) for o in orig):
+        raise UserError(f"{where}: sparsity's traversal order does not index every dim of shape {shape} once per "
+                        "value (a fuzzing finding); the model is corrupt")
     for d in range(n):
         if orig[d].size and (orig[d].min() < 0 or orig[d].max() >= shape[d]):
             raise UserError(f"{where}: sparsity indices fall outside dimension {d} of shape {shape}")

@@ -302,7 +302,7 @@ def _infer_fake_quant(ctx):
         ctx.fail(f"min {a['min']} must be below max {a['max']}")
     if not 2 <= a["num_bits"] <= 16:
         ctx.fail(f"num_bits must be 2..16, got {a['num_bits']}")
-    return same_type(ctx)
+    return float_same_type(ctx)  # TF's FakeQuant takes floats (a bool one broke lower-tflite: difftest)
 
 
 defop(
