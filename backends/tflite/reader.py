@@ -262,7 +262,13 @@ class _Lifter:
             # A tensor of no elements needs no data: the writer gives an empty constant (a
             # RESHAPE's shape [] to a scalar) an empty buffer, and only a read tells it apart.
             empty = ty.shape is not None and None not in ty.shape and 0 in ty.shape
-            return np.zeros(ty.shape, ty.dtype.np) if empty and ty.dtype is not DType.STRING else None
+            if not empty or ty.dtype is DType.STRING:
+                return None
+            try:
+                return np.zeros(ty.shape, ty.dtype.np)
+            except ValueError:  # numpy refuses dims whose product overflows, zeros or not (a fuzzing finding)
+                raise UserError(f"{self.origin}: constant {_text(t.name)!r} has shape {list(ty.shape)}, too large "
+                                "even with no elements; the model is corrupt") from None
         shape = [1 if d is None else d for d in ty.shape]
         if ty.dtype is DType.STRING:
             arr = _decode_strings(bytes(raw), f"{self.origin}: string constant {_text(t.name)!r}")
