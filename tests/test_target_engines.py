@@ -75,6 +75,32 @@ def test_tflm_runs_the_cnn_as_litert_does(cnn_case):
     assert E.max_lsb(E.run_litert(blob, steps), E.run_tflm(blob, steps), E.output_lsb(blob)) <= 1
 
 
+def test_tflm_aborts_where_the_profile_says_t013(tmp_path):
+    """The tflm profile's limit on an int8 SOFTMAX (511 classes) is TFLM's own: flat scores over 511 classes
+    run, over 512 the reference kernel's RoundingDivideByPOT assertion aborts the process."""
+    import subprocess
+    import sys
+
+    _tflm()
+    from test_targets import wide_softmax_ir
+
+    codes = {}
+    for classes in (511, 512):
+        path = tmp_path / f"softmax{classes}.ir"
+        path.write_text(wide_softmax_ir(classes))
+        calib = {"x": np.random.default_rng(0).normal(0, 0.1, (8, 1, classes)).astype(np.float32)}
+        blob = litesmith.compile(litesmith.load(str(path)), quantize="int8", integer_only=True, calibration=calib,
+                                 progress=False)
+        (tmp_path / "m.tflite").write_bytes(blob)
+        probe = ("import sys, numpy as np; from tflite_micro.python.tflite_micro import runtime; "
+                 "i = runtime.Interpreter.from_bytes(open(sys.argv[1], 'rb').read(), arena_size=1 << 20); "
+                 f"i.set_input(np.full((1, {classes}), 0.01, np.float32), 0); i.invoke()")
+        codes[classes] = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "m.tflite")],
+                                        capture_output=True).returncode
+        assert [f.code for f in check_target(blob, "tflm")] == ([] if classes == 511 else ["T013"])
+    assert codes == {511: 0, 512: -6}  # SIGABRT
+
+
 def test_armnn_cpuref_runs_the_cnn_as_litert_does(cnn_case):
     root = _armnn_root()
     blob, steps = cnn_case

@@ -123,6 +123,34 @@ def test_armnn_target_converts_the_whole_lm_step(seed_lm_step, tmp_path, capsys,
             assert err <= 0.05 * max(1.0, float(np.max(np.abs(want)))), (target, name, err)
 
 
+def wide_softmax_ir(classes: int) -> str:
+    return (f"graph @main(%x: f32[1,{classes}]) {{\n  %y = core.softmax(%x) {{axis = -1}} : f32[1,{classes}]\n"
+            "  return %y\n}\n")
+
+
+def test_tflm_refuses_an_int8_softmax_over_512_classes_or_more(tmp_path, capsys):
+    """TFLM's reference int8 SOFTMAX aborts once a row's sum of exp(x - max) reaches 512 (flat scores;
+    MobileNetV2's 1000 classes): T013 from 512 classes on (an exactly flat row of 512 sums to 512), and
+    convert --target tflm stops before writing."""
+    calib = tmp_path / "calib.npz"
+    for classes, codes in ((511, []), (512, ["T013"])):
+        model = tmp_path / f"softmax{classes}.ir"
+        model.write_text(wide_softmax_ir(classes))
+        np.savez(calib, x=np.random.default_rng(0).normal(0, 0.1, (8, 1, classes)).astype(np.float32))
+        out = tmp_path / f"softmax{classes}.tflite"
+        args = ["convert", str(model), "-o", str(out), "--quantize", "int8", "--integer-only", "--calibration",
+                str(calib), "--target", "tflm"]
+        assert main(args) == (2 if codes else 0)
+        err = capsys.readouterr().err
+        assert out.exists() == (not codes)
+        if codes:
+            assert "T013 softmax-width: SOFTMAX 'y/int8': int8 SOFTMAX over 512 classes" in err and "--outputs" in err
+            blob = litesmith.compile(litesmith.load(str(model)), quantize="int8", integer_only=True, progress=False,
+                                     calibration=dict(np.load(calib)))
+            assert [f.code for f in check_target(blob, "tflm")] == codes
+            assert check_target(blob, "litert") == [] and check_target(blob, "armnn") == []
+
+
 def test_int8_cnn_passes_every_target(small_graphs, tmp_path, capsys):
     m = small_graphs["conv_bn_relu6"]
     (name,) = m.input_names

@@ -43,6 +43,7 @@ class TargetProfile:
     omitted_inputs: bool = True  # an optional input given as index -1 (TF's bias-less FULLY_CONNECTED)
     fully_connected_per_tensor: bool = False  # int8 FULLY_CONNECTED weights with one scale only
     fully_connected_min_rank: int = 0  # rank the FULLY_CONNECTED input and output must have at least
+    int8_softmax_max_classes: Optional[int] = None  # widest int8 -> int8 SOFTMAX row the engine survives
     int8_options: Mapping[str, object] = field(default_factory=dict)  # quantize-int8's options for this engine
     passes: str = ""  # run after lower-tflite,fuse-tflite,dce (before quantization): the engine's lowering choices
     final_passes: str = ""  # run last (after quantization, on the final types): lowering choices of the same kind
@@ -89,6 +90,9 @@ TARGETS: Dict[str, TargetProfile] = {
         ops=TFLM_OPS,
         tensor_types=frozenset({"INT8", "INT16", "INT32", "BOOL", "FLOAT32"}),  # FLOAT32 only at the edges
         integer_only=True, static_shapes=True, inline_buffers=True,
+        # its reference int8 SOFTMAX calls gemmlowp::RoundingDivideByPOT(..., bits of the sum over 1 + 23),
+        # which asserts the exponent <= 31: SIGABRT once a row's sum of exp(x - max) reaches 512
+        int8_softmax_max_classes=511,
         op_fixes={"UNIDIRECTIONAL_SEQUENCE_RNN": "run unroll-rnn (--passes strip-batch,unroll-rnn)"},
     ),
     "armnn": TargetProfile(
