@@ -32,7 +32,7 @@ CONV = dedent("""
 """)
 CONV_ATTRS = 'dilation_h_factor = 1, dilation_w_factor = 1, fused_activation_function = "{act}", padding = "VALID", stride_h = 1, stride_w = 1'
 RNG = np.random.default_rng(7)
-BACKEND_PASSES = {"lower-tflite", "fuse-tflite", "dense-rank2", "embedding-one-hot", "fuse-lstm-loops", "quantize-float16", "quantize-dynamic", "quantize-int8", "quantize-int16x8",
+BACKEND_PASSES = {"lower-tflite", "fuse-tflite", "dense-rank2", "embedding-one-hot", "softmax-int16", "fuse-lstm-loops", "quantize-float16", "quantize-dynamic", "quantize-int8", "quantize-int16x8",
                   "stub-custom-ops", "split-host-ops"}
 
 
@@ -309,6 +309,36 @@ def test_embedding_one_hot_leaves_ids_read_elsewhere():
     g = parse_ir(EMBEDDING.replace("return %y", "return %y, %ids"))
     run_pipeline(g, "embedding-one-hot", verify_each=True)
     assert [n.op for n in g if n.op != "core.const"] == ["tfl.gather"] and str(g.inputs[0].type) == "i32[]"
+
+
+WIDE_SOFTMAX = dedent("""
+    graph @main(%x: i8[1,600] q(scale=0.05, zp=3)) {
+      %y = tfl.softmax(%x) {beta = 1.0} : i8[1,600] q(scale=0.00390625, zp=-128)
+      return %y
+    }
+""")
+
+
+def test_softmax_int16_text_and_numerics():
+    """--target tflm's lowering choice: TFLM's int8 SOFTMAX aborts on flat rows of 512+ classes, its int16 one
+    does not; the int16 form gives the same int8 probabilities in TFLite integer arithmetic (within 1 LSB)."""
+    g = parse_ir(WIDE_SOFTMAX)
+    x = {"x": RNG.integers(-128, 128, (1, 600)).astype(np.int8)}
+    before = QuantizedInterpreter(parse_ir(WIDE_SOFTMAX)).run(x)["y"]
+    report = run_pipeline(g, "softmax-int16", verify_each=True)
+    assert print_ir(g) == dedent("""\
+        graph @main(%x: i8[1,600] q(scale=0.05, zp=3)) {
+          %"y/int16_in" = tfl.quantize(%x) : i16[1,600] q(scale=0.05, zp=0)
+          %"y/int16" = tfl.softmax(%"y/int16_in") {beta = 1.0} : i16[1,600] q(scale=3.0517578125e-05, zp=0)
+          %y = tfl.quantize(%"y/int16") : i8[1,600] q(scale=0.00390625, zp=-128)
+          return %y
+        }
+    """)
+    assert report["softmax-int16"].report == {"rewritten": 1}
+    after = QuantizedInterpreter(g).run(x)["y"]
+    assert after.dtype == np.int8 and np.abs(after.astype(int) - before.astype(int)).max() <= 1
+    narrow = parse_ir(WIDE_SOFTMAX.replace("600", "511"))
+    assert not run_pipeline(narrow, "softmax-int16")["softmax-int16"].report["rewritten"]
 
 
 def test_dense_rank2_keeps_a_batch_of_one_output():

@@ -99,6 +99,10 @@ def test_tflm_aborts_where_the_profile_says_t013(tmp_path):
                                         capture_output=True).returncode
         assert [f.code for f in check_target(blob, "tflm")] == ([] if classes == 511 else ["T013"])
     assert codes == {511: 0, 512: -6}  # SIGABRT
+    tflm = litesmith.compile(litesmith.load(str(path)), quantize="int8", integer_only=True, calibration=calib,
+                             target="tflm", progress=False)  # softmax-int16: 512 flat classes run
+    steps = [{"x": np.full((1, 512), 0.01, np.float32)}, {"x": calib["x"][0]}]
+    assert E.max_lsb(E.run_litert(tflm, steps), E.run_tflm(tflm, steps), E.output_lsb(tflm)) <= 1
 
 
 def test_armnn_cpuref_runs_the_cnn_as_litert_does(cnn_case):

@@ -128,27 +128,38 @@ def wide_softmax_ir(classes: int) -> str:
             "  return %y\n}\n")
 
 
-def test_tflm_refuses_an_int8_softmax_over_512_classes_or_more(tmp_path, capsys):
+def _softmax_input_types(blob) -> list:
+    model = schema.ModelT.InitFromPackedBuf(bytearray(blob), 0)
+    sg, names = model.subgraphs[0], {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    return [names[sg.tensors[op.inputs[0]].type] for op in sg.operators
+            if codes[op.opcodeIndex] == schema.BuiltinOperator.SOFTMAX]
+
+
+def test_tflm_target_computes_a_wide_int8_softmax_in_int16(tmp_path, capsys):
     """TFLM's reference int8 SOFTMAX aborts once a row's sum of exp(x - max) reaches 512 (flat scores;
-    MobileNetV2's 1000 classes): T013 from 512 classes on (an exactly flat row of 512 sums to 512), and
-    convert --target tflm stops before writing."""
+    MobileNetV2's 1000 classes): the tflm profile reports T013 from 512 classes on (an exactly flat row
+    of 512 sums to 512), and --target tflm computes such a SOFTMAX in int16 (softmax-int16)."""
     calib = tmp_path / "calib.npz"
     for classes, codes in ((511, []), (512, ["T013"])):
         model = tmp_path / f"softmax{classes}.ir"
         model.write_text(wide_softmax_ir(classes))
         np.savez(calib, x=np.random.default_rng(0).normal(0, 0.1, (8, 1, classes)).astype(np.float32))
+        blob = litesmith.compile(litesmith.load(str(model)), quantize="int8", integer_only=True, progress=False,
+                                 calibration=dict(np.load(calib)))
+        assert [f.code for f in check_target(blob, "tflm")] == codes
+        assert check_target(blob, "litert") == [] and check_target(blob, "armnn") == []
         out = tmp_path / f"softmax{classes}.tflite"
         args = ["convert", str(model), "-o", str(out), "--quantize", "int8", "--integer-only", "--calibration",
                 str(calib), "--target", "tflm"]
-        assert main(args) == (2 if codes else 0)
-        err = capsys.readouterr().err
-        assert out.exists() == (not codes)
-        if codes:
-            assert "T013 softmax-width: SOFTMAX 'y/int8': int8 SOFTMAX over 512 classes" in err and "--outputs" in err
-            blob = litesmith.compile(litesmith.load(str(model)), quantize="int8", integer_only=True, progress=False,
-                                     calibration=dict(np.load(calib)))
-            assert [f.code for f in check_target(blob, "tflm")] == codes
-            assert check_target(blob, "litert") == [] and check_target(blob, "armnn") == []
+        assert main(args) == 0, capsys.readouterr().err
+        assert check_target(out.read_bytes(), "tflm") == []
+        assert _softmax_input_types(out.read_bytes()) == (["INT16"] if codes else ["INT8"])
+    path = tmp_path / "softmax512.tflite"
+    path.write_bytes(blob)
+    assert main(["inspect", str(path), "--check", "--target", "tflm"]) == 1
+    out = capsys.readouterr().out
+    assert "T013 softmax-width: SOFTMAX 'y/int8': int8 SOFTMAX over 512 classes" in out and "--target tflm" in out
 
 
 def test_int8_cnn_passes_every_target(small_graphs, tmp_path, capsys):

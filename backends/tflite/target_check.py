@@ -167,8 +167,8 @@ def _check_options(profile, operator, op, node, inputs, sg, act_names, options_n
         if x.Type() == y.Type() == schema.TensorType.INT8 and classes > limit:
             add("softmax-width", node, op, f"int8 SOFTMAX over {classes} classes: {profile.name}'s reference "
                 f"kernel aborts (SIGABRT) when a row's sum of exp(x - max) reaches {limit + 1} "
-                "(flat scores)", "cut the model before the SOFTMAX (--outputs LOGITS) and apply the softmax "
-                "in the app (argmax needs none)")
+                "(flat scores)", "convert with --target tflm (its softmax-int16 pass computes that SOFTMAX "
+                "in int16), or cut the model before it (--outputs LOGITS)")
     if profile.fused_activations is None:
         return
     table = operator.BuiltinOptions()
