@@ -66,6 +66,7 @@ class EmbeddingOneHot(Pass):
         table, ids = node.inputs[0], node.inputs[1]
         quant = table.type.quant
         return (node.attrs.get("axis", 0) == 0 and node.attrs.get("batch_dims", 0) == 0 and table.is_const()
+                and node.outputs[0].dtype is table.dtype  # not a hybrid lookup (int8 table, float rows)
                 and table.shape is not None and len(table.shape) == 2 and ids.shape is not None
                 and ids.producer is None and ids.graph is not None and ids in ids.graph.inputs
                 and ids.dtype in (DType.INT32, DType.INT64)
