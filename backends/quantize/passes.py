@@ -109,6 +109,7 @@ class QuantizeInt8(_QuantizePass):
     integer_only: bool = False  # every op int8, no float kept for accuracy; an op without an int8 kernel is an error
     max_drop: Optional[float] = None  # accuracy budget in percent (top-1 agreement): weighted layers made hybrid or kept float to meet it
     per_tensor_fc: bool = False  # one weight scale per FULLY_CONNECTED (Arm NN 20.08: --target armnn)
+    float_requantize: bool = False  # no int8 -> int8 QUANTIZE: requantize through float (--target armnn)
 
     def check(self, calibration) -> None:
         if self.io_dtype not in IO_DTYPES:
@@ -139,7 +140,7 @@ class QuantizeInt8(_QuantizePass):
         quantize_int8(graph, ranges, self.io_dtype, ctx.report, integer_only=self.integer_only, moments=second,
                       float_layers={k for k, v in choices.items() if v == "float"},
                       hybrid_layers={k for k, v in choices.items() if v == "hybrid"},
-                      per_tensor_fc=self.per_tensor_fc)
+                      per_tensor_fc=self.per_tensor_fc, float_requantize=self.float_requantize)
 
 
 @register_pass("quantize-int16x8")
