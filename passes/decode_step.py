@@ -20,8 +20,9 @@ the caller feeds zeros at position 0 and each step's outputs to the next.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
 
@@ -107,21 +108,28 @@ def _length(tokens: List[Value]) -> int:
     return length
 
 
+def _table_key(table: np.ndarray, dim: int) -> tuple:
+    """Equal tables looked up along the same dim share one row: each block's copy of the causal mask."""
+    return table.dtype.str, table.shape, dim, hashlib.blake2b(np.ascontiguousarray(table).tobytes()).digest()
+
+
 def _look_up(graph: Graph, an: SequenceAnalysis, index: Value) -> None:
-    """Replace each position-indexed constant operand by its row at ``position`` (one gather per constant)."""
-    done: Dict[Tuple[int, int], Value] = {}
+    """Replace each position-indexed constant operand by its row at ``position`` (one gather per
+    distinct table; the lookups come in graph order, so the first one's row dominates the others)."""
+    done: Dict[tuple, Value] = {}
     for node, k, dim in an.lookups:
         c = node.inputs[k]
-        row = done.get((id(c), dim))
+        table = c.const_value()
+        key = _table_key(table, dim)
+        row = done.get(key)
         if row is None:
             b = Builder(graph, before=node)
-            table = c.const_value()
             first = np.take(table, [0], axis=dim)
             if np.array_equal(np.broadcast_to(first, table.shape), table):  # the same at every position
                 row = b.const(first, name=f"{c.name}/row")
             else:
                 row = b.op("core.gather", [c, index], {"axis": dim, "batch_dims": 0}, name=f"{c.name}/at_position")
-            done[(id(c), dim)] = row
+            done[key] = row
         node.set_input(k, row)
 
 

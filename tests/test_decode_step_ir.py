@@ -96,6 +96,30 @@ def test_keys_on_the_left_move_to_the_right_of_the_product():
     np.testing.assert_allclose(step_through(graph, ids), whole, rtol=1e-6, atol=1e-6)
 
 
+def test_equal_mask_tables_are_looked_up_once():
+    """Two attention layers with their own copies of the same causal mask (each Keras block folds
+    its own): one gather of the mask row at position serves both."""
+    text = dedent(DECODER)
+    body = text[text.index("      %scores ="):text.index("      %y = ")]
+    second = body.replace("%scores", "%scores2").replace("%causal", "%causal2").replace("%neg", "%neg2") \
+        .replace("%masked", "%masked2").replace("%probs", "%probs2").replace("%attended", "%attended2") \
+        .replace("(%q, %k)", "(%y, %y)").replace("(%probs2, %v)", "(%probs2, %y)")
+    text = text.replace("      return %y", second + "      %z = core.add(%y, %attended2) : f32[4,4]\n      return %z")
+    graph = parse_ir(text)
+    ids = np.array([1, 3, 0, 2], np.int32)
+    whole = run(graph, {"ids": ids})["z"]
+    run_pipeline(graph, "decode-step", verify_each=True)
+    printed = print_ir(graph, elide_above=4)
+    assert printed.count("core.gather(%causal") == 1 and "core.gather(%causal2" not in printed
+    assert '%masked2 = core.select(%"causal/at_position", %scores2, %neg2) : f32[1,4]' in printed
+    assert len(graph_state(graph)) == 4
+    caches = {v.name: np.zeros(v.shape, np.float32) for v in graph.inputs if v.name.startswith("cache/")}
+    for t, token in enumerate(ids):
+        out = run(graph, {"ids": np.array([token], np.int32), "position": np.array(t, np.int32), **caches})
+        caches = {p.input: out[p.output] for p in graph_state(graph)}
+        np.testing.assert_allclose(out["z"][0], whole[t], rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("edit, message", [
     (("%causal, %scores, %neg", "%everything, %scores, %neg"),
      r"core.select node 'masked' is not a causal mask: it lets position 0 see the later position 1"),
