@@ -306,8 +306,10 @@ def apply_patterns_greedily(
 
     for iteration in range(1, max_iterations + 1):
         result.iterations = iteration
-        for n in list(graph.walk()):
-            touch(n)
+        seeds = list(graph.walk())  # the queue is empty here: every node once, in graph order
+        queue.extend(seeds)
+        queued.update(map(id, seeds))
+        del seeds
         budget = max_rewrites if max_rewrites is not None else 10 * len(queue) + 100
         changed = False
         while queue:

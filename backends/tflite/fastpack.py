@@ -8,7 +8,11 @@ the same arithmetic (alignment, padding, vtable layout and sharing) written
 inline, so the generated ``Pack`` code runs unchanged and writes the same
 bytes; only a value out of its field's range fails later (``struct.error``
 rather than the builder's ``TypeError``), which the writer never produces.
-``tests/test_tflite_writer.py`` compares it with the stock builder byte for byte.
+``tests/test_tflite_fastpack.py`` compares it with the stock builder byte for byte.
+
+The field-level packers (``pack_tensor``, ``pack_operator``, ``subgraph_table``,
+``model_table``) are what the writer calls straight from the IR;
+``pack_model`` runs the same packers over an object-API ``ModelT``.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ from flatbuffers.builder import IsNestedError, IsNotNestedError, OffsetArithmeti
 
 from . import schema_generated as schema
 
-__all__ = ["FastBuilder", "pack_model"]
+__all__ = ["FastBuilder", "int32_vector", "model_table", "offset_vector", "pack_model", "pack_operator",
+           "pack_tensor", "subgraph_table"]
 
 _I8, _U8, _I16, _U16 = struct.Struct("<b"), struct.Struct("<B"), struct.Struct("<h"), struct.Struct("<H")
 _I32, _U32, _I64, _U64 = struct.Struct("<i"), struct.Struct("<I"), struct.Struct("<q"), struct.Struct("<Q")
@@ -308,70 +313,90 @@ def _pack(b: FastBuilder, obj) -> int:
 def _pack_tensor(b: FastBuilder, t) -> int:
     if t.variantTensors is not None:
         return t.Pack(b)
-    shape = None if t.shape is None else _scalar_vector(b, t.shape, _I32)
-    name = None if t.name is None else b.CreateString(t.name)
-    quantization = None if t.quantization is None else t.quantization.Pack(b)
-    sparsity = None if t.sparsity is None else t.sparsity.Pack(b)
-    signature = None if t.shapeSignature is None else _scalar_vector(b, t.shapeSignature, _I32)
+    return pack_tensor(b, t.shape, t.type, t.buffer, t.name, t.quantization, t.isVariable, t.shapeSignature,
+                       t.sparsity, t.hasRank, t.externalBuffer)
+
+
+def pack_tensor(b: FastBuilder, shape, type_code: int, buffer: int, name, quantization=None, is_variable=False,
+                shape_signature=None, sparsity=None, has_rank=False, external_buffer=0) -> int:
+    """A ``Tensor`` table from its fields (``quantization``/``sparsity``: object-API objects or None),
+    written as ``TensorT.Pack`` writes it."""
+    shape = None if shape is None else _scalar_vector(b, shape, _I32)
+    name = None if name is None else b.CreateString(name)
+    quantization = None if quantization is None else quantization.Pack(b)
+    sparsity = None if sparsity is None else sparsity.Pack(b)
+    signature = None if shape_signature is None else _scalar_vector(b, shape_signature, _I32)
     fields = []
     if shape is not None:
         fields.append((0, 4, _UOFFSET, shape))
-    if t.type != 0:
-        fields.append((1, 1, _I8, t.type))
-    if t.buffer != 0:
-        fields.append((2, 4, _U32, t.buffer))
+    if type_code != 0:
+        fields.append((1, 1, _I8, type_code))
+    if buffer != 0:
+        fields.append((2, 4, _U32, buffer))
     if name is not None:
         fields.append((3, 4, _UOFFSET, name))
     if quantization is not None:
         fields.append((4, 4, _UOFFSET, quantization))
-    if t.isVariable != 0:
-        fields.append((5, 1, _BOOL, t.isVariable))
+    if is_variable:
+        fields.append((5, 1, _BOOL, is_variable))
     if sparsity is not None:
         fields.append((6, 4, _UOFFSET, sparsity))
     if signature is not None:
         fields.append((7, 4, _UOFFSET, signature))
-    if t.hasRank != 0:
-        fields.append((8, 1, _BOOL, t.hasRank))
-    if t.externalBuffer != 0:
-        fields.append((10, 4, _U32, t.externalBuffer))
+    if has_rank:
+        fields.append((8, 1, _BOOL, has_rank))
+    if external_buffer != 0:
+        fields.append((10, 4, _U32, external_buffer))
     return _table(b, 11, fields)
 
 
 def _pack_operator(b: FastBuilder, op) -> int:
-    inputs = None if op.inputs is None else _scalar_vector(b, op.inputs, _I32)
-    outputs = None if op.outputs is None else _scalar_vector(b, op.outputs, _I32)
-    options = None if op.builtinOptions is None else op.builtinOptions.Pack(b)
-    custom = None if op.customOptions is None else _scalar_vector(b, op.customOptions, _U8)
-    mutating = None if op.mutatingVariableInputs is None else _scalar_vector(b, op.mutatingVariableInputs, _BOOL)
-    intermediates = None if op.intermediates is None else _scalar_vector(b, op.intermediates, _I32)
-    options2 = None if op.builtinOptions2 is None else op.builtinOptions2.Pack(b)
+    return pack_operator(b, op.opcodeIndex, op.inputs, op.outputs, op.builtinOptionsType, op.builtinOptions,
+                         op.customOptions, op.customOptionsFormat, op.mutatingVariableInputs, op.intermediates,
+                         op.largeCustomOptionsOffset, op.largeCustomOptionsSize, op.builtinOptions2Type,
+                         op.builtinOptions2, op.debugMetadataIndex)
+
+
+def pack_operator(b: FastBuilder, opcode_index: int, inputs, outputs, options_type: int = 0, options=None,
+                  custom_options=None, custom_options_format: int = 0, mutating=None, intermediates=None,
+                  large_offset: int = 0, large_size: int = 0, options2_type: int = 0, options2=None,
+                  debug_metadata_index: int = -1) -> int:
+    """An ``Operator`` table from its fields (``options``: an object-API options object or None),
+    written as ``OperatorT.Pack`` writes it."""
+    inputs = None if inputs is None else _scalar_vector(b, inputs, _I32)
+    outputs = None if outputs is None else _scalar_vector(b, outputs, _I32)
+    options = None if options is None else options.Pack(b)
+    custom = None if custom_options is None else _scalar_vector(b, custom_options, _U8)
+    mutating = None if mutating is None else _scalar_vector(b, mutating, _BOOL)
+    intermediates = None if intermediates is None else _scalar_vector(b, intermediates, _I32)
+    options2 = None if options2 is None else options2.Pack(b)
     fields = []
-    if op.opcodeIndex != 0:
-        fields.append((0, 4, _U32, op.opcodeIndex))
+    if opcode_index != 0:
+        fields.append((0, 4, _U32, opcode_index))
     for slot, off in ((1, inputs), (2, outputs)):
         if off is not None:
             fields.append((slot, 4, _UOFFSET, off))
-    if op.builtinOptionsType != 0:
-        fields.append((3, 1, _U8, op.builtinOptionsType))
+    if options_type != 0:
+        fields.append((3, 1, _U8, options_type))
     if options is not None:
         fields.append((4, 4, _UOFFSET, options))
     if custom is not None:
         fields.append((5, 4, _UOFFSET, custom))
-    if op.customOptionsFormat != 0:
-        fields.append((6, 1, _I8, op.customOptionsFormat))
+    if custom_options_format != 0:
+        fields.append((6, 1, _I8, custom_options_format))
     for slot, off in ((7, mutating), (8, intermediates)):
         if off is not None:
             fields.append((slot, 4, _UOFFSET, off))
-    if op.largeCustomOptionsOffset != 0:
-        fields.append((9, 8, _U64, op.largeCustomOptionsOffset))
-    if op.largeCustomOptionsSize != 0:
-        fields.append((10, 8, _U64, op.largeCustomOptionsSize))
-    if op.builtinOptions2Type != 0:
-        fields.append((11, 1, _U8, op.builtinOptions2Type))
+    if large_offset != 0:
+        fields.append((9, 8, _U64, large_offset))
+    if large_size != 0:
+        fields.append((10, 8, _U64, large_size))
+    if options2_type != 0:
+        fields.append((11, 1, _U8, options2_type))
     if options2 is not None:
         fields.append((12, 4, _UOFFSET, options2))
-    if op.debugMetadataIndex != -1:
-        fields.append((13, 4, _I32, op.debugMetadataIndex))
+    if debug_metadata_index != -1:
+        fields.append((13, 4, _I32, debug_metadata_index))
     return _table(b, 14, fields)
 
 
@@ -380,11 +405,17 @@ def _pack_subgraph(b: FastBuilder, sg) -> int:
     inputs = None if sg.inputs is None else _scalar_vector(b, sg.inputs, _I32)
     outputs = None if sg.outputs is None else _scalar_vector(b, sg.outputs, _I32)
     operators = None if sg.operators is None else _offset_vector(b, [_pack(b, op) for op in sg.operators])
-    name = None if sg.name is None else b.CreateString(sg.name)
+    return subgraph_table(b, tensors, inputs, outputs, operators, sg.name, sg.debugMetadataIndex)
+
+
+def subgraph_table(b: FastBuilder, tensors, inputs, outputs, operators, name, debug_metadata_index: int = -1) -> int:
+    """A ``SubGraph`` table over vectors written before it (offsets or None), then its name, as
+    ``SubGraphT.Pack`` ends."""
+    name = None if name is None else b.CreateString(name)
     fields = [(slot, 4, _UOFFSET, off) for slot, off in enumerate((tensors, inputs, outputs, operators, name))
               if off is not None]
-    if sg.debugMetadataIndex != -1:
-        fields.append((5, 4, _I32, sg.debugMetadataIndex))
+    if debug_metadata_index != -1:
+        fields.append((5, 4, _I32, debug_metadata_index))
     return _table(b, 6, fields)
 
 
@@ -401,11 +432,27 @@ def _pack_model(b: FastBuilder, m) -> int:
     signature_defs = objects(m.signatureDefs)
     external_groups = objects(m.externalBufferGroups)
     external_buffers = objects(m.externalBuffers)
-    fields = [(0, 4, _U32, m.version)] if m.version != 0 else []
-    offsets = (operator_codes, subgraphs, description, buffers, metadata_buffer, metadata, signature_defs,
-               external_groups, external_buffers)
+    return model_table(b, m.version, operator_codes, subgraphs, description, buffers, metadata_buffer, metadata,
+                       signature_defs, external_groups, external_buffers)
+
+
+def model_table(b: FastBuilder, version: int, *offsets) -> int:
+    """A ``Model`` table: its version, then the offsets (or None) of its vectors and description in
+    schema order (operator codes, subgraphs, description, buffers, metadata buffer, metadata,
+    signature defs, external buffer groups, external buffers)."""
+    fields = [(0, 4, _U32, version)] if version != 0 else []
     fields += [(slot, 4, _UOFFSET, off) for slot, off in enumerate(offsets, start=1) if off is not None]
     return _table(b, 10, fields)
+
+
+def offset_vector(b: FastBuilder, offsets) -> int:
+    """A vector of offsets to objects written before it."""
+    return _offset_vector(b, offsets)
+
+
+def int32_vector(b: FastBuilder, values) -> int:
+    """A vector of int32 as the object API writes a list (or numpy array) of them."""
+    return _scalar_vector(b, values, _I32)
 
 
 _FIELDS = {  # the attributes each fast packer writes, as the generated classes have them today
