@@ -51,6 +51,10 @@ def add_quantize_arguments(p) -> None:
                         "else relative error); the most sensitive FULLY_CONNECTED layers become hybrid (int8 weights, "
                         "float activations), then FULLY_CONNECTED/CONV_2D layers stay float, until the drop is within "
                         "X; every trial is in --report")
+    p.add_argument("--budget-steps", type=int, metavar="N",
+                   help="with --max-drop: measure the budget over N steps (default 512); a model with state "
+                        "plays the calibration sequences one after another, state carried across them as a "
+                        "keyboard carries it, repeated until N steps")
 
 
 def add_pass_manager_arguments(p) -> None:
