@@ -10,9 +10,10 @@ arm64 root of Debian's python3.11 and Arm NN, LiteRT's aarch64 wheel): LiteRT
 aarch64 and Arm NN CpuAcc aarch64 (--no-qemu leaves those out).
 
 Models: the seed LM (int8, integer-only, one step, state threaded for
---steps steps; and the same LM cut after its embedding lookup, the form Arm NN
-20.08 can take: it has no GATHER) and the zoo's MobileNetV2 (random weights,
-int8, --images images). Also TF's converter's int8 output of the seed's
+--steps steps; as written for litert and with --target armnn, whose
+embedding-one-hot pass replaces the GATHER Arm NN 20.08 lacks) and the zoo's
+MobileNetV2 (random weights, int8, --images images; --target armnn, and
+--target tflm in LiteRT and TFLM). Also TF's converter's int8 output of the seed's
 hand-split step graph and of MobileNetV2, through the same engines: which one
 refuses it and why. Per model: the largest difference between every pair of
 engines in int8 steps (LSB) of each output, at the first step and over all
@@ -180,16 +181,14 @@ def lm_cases(steps: int) -> list:
     full = info["full"]
     ours = _compile(full, os.path.join(folder, "lm_int8.tflite"), "int8", calib, LM_PASSES)
     flt = _compile(full, os.path.join(folder, "lm_float.tflite"), passes=LM_PASSES)
-    cut = _compile(full, os.path.join(folder, "lm_cut_int8_armnn.tflite"), "int8", _cut_calibration(full, calib),
-                   LM_PASSES, target="armnn", inputs=["embedding_lookup"])
-    emb = _embedding(full)
+    armnn = _compile(full, os.path.join(folder, "lm_int8_armnn.tflite"), "int8", calib, LM_PASSES, target="armnn")
     pairs = _state_pairs(ours)
     zeros = {n: np.zeros(_input_shape(ours, n), np.float32) for n in pairs}
     run_ids = [{"inputids": np.array(t, np.int32), **(zeros if k == 0 else {})} for k, t in enumerate(ids)]
-    run_emb = [{"embedding_lookup": emb[t], **(zeros if k == 0 else {})} for k, t in enumerate(ids)]
     float_ref = E.run_litert(flt, run_ids, pairs)
     cases = [("seed LM int8 (ids in)", ours, run_ids, pairs, float_ref, "probs"),
-             ("seed LM int8 (embedding in, --target armnn)", cut, run_emb, pairs, float_ref, "probs")]
+             # embedding-one-hot: the GATHER as a one-hot FULLY_CONNECTED (ids fed as float32 by the runners)
+             ("seed LM int8 (ids in, --target armnn)", armnn, run_ids, pairs, float_ref, "probs")]
     # TF's converter on the seed's hand-split step graph (state [1, HID] per input)
     hid = info["sizes"]["hid"]
     tf_calib = {info["ids"]: calib["inputids"][:, :1]}
@@ -219,18 +218,6 @@ def _input_shape(blob, name):
     raise KeyError(name)
 
 
-def _embedding(pb) -> np.ndarray:
-    import litesmith
-
-    g = litesmith.load(pb)
-    return next(n.attrs["value"] for n in g.walk() if n.op == "core.const" and n.outputs[0].name == "embedding")
-
-
-def _cut_calibration(pb, calib) -> dict:
-    emb = _embedding(pb)
-    return {"embedding_lookup": emb[calib["inputids"]]}
-
-
 def mobilenet_cases(n_images: int) -> list:
     info = C.cnn_paths(["mobilenet_v2"])["mobilenet_v2"]
     folder = os.path.join(CACHE, "models")
@@ -243,6 +230,9 @@ def mobilenet_cases(n_images: int) -> list:
     steps = [{"images": x} for x in xs]
     float_ref = E.run_litert(flt, steps)
     cases = [("MobileNetV2 int8 (--target armnn)", ours, steps, {}, float_ref, "Identity")]
+    # TFLM aborts in that file's 1000-class int8 SOFTMAX (T013); --target tflm computes it in int16 (softmax-int16)
+    tflm = _compile(info["pb"], os.path.join(folder, "mobilenet_v2_int8_tflm.tflite"), "int8", calib, target="tflm")
+    cases.append(("MobileNetV2 int8 (--target tflm)", tflm, steps, {}, float_ref, "Identity", ("LiteRT x86", "TFLM x86")))
     tf_blob = _tf_int8(info["pb"], ["images"], ["Identity", "Identity_1"], {"images": [1, 224, 224, 3]}, calib,
                        os.path.join(folder, "tf_mobilenet_v2_int8.tflite"))
     if isinstance(tf_blob, bytes):
@@ -250,7 +240,7 @@ def mobilenet_cases(n_images: int) -> list:
     return cases
 
 
-def run_case(name, blob, steps, pairs, float_ref, top_output, armnn_root, arm64=None) -> dict:
+def run_case(name, blob, steps, pairs, float_ref, top_output, only=None, armnn_root=None, arm64=None) -> dict:
     from litesmith.backends.tflite.target_check import check_target
 
     engines = {
@@ -266,6 +256,8 @@ def run_case(name, blob, steps, pairs, float_ref, top_output, armnn_root, arm64=
             blob, steps, pairs, backend="CpuAcc,CpuRef", root=arm64["root"], command=arm64["python"],
             triplet="aarch64-linux-gnu", env=arm64["armnn_env"], timeout=3600)
         checks.update({"LiteRT aarch64 (qemu)": "litert", "Arm NN CpuAcc aarch64 (qemu)": "armnn"})
+    if only:  # a case for some engines only
+        engines = {k: v for k, v in engines.items() if k in only}
     results, refused = {}, {}
     for engine, fn in engines.items():
         findings = [f.line() for f in check_target(blob, checks[engine])]

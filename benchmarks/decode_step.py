@@ -8,9 +8,12 @@ weights), frozen with convert_variables_to_constants_v2 defaults. Peer: TF's con
 (from_frozen_graph) on the same .pb: a whole-sequence model, so each keystroke re-runs all T positions.
 Ours: `strip-batch,decode-step,fold-constants` (float), and the same step quantized with
 `quantize{mode=int8}` calibrated on random token sequences threaded through the step (caches from
-zeros). LiteRT per-invoke latency, 1 thread, alternating rounds (the step at position T-1, where
+zeros). LiteRT per-token latency, 1 thread, alternating rounds (the step at position T-1, where
 its attention reads the whole cache): minimum and median (on a shared, loaded machine the minimum is
-the uncontended time; the load average is recorded). The streaming floor: bytes a step must read (its weights and
+the uncontended time; the load average is recorded). A step is timed as a caller threads the caches:
+each cache output copied into its input inside the interpreter's own buffers, ids and position set,
+invoke, the logits row read; and, as a second figure, as one call of the signature runner, which
+also allocates a fresh numpy copy of every output (1 MB of caches at D=256, T=128) per token. The streaming floor: bytes a step must read (its weights and
 both caches) over the bandwidth of a numpy float32 GEMV over 16 MiB measured in the same run.
 Also: the float step against the whole-sequence model at every position, and top-1 agreement of
 the int8 step with the float step over the same threaded sequences.
@@ -32,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common as c  # noqa: E402  (sets up sys.path for tests/)
 
 PASSES = "strip-batch,decode-step,fold-constants"
+RUNNER = " [signature runner]"
 SIZES = {"blocks": 4, "width": 256, "heads": 4, "length": 128, "vocab": 5000}
 
 
@@ -79,11 +83,37 @@ def step_feeds(at):
     return make
 
 
-def any_feeds(interp):
-    """Both kinds of model: the step at position T-1, or the whole sequence of ids."""
+def threaded_step(at):
+    """One token as a caller threads the caches: each ``cache/<k>/<role>_out`` copied into its input
+    through the interpreter's buffers (no allocation), ids and position set, invoke, logits read."""
+    def make(interp):
+        ins = {d["name"]: d["index"] for d in interp.get_input_details()}
+        outs = {d["name"]: d["index"] for d in interp.get_output_details()}
+        pairs = [(ins[name[:-len("_out")]], index) for name, index in outs.items() if name.endswith("_out")]
+        (logits,) = [index for name, index in outs.items() if not name.startswith("cache/")]
+        rng = np.random.default_rng(0)
+        for d in interp.get_input_details():
+            if d["name"].startswith("cache/"):
+                interp.set_tensor(d["index"], rng.normal(0, 0.5, d["shape"]).astype(d["dtype"]))
+        ids, position = np.array([3], np.int32), np.array(at, np.int32)
+
+        def step():
+            for i, o in pairs:
+                np.copyto(interp.tensor(i)(), interp.tensor(o)())
+            interp.set_tensor(ins["ids"], ids)
+            interp.set_tensor(ins["position"], position)
+            interp.invoke()
+            return interp.get_tensor(logits)
+        return step
+    return make
+
+
+def any_feeds(interp, runner=False):
+    """Both kinds of model: the step at position T-1 (threaded, or one signature-runner call), or the
+    whole sequence of ids."""
     names = {d["name"] for d in interp.get_input_details()}
     if "position" in names:
-        return step_feeds(SIZES["length"] - 1)(interp)
+        return (step_feeds if runner else threaded_step)(SIZES["length"] - 1)(interp)
     return c.random_feeds(interp)
 
 
@@ -124,6 +154,10 @@ def latency(models, rounds=20, per_round=20):
         interp = Interpreter(model_path=path, num_threads=1)
         interp.allocate_tensors()
         steps[name] = any_feeds(interp)
+        if "step" in name:
+            interp = Interpreter(model_path=path, num_threads=1)
+            interp.allocate_tensors()
+            steps[name + RUNNER] = any_feeds(interp, runner=True)
     steps["numpy GEMV 16 MiB"], _ = gemv()
     times = c.alternating_times(steps, rounds, per_round)
     return {name: {"min_ms": float(np.min(t)), "median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90))}
@@ -176,6 +210,7 @@ def main(argv=None):
         if "step" in name:
             entry["bytes_read_per_step_mb"] = bytes_read(path) / 1e6
             entry["streaming_floor_ms"] = bytes_read(path) / bandwidth * 1e3
+            entry["signature_runner"] = times[name + RUNNER]
         report["models"][name] = entry
     whole = report["models"]["TF converter (whole sequence)"]
     for name, entry in report["models"].items():
@@ -185,6 +220,9 @@ def main(argv=None):
             line += (f"  x{entry['min_ms'] / whole['min_ms']:.3f} (min) x{entry['median_ms'] / whole['median_ms']:.3f} "
                      f"(median) of whole-sequence; reads {entry['bytes_read_per_step_mb']:.1f} MB,"
                      f" floor {entry['streaming_floor_ms']:.3f} ms (min x{entry['min_ms'] / entry['streaming_floor_ms']:.2f})")
+            runner = entry["signature_runner"]
+            line += (f"\n{'':34s} signature runner: min {runner['min_ms']:8.3f} ms, median {runner['median_ms']:8.3f} ms"
+                     f"  (min x{runner['min_ms'] / entry['streaming_floor_ms']:.2f} of the floor)")
         print(line)
     print(f"load average {report['load_average_before'][0]:.1f} -> {report['load_average_after'][0]:.1f}; "
           f"GEMV 16 MiB: {gemv_ms:.3f} ms ({bandwidth / 1e9:.1f} GB/s); float step vs TF at every position: "

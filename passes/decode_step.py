@@ -11,14 +11,18 @@ attention's keys and values are written into caches (new inputs
 ``cache/<k>/key``, ``cache/<k>/value``, the full length T on the sequence axis,
 in the layout the graph multiplies them in) at ``position`` with
 dynamic_update_slice; the products read the whole cache and the mask row
-removes the slots after ``position``. The updated caches are new outputs
+removes the slots after ``position``. Each cache is laid out so its product reads it as the
+right operand, transposed (``transpose_b``: LiteRT's BATCH_MATMUL with ``adj_y``, which multiplies
+a run-time right operand without repacking it; the other layout costs several times more per step),
+whatever layout the graph multiplied in. The updated caches are new outputs
 ``cache/<k>/key_out`` / ``value_out``, recorded as state pairs (ir/state.py):
 the caller feeds zeros at position 0 and each step's outputs to the next.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
 
@@ -29,6 +33,7 @@ from litesmith.ir.graph import Graph, Node, Value
 from litesmith.ir.state import StatePair, add_state
 from litesmith.ir.types import TensorType
 
+from .axis_rules import AxisInfo
 from .batch_analysis import pin_axis
 from .pass_base import Pass, PassContext
 from .registry import register_pass
@@ -103,26 +108,76 @@ def _length(tokens: List[Value]) -> int:
     return length
 
 
+def _table_key(table: np.ndarray, dim: int) -> tuple:
+    """Equal tables looked up along the same dim share one row: each block's copy of the causal mask."""
+    return table.dtype.str, table.shape, dim, hashlib.blake2b(np.ascontiguousarray(table).tobytes()).digest()
+
+
 def _look_up(graph: Graph, an: SequenceAnalysis, index: Value) -> None:
-    """Replace each position-indexed constant operand by its row at ``position`` (one gather per constant)."""
-    done: Dict[Tuple[int, int], Value] = {}
+    """Replace each position-indexed constant operand by its row at ``position`` (one gather per
+    distinct table; the lookups come in graph order, so the first one's row dominates the others)."""
+    done: Dict[tuple, Value] = {}
     for node, k, dim in an.lookups:
         c = node.inputs[k]
-        row = done.get((id(c), dim))
+        table = c.const_value()
+        key = _table_key(table, dim)
+        row = done.get(key)
         if row is None:
             b = Builder(graph, before=node)
-            table = c.const_value()
             first = np.take(table, [0], axis=dim)
             if np.array_equal(np.broadcast_to(first, table.shape), table):  # the same at every position
                 row = b.const(first, name=f"{c.name}/row")
             else:
                 row = b.op("core.gather", [c, index], {"axis": dim, "batch_dims": 0}, name=f"{c.name}/at_position")
-            done[(id(c), dim)] = row
+            done[key] = row
         node.set_input(k, row)
+
+
+def _swap_last(rank: int) -> np.ndarray:
+    perm = np.arange(rank, dtype=np.int32)
+    perm[-2:] = perm[-1], perm[-2]
+    return perm
+
+
+def _transposed(graph: Graph, an: SequenceAnalysis, v: Value, before: Node) -> Value:
+    """``v`` with its last two axes swapped (its sequence axis, if any, follows)."""
+    b = Builder(graph, before=before)
+    perm = _swap_last(v.rank)
+    t = b.op("core.transpose", [v, b.const(perm)], name=f"{v.name}/transposed")
+    info = an.get(v)
+    if info is not None:
+        an.info[id(t)] = AxisInfo(int(np.flatnonzero(perm == info.axis)[0]))
+    return t
+
+
+def _cache_read_transposed(graph: Graph, an: SequenceAnalysis, product: Node, operand: int) -> Node:
+    """The product with its cache operand on the right, read transposed (``transpose_b``): keys
+    ``[.., T, d]`` and values ``[.., d, T]``, whatever layout the graph multiplied in. A cache on the
+    left (tf_keras: keys x queries) moves right: ``A @ B = (B^T @ A^T)^T``."""
+    if operand == 0:
+        a, b = product.inputs
+        ta, tb = product.attr("transpose_a"), product.attr("transpose_b")
+        left = b if tb else _transposed(graph, an, b, product)
+        swapped = Builder(graph, before=product).create(
+            "core.matmul", [left, a], {"transpose_a": False, "transpose_b": not ta}, name=f"{product.name}/cache_right")
+        out = _transposed(graph, an, swapped.outputs[0], product)
+        info = an.get(product.outputs[0])
+        if info is not None:
+            an.info[id(out)] = info
+        product.outputs[0].replace_all_uses_with(out)
+        graph.remove(product)
+        product = swapped
+    if not product.attr("transpose_b"):
+        product.set_input(1, _transposed(graph, an, product.inputs[1], product))
+        product.attrs["transpose_b"] = True
+    return product
 
 
 def _cache(graph: Graph, an: SequenceAnalysis, product: Node, operand: int, name: str, position: Value) -> StatePair:
     """``operand`` of ``product`` (keys or values, one row per step) is written into a cache at ``position``."""
+    source = product.name
+    product = _cache_read_transposed(graph, an, product, operand)
+    operand = 1
     rows = product.inputs[operand]
     axis = an.get(rows).axis
     cache = graph.add_input(rows.type, name)
@@ -133,4 +188,4 @@ def _cache(graph: Graph, an: SequenceAnalysis, product: Node, operand: int, name
     product.set_input(operand, updated)
     out = Builder(graph).op("core.identity", [updated], name=name + "_out")
     graph.outputs.append(out)
-    return StatePair(name, name + "_out", tuple(rows.shape), "zeros", product.name)
+    return StatePair(name, name + "_out", tuple(rows.shape), "zeros", source)

@@ -31,6 +31,17 @@ def io_names(blob: bytes) -> tuple:
             [name(sg.Outputs(k)) for k in range(sg.OutputsLength())])
 
 
+def input_dtypes(blob: bytes) -> Dict[str, np.dtype]:
+    """Input name -> its numpy dtype (the feeds are cast to it: Arm NN's binding checks, and
+    --target armnn makes token ids float32)."""
+    from litesmith.backends.tflite import schema_generated as schema
+
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    sg = schema.Model.GetRootAs(blob, 0).Subgraphs(0)
+    return {sg.Tensors(sg.Inputs(k)).Name().decode(): np.dtype(types[sg.Tensors(sg.Inputs(k)).Type()].lower())
+            for k in range(sg.InputsLength())}
+
+
 def output_lsb(blob: bytes) -> Dict[str, float]:
     """Output name -> the size of one int8 step there: the scale of the tensor the output DEQUANTIZE
     reads, or of the output itself when it is quantized."""
@@ -222,6 +233,8 @@ def run_armnn(blob: bytes, steps: Steps, pairs: Mapping[str, str] = {}, backend:
     root = root or armnn_root()
     if root is None:
         raise ArmnnUnavailable("Arm NN packages not unpacked (make arm-check unpacks them)")
+    dtypes = input_dtypes(blob)
+    steps = [{n: np.asarray(v).astype(dtypes.get(n, np.asarray(v).dtype)) for n, v in feeds.items()} for feeds in steps]
     with tempfile.TemporaryDirectory() as tmp:
         paths = _child_files(tmp, blob, steps, pairs, ARMNN_CHILD)
         argv = [*command, paths["child.py"], paths["m.tflite"], paths["feeds.npz"], paths["pairs.json"], backend,

@@ -32,7 +32,7 @@ CONV = dedent("""
 """)
 CONV_ATTRS = 'dilation_h_factor = 1, dilation_w_factor = 1, fused_activation_function = "{act}", padding = "VALID", stride_h = 1, stride_w = 1'
 RNG = np.random.default_rng(7)
-BACKEND_PASSES = {"lower-tflite", "fuse-tflite", "dense-rank2", "fuse-lstm-loops", "quantize-float16", "quantize-dynamic", "quantize-int8", "quantize-int16x8",
+BACKEND_PASSES = {"lower-tflite", "fuse-tflite", "dense-rank2", "embedding-one-hot", "softmax-int16", "fuse-lstm-loops", "quantize-float16", "quantize-dynamic", "quantize-int8", "quantize-int16x8",
                   "stub-custom-ops", "split-host-ops"}
 
 
@@ -119,6 +119,8 @@ def test_tflite_pipeline_strings():
     assert tflite_pipeline("dynamic") == prep + "lower-tflite,fuse-tflite,dce,quantize-dynamic"
     assert tflite_pipeline("int8", io_dtype="int8", percentile=99.9, integer_only=True) == \
         prep + "lower-tflite,fuse-tflite,dce,quantize-int8{io_dtype=int8,percentile=99.9,integer_only=true}"
+    assert tflite_pipeline("int8", target="armnn") == prep + "lower-tflite,fuse-tflite,dce,dense-rank2," \
+        "quantize-int8{per_tensor_fc=true,float_requantize=true},embedding-one-hot"  # the profile's choices
     with pytest.raises(UserError, match=r"io int8 needs mode int8 \(mode float16 keeps float activations\)"):
         tflite_pipeline("float16", io_dtype="int8")
 
@@ -246,6 +248,97 @@ def test_dense_rank2_text_and_numerics():
     """)
     assert report["dense-rank2"].report == {"rewritten": 1}
     np.testing.assert_allclose(run(g, x)["y"], before, rtol=1e-6)
+
+
+EMBEDDING = dedent("""
+    graph @main(%ids: i32[]) {
+      %t = core.const() {value = dense<f32[3,2]> [[1.0, -2.0], [0.5, 4.0], [-3.0, 6.0]]} : f32[3,2]
+      %y = tfl.gather(%t, %ids) {axis = 0, batch_dims = 0} : f32[2]
+      return %y
+    }
+""")
+ONE_HOT_OPS = ["tfl.reshape", "tfl.sub", "tfl.mul", "tfl.sub"]  # ids [1, 1] - positions, squared, relu(1 - .)
+
+
+def test_embedding_one_hot_text_and_numerics():
+    """--target armnn's lowering choice (Arm NN 20.08 has no GATHER): relu(1 - (id - positions)^2) times the table."""
+    g = parse_ir(EMBEDDING)
+    want = {i: run(parse_ir(EMBEDDING), {"ids": np.array(i, np.int32)})["y"] for i in range(3)}
+    report = run_pipeline(g, "embedding-one-hot", verify_each=True)
+    assert print_ir(g) == dedent("""\
+        graph @main(%ids: f32[]) {
+          %0 = core.const() {value = dense<i32[2]> [1, 1]} : i32[2]
+          %1 = tfl.reshape(%ids, %0) : f32[1,1]
+          %"y/positions" = core.const() {value = dense<f32[1,3]> [[0.0, 1.0, 2.0]]} : f32[1,3]
+          %2 = tfl.sub(%1, %"y/positions") {fused_activation_function = "NONE", pot_scale_int16 = true} : f32[1,3]
+          %3 = tfl.mul(%2, %2) {fused_activation_function = "NONE"} : f32[1,3]
+          %4 = core.const() {value = dense<f32[1,1]> [[1.0]]} : f32[1,1]
+          %"y/one_hot" = tfl.sub(%4, %3) {fused_activation_function = "RELU", pot_scale_int16 = true} : f32[1,3]
+          %"t/transposed" = core.const() {value = dense<f32[2,3]> [[1.0, 0.5, -3.0], [-2.0, 4.0, 6.0]]} : f32[2,3]
+          %5 = tfl.fully_connected(%"y/one_hot", %"t/transposed") {asymmetric_quantize_inputs = false, fused_activation_function = "NONE", keep_num_dims = false, weights_format = "DEFAULT"} : f32[1,2]
+          %6 = core.const() {value = dense<i32[1]> [2]} : i32[1]
+          %y = tfl.reshape(%5, %6) : f32[2]
+          return %y
+        }
+    """)
+    assert report["embedding-one-hot"].report == {"rewritten": 1, "float_ids": ["ids"]}
+    for i, row in want.items():  # the token id comes in as float32 (exact below 2^24)
+        np.testing.assert_array_equal(run(g, {"ids": np.array(i, np.float32)})["y"], row)
+
+
+def test_embedding_one_hot_picks_int8_rows_exactly():
+    """On an int8 table (asymmetric, as quantize-int8 writes one) the one-hot FULLY_CONNECTED with the
+    zero-point bias gives the gathered int8 row itself, in TFLite integer arithmetic."""
+    text = EMBEDDING.replace("dense<f32[3,2]> [[1.0, -2.0], [0.5, 4.0], [-3.0, 6.0]]} : f32[3,2]",
+                             "dense<i8[3,2]> [[-128, 17], [127, -5], [3, 0]]} : i8[3,2] q(scale=0.05, zp=-9)")
+    text = text.replace(": f32[2]\n", ": i8[2] q(scale=0.05, zp=-9)\n")
+    g = parse_ir(text)
+    want = {i: QuantizedInterpreter(parse_ir(text)).run({"ids": np.array(i, np.int32)})["y"] for i in range(3)}
+    run_pipeline(g, "embedding-one-hot", verify_each=True)
+    assert [n.op for n in g if n.op != "core.const"] == ONE_HOT_OPS + ["tfl.quantize", "tfl.fully_connected", "tfl.reshape"]
+    fc = next(n for n in g if n.op == "tfl.fully_connected")
+    assert [(v.type.quant.scale[0], v.type.quant.zero_point[0]) for v in fc.inputs] == [
+        (pytest.approx(1 / 255), -128), (0.05, 0), (pytest.approx(0.05 / 255), 0)]
+    assert fc.inputs[2].const_value().tolist() == [9 * 255, 9 * 255]  # -255 * zero point
+    for i, row in want.items():
+        np.testing.assert_array_equal(QuantizedInterpreter(g).run({"ids": np.array(i, np.float32)})["y"], row)
+        assert row.dtype == np.int8
+
+
+def test_embedding_one_hot_leaves_ids_read_elsewhere():
+    g = parse_ir(EMBEDDING.replace("return %y", "return %y, %ids"))
+    run_pipeline(g, "embedding-one-hot", verify_each=True)
+    assert [n.op for n in g if n.op != "core.const"] == ["tfl.gather"] and str(g.inputs[0].type) == "i32[]"
+
+
+WIDE_SOFTMAX = dedent("""
+    graph @main(%x: i8[1,600] q(scale=0.05, zp=3)) {
+      %y = tfl.softmax(%x) {beta = 1.0} : i8[1,600] q(scale=0.00390625, zp=-128)
+      return %y
+    }
+""")
+
+
+def test_softmax_int16_text_and_numerics():
+    """--target tflm's lowering choice: TFLM's int8 SOFTMAX aborts on flat rows of 512+ classes, its int16 one
+    does not; the int16 form gives the same int8 probabilities in TFLite integer arithmetic (within 1 LSB)."""
+    g = parse_ir(WIDE_SOFTMAX)
+    x = {"x": RNG.integers(-128, 128, (1, 600)).astype(np.int8)}
+    before = QuantizedInterpreter(parse_ir(WIDE_SOFTMAX)).run(x)["y"]
+    report = run_pipeline(g, "softmax-int16", verify_each=True)
+    assert print_ir(g) == dedent("""\
+        graph @main(%x: i8[1,600] q(scale=0.05, zp=3)) {
+          %"y/int16_in" = tfl.quantize(%x) : i16[1,600] q(scale=0.05, zp=0)
+          %"y/int16" = tfl.softmax(%"y/int16_in") {beta = 1.0} : i16[1,600] q(scale=3.0517578125e-05, zp=0)
+          %y = tfl.quantize(%"y/int16") : i8[1,600] q(scale=0.00390625, zp=-128)
+          return %y
+        }
+    """)
+    assert report["softmax-int16"].report == {"rewritten": 1}
+    after = QuantizedInterpreter(g).run(x)["y"]
+    assert after.dtype == np.int8 and np.abs(after.astype(int) - before.astype(int)).max() <= 1
+    narrow = parse_ir(WIDE_SOFTMAX.replace("600", "511"))
+    assert not run_pipeline(narrow, "softmax-int16")["softmax-int16"].report["rewritten"]
 
 
 def test_dense_rank2_keeps_a_batch_of_one_output():

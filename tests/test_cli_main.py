@@ -26,7 +26,8 @@ def test_unknown_verb_exits_2(capsys):
     except SystemExit as e:
         rc = e.code
     assert rc == 2
-    assert "invalid choice" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "invalid choice" in err and err.count("\n") == 1 and "usage:" not in err, err
 
 
 def test_module_entry_point_runs():
@@ -42,7 +43,20 @@ def test_passes_options_and_a_bad_argument(capsys):
         rc = main(["passes", "--frobnicate"])
     except SystemExit as e:
         rc = e.code
-    assert rc == 2 and "unrecognized arguments" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert rc == 2 and "unrecognized arguments" in err and err.count("\n") == 1, err
+    assert err.startswith("litesmith: error: litesmith: unrecognized arguments: --frobnicate"), err
+
+
+def test_a_bad_option_value_is_one_line_naming_the_option(capsys):
+    """A subcommand's choice error names the option and the choices on one line, no usage block."""
+    try:
+        rc = main(["convert", "m.pb", "-o", "m.tflite", "--quantize", "int3"])
+    except SystemExit as e:
+        rc = e.code
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert "argument --quantize: invalid choice: 'int3'" in err and "int8" in err, err
 
 
 def test_passes_describes_one_pass(capsys):

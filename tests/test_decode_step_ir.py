@@ -61,11 +61,63 @@ def test_attention_becomes_a_step_with_caches():
     assert 'core.dynamic_update_slice(%"cache/0/key", %k, %"cache/0/key/start") : f32[4,4]' in text
     assert "%q = core.matmul(%x, %wq) {transpose_a = false, transpose_b = false} : f32[1,4]" in text
     assert '%scores = core.matmul(%q, %"cache/0/key/write") {transpose_a = false, transpose_b = true} : f32[1,4]' in text
-    assert '%attended = core.matmul(%probs, %"cache/0/value/write")' in text
+    # each cache is read as the right operand, transposed (LiteRT's BATCH_MATMUL adj_y): keys [T, d] as
+    # the graph had them; values [d, T], written as a column at position
+    assert '%"v/transposed" = core.transpose(%v, %1) : f32[4,1]' in text
+    assert 'core.const() {value = dense<i32[2]> [0, 1]} : i32[2]' in text  # the value cache's start axis
+    assert ('%"cache/0/value/write" = core.dynamic_update_slice(%"cache/0/value", %"v/transposed", '
+            '%"cache/0/value/start") : f32[4,4]') in text
+    assert ('%attended = core.matmul(%probs, %"cache/0/value/write") {transpose_a = false, transpose_b = true} '
+            ': f32[1,4]') in text
     assert text.rstrip().endswith('return %y, %"cache/0/key_out", %"cache/0/value_out"\n}')
     assert [(p.input, p.output, p.shape) for p in graph_state(graph)] == [
         ("cache/0/key", "cache/0/key_out", (4, 4)), ("cache/0/value", "cache/0/value_out", (4, 4))]
     np.testing.assert_allclose(step_through(graph, ids), whole, rtol=1e-6, atol=1e-6)
+
+
+def test_keys_on_the_left_move_to_the_right_of_the_product():
+    """Scores computed keys x queries and transposed (tf_keras's einsum): the step computes
+    (q @ K^T)^T with the key cache on the right, read transposed, and the transposes cancel."""
+    text = dedent(DECODER).replace(
+        "%scores = core.matmul(%q, %k) {transpose_a = false, transpose_b = true} : f32[4,4]",
+        "%kq = core.matmul(%k, %q) {transpose_a = false, transpose_b = true} : f32[4,4]\n"
+        "  %perm = core.const() {value = dense<i32[2]> [1, 0]} : i32[2]\n"
+        "  %scores = core.transpose(%kq, %perm) : f32[4,4]")
+    graph = parse_ir(text)
+    ids = np.array([2, 4, 4, 0], np.int32)
+    whole = run(graph, {"ids": ids})["y"]
+    run_pipeline(graph, "decode-step,canonicalize", verify_each=True)
+    printed = print_ir(graph, elide_above=4)
+    assert ('%"kq/cache_right" = core.matmul(%q, %"cache/0/key_out") {transpose_a = false, transpose_b = true} '
+            ': f32[1,4]') in printed
+    assert '%masked = core.select(%"causal/at_position", %"kq/cache_right", %neg) : f32[1,4]' in printed
+    assert printed.count("core.transpose(") == 1  # only the value column: ((q K^T)^T)^T is q K^T
+    assert [p.input for p in graph_state(graph)] == ["cache/0/key", "cache/0/value"]
+    np.testing.assert_allclose(step_through(graph, ids), whole, rtol=1e-6, atol=1e-6)
+
+
+def test_equal_mask_tables_are_looked_up_once():
+    """Two attention layers with their own copies of the same causal mask (each Keras block folds
+    its own): one gather of the mask row at position serves both."""
+    text = dedent(DECODER)
+    body = text[text.index("      %scores ="):text.index("      %y = ")]
+    second = body.replace("%scores", "%scores2").replace("%causal", "%causal2").replace("%neg", "%neg2") \
+        .replace("%masked", "%masked2").replace("%probs", "%probs2").replace("%attended", "%attended2") \
+        .replace("(%q, %k)", "(%y, %y)").replace("(%probs2, %v)", "(%probs2, %y)")
+    text = text.replace("      return %y", second + "      %z = core.add(%y, %attended2) : f32[4,4]\n      return %z")
+    graph = parse_ir(text)
+    ids = np.array([1, 3, 0, 2], np.int32)
+    whole = run(graph, {"ids": ids})["z"]
+    run_pipeline(graph, "decode-step", verify_each=True)
+    printed = print_ir(graph, elide_above=4)
+    assert printed.count("core.gather(%causal") == 1 and "core.gather(%causal2" not in printed
+    assert '%masked2 = core.select(%"causal/at_position", %scores2, %neg2) : f32[1,4]' in printed
+    assert len(graph_state(graph)) == 4
+    caches = {v.name: np.zeros(v.shape, np.float32) for v in graph.inputs if v.name.startswith("cache/")}
+    for t, token in enumerate(ids):
+        out = run(graph, {"ids": np.array([token], np.int32), "position": np.array(t, np.int32), **caches})
+        caches = {p.input: out[p.output] for p in graph_state(graph)}
+        np.testing.assert_allclose(out["z"][0], whole[t], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("edit, message", [

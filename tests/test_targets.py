@@ -79,6 +79,89 @@ def test_armnn_refuses_the_embedding_gather(lm_int8, tmp_path, capsys):
     assert check_target(lm_int8, "litert") == []
 
 
+def _int8_requantizations(blob) -> int:
+    """QUANTIZE ops reading an int8 tensor (int8 -> int8 requantization)."""
+    model = schema.ModelT.InitFromPackedBuf(bytearray(blob), 0)
+    sg = model.subgraphs[0]
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    return sum(codes[op.opcodeIndex] == schema.BuiltinOperator.QUANTIZE
+               and sg.tensors[op.inputs[0]].type == schema.TensorType.INT8 for op in sg.operators)
+
+
+def test_armnn_target_converts_the_whole_lm_step(seed_lm_step, tmp_path, capsys, litert_interpreter):
+    """TF's hand-split LM step, int8 for Arm NN: the embedding GATHER becomes a one-hot FULLY_CONNECTED
+    (the token id comes in as float32), no int8 -> int8 QUANTIZE is left (CpuAcc rounds it otherwise than
+    CpuRef), nothing in the file is illegal for Arm NN 20.08, and it answers as TF does."""
+    m = seed_lm_step
+    ids_name, hid = m.meta["ids_name"], m.meta["sizes"]["hid"]
+    rng = np.random.default_rng(0)
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, **{ids_name: rng.integers(0, m.meta["sizes"]["vocab"], (16, 1)).astype(np.int32),
+                       **{n: rng.normal(0, 0.5, (16, 1, hid)).astype(np.float32)
+                          for pair in m.meta["state_names"] for n in pair}})
+    blobs = {}
+    for target in ("litert", "armnn"):
+        out = tmp_path / f"{target}.tflite"
+        args = ["convert", m.pb_path, "-o", str(out), "--quantize", "int8", "--integer-only", "--calibration",
+                str(calib), "--target", target]
+        assert main(args) == 0, capsys.readouterr().err
+        blobs[target] = out.read_bytes()
+    assert "GATHER" in ops_used(blobs["litert"]) and _int8_requantizations(blobs["litert"]) > 0
+    assert "GATHER" not in ops_used(blobs["armnn"]) and _int8_requantizations(blobs["armnn"]) == 0
+    assert check_target(blobs["armnn"], "armnn") == []
+    for target, blob in blobs.items():
+        interp = litert_interpreter(model_content=blob)
+        interp.allocate_tensors()
+        details = {d["name"]: d for d in interp.get_input_details()}
+        for name, value in m.inputs.items():
+            d = details[name]
+            interp.set_tensor(d["index"], value.astype(d["dtype"]).reshape(d["shape"]))
+        interp.invoke()
+        got = {d["name"]: interp.get_tensor(d["index"]) for d in interp.get_output_details()}
+        for name, want in m.expected.items():
+            err = np.max(np.abs(got[name].reshape(want.shape) - want))
+            assert err <= 0.05 * max(1.0, float(np.max(np.abs(want)))), (target, name, err)
+
+
+def wide_softmax_ir(classes: int) -> str:
+    return (f"graph @main(%x: f32[1,{classes}]) {{\n  %y = core.softmax(%x) {{axis = -1}} : f32[1,{classes}]\n"
+            "  return %y\n}\n")
+
+
+def _softmax_input_types(blob) -> list:
+    model = schema.ModelT.InitFromPackedBuf(bytearray(blob), 0)
+    sg, names = model.subgraphs[0], {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    return [names[sg.tensors[op.inputs[0]].type] for op in sg.operators
+            if codes[op.opcodeIndex] == schema.BuiltinOperator.SOFTMAX]
+
+
+def test_tflm_target_computes_a_wide_int8_softmax_in_int16(tmp_path, capsys):
+    """TFLM's reference int8 SOFTMAX aborts once a row's sum of exp(x - max) reaches 512 (flat scores;
+    MobileNetV2's 1000 classes): the tflm profile reports T013 from 512 classes on (an exactly flat row
+    of 512 sums to 512), and --target tflm computes such a SOFTMAX in int16 (softmax-int16)."""
+    calib = tmp_path / "calib.npz"
+    for classes, codes in ((511, []), (512, ["T013"])):
+        model = tmp_path / f"softmax{classes}.ir"
+        model.write_text(wide_softmax_ir(classes))
+        np.savez(calib, x=np.random.default_rng(0).normal(0, 0.1, (8, 1, classes)).astype(np.float32))
+        blob = litesmith.compile(litesmith.load(str(model)), quantize="int8", integer_only=True, progress=False,
+                                 calibration=dict(np.load(calib)))
+        assert [f.code for f in check_target(blob, "tflm")] == codes
+        assert check_target(blob, "litert") == [] and check_target(blob, "armnn") == []
+        out = tmp_path / f"softmax{classes}.tflite"
+        args = ["convert", str(model), "-o", str(out), "--quantize", "int8", "--integer-only", "--calibration",
+                str(calib), "--target", "tflm"]
+        assert main(args) == 0, capsys.readouterr().err
+        assert check_target(out.read_bytes(), "tflm") == []
+        assert _softmax_input_types(out.read_bytes()) == (["INT16"] if codes else ["INT8"])
+    path = tmp_path / "softmax512.tflite"
+    path.write_bytes(blob)
+    assert main(["inspect", str(path), "--check", "--target", "tflm"]) == 1
+    out = capsys.readouterr().out
+    assert "T013 softmax-width: SOFTMAX 'y/int8': int8 SOFTMAX over 512 classes" in out and "--target tflm" in out
+
+
 def test_int8_cnn_passes_every_target(small_graphs, tmp_path, capsys):
     m = small_graphs["conv_bn_relu6"]
     (name,) = m.input_names

@@ -143,6 +143,23 @@ def test_reshape_and_transpose_chains_collapse(litert_interpreter):
     assert sorted(ops) == ["NEG", "RELU", "RESHAPE", "TRANSPOSE"]
 
 
+def test_transpose_of_unit_axes_is_a_reshape_that_merges(litert_interpreter):
+    """A decode step's heads: FC row [1, 8] -> [1, 2, 4] -> transpose to [2, 1, 4] (a size-1 axis
+    moves) is one RESHAPE; a transpose that reorders longer axes stays."""
+    def build(b, x):
+        y = b.op("core.matmul", [x, c(b, RNG.normal(size=(8, 8)))])
+        heads = b.op("core.reshape", [y, c(b, [1, 2, 4], I32)])
+        moved = b.op("core.transpose", [heads, c(b, [1, 0, 2], I32)])
+        kept = b.op("core.transpose", [heads, c(b, [0, 2, 1], I32)])
+        return [b.op("core.neg", [moved]), b.op("core.neg", [kept])]
+
+    report, ops, g = check(litert_interpreter, {"x": (F32, (1, 8))}, build)
+    assert sorted(ops) == ["FULLY_CONNECTED", "NEG", "NEG", "RESHAPE", "RESHAPE", "TRANSPOSE"]
+    assert report["fused"]["transpose-of-unit-axes"] == 1
+    (t,) = [n for n in g if n.op == "tfl.transpose"]
+    assert list(t.inputs[1].const_value()) == [0, 2, 1] and t.output.shape == (1, 4, 2)
+
+
 # -- legality report --------------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ IO_DTYPES = ("float32", "int8")
 
 def quantize_pipeline(mode: str, io_dtype: str = "float32", percentile: Optional[float] = None,
                       integer_only: bool = False, max_drop: Optional[float] = None, per_tensor_fc: bool = False,
-                      budget_steps: Optional[int] = None) -> str:
+                      budget_steps: Optional[int] = None, float_requantize: bool = False) -> str:
     """The pipeline element for a mode and its options (``quantize-int8{io_dtype=int8}``); a UserError
     for a combination that makes no sense (io int8 or integer-only without int8)."""
     from litesmith.ir.errors import UserError
@@ -43,7 +43,8 @@ def quantize_pipeline(mode: str, io_dtype: str = "float32", percentile: Optional
     if mode == "int8":
         extra = {} if budget_steps is None else {"budget_steps": budget_steps}
         return QuantizeInt8(io_dtype=io_dtype, percentile=percentile, integer_only=integer_only,
-                            max_drop=max_drop, per_tensor_fc=per_tensor_fc, **extra).pipeline_text()
+                            max_drop=max_drop, per_tensor_fc=per_tensor_fc,
+                            float_requantize=float_requantize, **extra).pipeline_text()
     if mode == "int16x8":
         return QuantizeInt16x8(percentile=percentile).pipeline_text()
     return (QuantizeFloat16 if mode == "float16" else QuantizeDynamic)().pipeline_text()

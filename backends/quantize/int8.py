@@ -57,7 +57,7 @@ Ranges = Dict[Value, Tuple[float, float]]
 def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, integer_only: bool = False,
                   moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None,
                   hybrid_layers: Optional[Set[str]] = None, per_tensor_fc: bool = False,
-                  int16_layers: Optional[Set[str]] = None) -> Graph:
+                  int16_layers: Optional[Set[str]] = None, float_requantize: bool = False) -> Graph:
     """``integer_only``: no float islands for accuracy (LM logits, large output softmax, LSTM cell
     state), and a UserError naming any op that still has no int8 kernel: for integer-only hardware.
     ``moments``: weighted node -> E[x x^T] of its input from calibration; those weights are rounded
@@ -67,9 +67,13 @@ def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, int
     FULLY_CONNECTED nodes made 16x8 islands (int16 input and output, int8 weights, int64 bias, between
     QUANTIZE from float and DEQUANTIZE to float; the budget's choice too). ``per_tensor_fc``:
     one scale for every FULLY_CONNECTED's weights (Arm NN 20.08 refuses per-channel ones: the armnn
-    target's choice, targets.py)."""
+    target's choice, targets.py). ``float_requantize``: no int8 -> int8 QUANTIZE (a CONCATENATION's
+    inputs at other scales): a float input is quantized at the concatenation's scale directly, an
+    int8 one goes through DEQUANTIZE + QUANTIZE (Arm NN 20.08 CpuAcc's int8 requantization is 1 LSB
+    off CpuRef's in 7 of 10 values; its float QUANTIZE matches: the armnn target's choice)."""
     rewriter = Int8Rewriter(graph, ranges, io_dtype, integer_only, moments, float_layers, hybrid_layers, int16_layers)
     rewriter.per_tensor_fc = per_tensor_fc
+    rewriter.float_requantize = float_requantize
     rewriter.run(report)
     if integer_only and report.get("float_ops"):
         from litesmith.ir.errors import UserError
@@ -80,7 +84,8 @@ def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, int
 
 
 class Int8Rewriter:
-    per_tensor_fc = False  # quantize_int8's option
+    per_tensor_fc = False  # quantize_int8's options
+    float_requantize = False
     """int8 activations; Int16x8Rewriter (int16x8.py) changes the class attributes and hooks below."""
 
     ACT = DType.INT8  # activation tensors' type
@@ -329,7 +334,7 @@ class Int8Rewriter:
             params = x.quant
         elif op == CONCAT:
             params = self._params(out)
-            inputs = [self._requantized(b, self._int8_of(v), params) for v in node.inputs]
+            inputs = [self._concat_input(b, v, params) for v in node.inputs]
         else:
             inputs = [self._int8_of(v) for v in node.inputs]
             params = self._params(out)
@@ -409,25 +414,39 @@ class Int8Rewriter:
         """The quantized node's attributes (int16 ADD/SUB change one)."""
         return dict(node.attrs)
 
+    def _concat_input(self, b: Builder, v: Value, params: QuantParams) -> Value:
+        """``v`` at the concatenation's ``params``: its int8 twin requantized, or with ``float_requantize``
+        its float value quantized once (a value first quantized here gets the concatenation's params)."""
+        if not self.float_requantize:
+            return self._requantized(b, self._int8_of(v), params)
+        if v not in self.q:
+            return self._int8_of(v, params)
+        if self.q[v].quant == params:
+            return self.q[v]
+        source = self._float_of(v) if v in self.gone else v
+        return b.op("tfl.quantize", [source], output_types=[TensorType(self.ACT, v.shape, params)],
+                    name=(v.name or "value") + "/requantized")
+
     def _requantized(self, b: Builder, qv: Value, params: QuantParams) -> Value:
         if qv.quant == params:
             return qv
         return b.op("tfl.quantize", [qv], output_types=[TensorType(self.ACT, qv.shape, params)],
                     name=(qv.name or "value") + "/requantized")
 
-    def _int8_of(self, v: Value) -> Value:
-        """The int8 twin of float ``v``: a quantized constant, or a QUANTIZE right after ``v``."""
+    def _int8_of(self, v: Value, params: Optional[QuantParams] = None) -> Value:
+        """The int8 twin of float ``v``: a quantized constant, or a QUANTIZE right after ``v``; at
+        ``params`` if given and ``v`` has no twin yet, else at its own range."""
         if v in self.q:
             return self.q[v]
         arr = v.const_value()
         if arr is not None:
-            params = self._act_params(float(np.min(arr)), float(np.max(arr)))
+            params = params or self._act_params(float(np.min(arr)), float(np.max(arr)))
             info = np.iinfo(self.ACT.np)
             qarr = quantize_array(arr, params, int(info.min), int(info.max))
             qv = const_with_quant(Builder(self.graph, after=v.producer), qarr, self.ACT, params,
                                   (v.name or "const") + "/" + self.ACT.np.name)
         else:
-            params = self._act_params(*self.ranges[v])
+            params = params or self._act_params(*self.ranges[v])
             qv = insert_point(self.graph, v).op("tfl.quantize", [v], output_types=[TensorType(self.ACT, v.shape, params)],
                                                 name=(v.name or "value") + "/quantized")
         self.q[v] = qv

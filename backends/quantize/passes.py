@@ -110,6 +110,7 @@ class QuantizeInt8(_QuantizePass):
     max_drop: Optional[float] = None  # accuracy budget in percent (top-1 agreement): weighted layers made hybrid or kept float to meet it
     per_tensor_fc: bool = False  # one weight scale per FULLY_CONNECTED (Arm NN 20.08: --target armnn)
     budget_steps: int = 512  # steps the budget measures over (a stateful model: calibration sequences threaded)
+    float_requantize: bool = False  # no int8 -> int8 QUANTIZE: requantize through float (--target armnn)
 
     def check(self, calibration) -> None:
         if self.io_dtype not in IO_DTYPES:
@@ -143,7 +144,7 @@ class QuantizeInt8(_QuantizePass):
                       float_layers={k for k, v in choices.items() if v == "float"},
                       hybrid_layers={k for k, v in choices.items() if v == "hybrid"},
                       int16_layers={k for k, v in choices.items() if v == "int16"},
-                      per_tensor_fc=self.per_tensor_fc)
+                      per_tensor_fc=self.per_tensor_fc, float_requantize=self.float_requantize)
 
 
 @register_pass("quantize-int16x8")

@@ -50,14 +50,16 @@ def tflite_pipeline(quantize: Optional[str] = None, io_dtype: str = "float32", p
 
         profile = get_target(target)  # the target's lowering choices (targets.py)
     lowering = ",".join(p for p in (LOWERING_PIPELINE, profile.passes if profile else "") if p)
+    final = profile.final_passes if profile else ""
     if not quantize:
-        return lowering
+        return ",".join(p for p in (lowering, final) if p)
     from litesmith.backends.quantize import quantize_pipeline
 
     options = dict(profile.int8_options) if profile and quantize == "int8" else {}
     if budget_steps is not None:
         options["budget_steps"] = budget_steps
-    return f"{lowering},{quantize_pipeline(quantize, io_dtype, percentile, integer_only, max_drop, **options)}"
+    quantization = quantize_pipeline(quantize, io_dtype, percentile, integer_only, max_drop, **options)
+    return ",".join(p for p in (lowering, quantization, final) if p)
 
 
 def compile_to_tflite(

@@ -19,7 +19,8 @@ Each is a small rewrite pattern; ``fuse_tflite`` runs them all greedily:
 - dilated convs: SPACE_TO_BATCH_ND -> conv -> BATCH_TO_SPACE_ND (TF's form) become one
   dilated conv;
 - hard-swish: x * relu6(x + 3) / 6 becomes HARD_SWISH;
-- reshape/transpose: no-op ones dropped, chains merged.
+- reshape/transpose: no-op ones dropped, chains merged; a transpose that moves
+  only size-1 axes is a reshape.
 
 Patterns only fire on single-use producers, so no value is computed twice.
 """
@@ -610,6 +611,22 @@ def fold_transpose(node, rw):
     return False
 
 
+@pattern("tfl.transpose", name="transpose-of-unit-axes")
+def transpose_of_unit_axes(node, rw):
+    """TRANSPOSE that moves only size-1 axes -> RESHAPE: the elements keep their order (a decode
+    step's one-row heads, [1, h, d] -> [h, 1, d]), and the RESHAPE merges with its neighbours."""
+    x, perm_v = node.inputs
+    perm = perm_v.const_value()
+    if perm is None or x.shape is None or not is_static(x.shape) or node.output.shape is None:
+        return False
+    moved = [int(p) for p in perm.reshape(-1) if x.shape[int(p)] != 1]
+    if moved != sorted(moved):
+        return False
+    shape = rw.builder(before=node).const(np.array(node.output.shape, np.int32))
+    rw.replace_node(node, [rw.builder(before=node).op("tfl.reshape", [x, shape], output_types=[node.output.type])])
+    return True
+
+
 FUSION_PATTERNS = [
     fold_bias_add, fold_bias_sub, fold_scale_mul, fold_scale_div,
     fuse_relu, fuse_relu6, fuse_relu_n1_to_1, clamp_min, clamp_max,
@@ -617,8 +634,8 @@ FUSION_PATTERNS = [
     relu_across_reshape, relu6_across_reshape, relu_n1_to_1_across_reshape,
     hard_swish_mul, hard_swish_div, fold_pad_conv, fold_pad_depthwise, dilated_conv,
     fold_input_scale_conv, fold_input_scale_depthwise, fold_input_scale_fc,
-    fold_reshape, reshape_to_keep_dims, fold_transpose, vector_fully_connected, fc_flattens_input,
-    fc_keeps_leading_dims,
+    fold_reshape, reshape_to_keep_dims, fold_transpose, transpose_of_unit_axes, vector_fully_connected,
+    fc_flattens_input, fc_keeps_leading_dims,
 ]
 
 

@@ -33,6 +33,7 @@ TARGET_CODES = {
     "rank": ("T010", "rank"),
     "per-channel": ("T011", "per-channel-weights"),
     "omitted-input": ("T012", "omitted-input"),
+    "softmax-width": ("T013", "softmax-width"),
 }
 
 INTEGER_FIX = "convert with --quantize int8 --integer-only --calibration DATA.npz (or --quantize int16x8 --integer-only)"
@@ -157,6 +158,17 @@ def _check_options(profile, operator, op, node, inputs, sg, act_names, options_n
             add("rank", node, op, f"FULLY_CONNECTED on rank-{min(ranks)} tensors; {profile.name} needs rank "
                 f"{profile.fully_connected_min_rank} ([batch, features])",
                 "convert with --target armnn (its dense-rank2 pass reshapes them to [1, K])")
+    limit = profile.int8_softmax_max_classes
+    if limit and op == "SOFTMAX" and inputs and inputs[0] >= 0 and _outputs_of(operator):
+        from . import schema_generated as schema
+
+        x, y = sg.Tensors(inputs[0]), sg.Tensors(_outputs_of(operator)[0])
+        classes = int(x.ShapeAsNumpy()[-1]) if x.ShapeLength() else 1
+        if x.Type() == y.Type() == schema.TensorType.INT8 and classes > limit:
+            add("softmax-width", node, op, f"int8 SOFTMAX over {classes} classes: {profile.name}'s reference "
+                f"kernel aborts (SIGABRT) when a row's sum of exp(x - max) reaches {limit + 1} "
+                "(flat scores)", "convert with --target tflm (its softmax-int16 pass computes that SOFTMAX "
+                "in int16), or cut the model before it (--outputs LOGITS)")
     if profile.fused_activations is None:
         return
     table = operator.BuiltinOptions()

@@ -25,11 +25,19 @@ VERBS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the CLI's rule for bad input) instead of a usage block."""
+
+    def error(self, message: str):
+        print(f"litesmith: error: {self.prog}: {_one_line(message)} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     """The argument parser; only the verb ``only`` gets its module imported and its options."""
     from litesmith import __version__
 
-    parser = argparse.ArgumentParser(prog="litesmith", description="A compiler for on-device models.")
+    parser = _Parser(prog="litesmith", description="A compiler for on-device models.")
     parser.add_argument("--version", action="version", version=f"litesmith {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb, (module, help_) in VERBS.items():
