@@ -266,12 +266,17 @@ def lm_rows(tf, spec, eval_steps, max_drop=None):
             samples.append([np.array([token], np.int32)] + [state[i] for i, _ in state_names(spec)])
             _, state = ref(int(token), state)
 
-    def ours(mode, **options):
+    seconds = {}
+
+    def ours(mode, report=None, **options):
         g = litesmith.load(pb, inputs=["prod_inputids"] + [i for i, _ in state_names(spec)],
                            outputs=["prod_probs"] + [o for _, o in state_names(spec)])
         add_state(g, [StatePair(i, o, (1, spec.hidden)) for i, o in state_names(spec)])
         calib = {"prod_inputids": windows[:, :, None]} if mode in ("int8", "int16x8") else None
-        return litesmith.compile(g, quantize=mode, calibration=calib, progress=False, **options)
+        start = time.perf_counter()
+        blob = litesmith.compile(g, quantize=mode, calibration=calib, progress=False, report=report, **options)
+        seconds[f"{mode} max-drop" if options.get("max_drop") is not None else str(mode)] = round(time.perf_counter() - start, 1)
+        return blob
 
     def theirs(mode):
         names = ["prod_inputids"] + [i for i, _ in state_names(spec)]
@@ -286,9 +291,14 @@ def lm_rows(tf, spec, eval_steps, max_drop=None):
     blobs = {"float": ours(None), "litesmith int8": ours("int8"), "litesmith int16x8": ours("int16x8"),
              "litesmith dynamic": ours("dynamic"), "TF int8": theirs("int8"), "TF dynamic": theirs("dynamic")}
     variants = VARIANTS
+    budget = {}
     if max_drop is not None:
-        blobs[BUDGET] = ours("int8", max_drop=max_drop)
+        report = {}
+        blobs[BUDGET] = ours("int8", report, max_drop=max_drop)
         variants = VARIANTS + (BUDGET,)
+        b = report["quantization"]["budget"]
+        budget = {"budget": {k: b.get(k) for k in ("steps", "int8_drop", "drop", "met", "seconds", "choices")}
+                  | {"trials": len(b["trials"])}}
     models = {k: LiteStep(b, spec) for k, b in blobs.items()}
     for m in models.values():
         m.reset()
@@ -310,7 +320,8 @@ def lm_rows(tf, spec, eval_steps, max_drop=None):
                          size=len(blobs[k]) / len(blobs["float"]),
                          latency=float(np.median(times[k]) / np.median(times["float"]))))
     float_check = float(np.abs(np.array(got["float"]) - want).max())
-    return rows, {**info, "float_tflite_vs_tf_max_abs": float_check, "float_bytes": len(blobs["float"])}
+    return rows, {**info, "float_tflite_vs_tf_max_abs": float_check, "float_bytes": len(blobs["float"]),
+                  "compile_seconds": seconds, **budget}
 
 
 def agreement(want, got):

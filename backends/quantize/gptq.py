@@ -28,7 +28,10 @@ import numpy as np
 from litesmith.ir.graph import Graph, Node, Value
 from litesmith.ir.ops.nn import window_padding, window_patches
 
+from .recurrent import feeding_state
+
 OPS = frozenset({"tfl.conv_2d", "tfl.depthwise_conv_2d"})
+FC = "tfl.fully_connected"  # rounded by GPTQ when InputMoments is asked for it (fully_connected=True)
 POSITIONS_PER_SAMPLE = 2048  # input patches drawn per calibration sample and layer
 DAMPING = 0.01  # of H's mean diagonal, added to its diagonal (H is singular when inputs are dependent)
 # Longest weight row (kh * kw * input channels) rounded by GPTQ: H is row x row (float64) and the
@@ -41,10 +44,11 @@ class InputMoments:
     """Calibration observer: E[x x^T] of each supported node's input patches ([d, d] with d = kh*kw*I
     for CONV_2D; [C, kh*kw, kh*kw] for DEPTHWISE_CONV_2D)."""
 
-    def __init__(self, graph: Graph, seed: int = 0):
+    def __init__(self, graph: Graph, seed: int = 0, fully_connected: bool = False):
         self.readers: Dict[Value, list] = {}
+        recurrent = feeding_state(graph) if fully_connected else set()
         for node in graph.nodes:
-            if node.op in OPS and _supported(node):
+            if (node.op in OPS or (fully_connected and node.op == FC and node not in recurrent)) and _supported(node):
                 self.readers.setdefault(node.inputs[0], []).append(node)
         self.sums: Dict[Node, np.ndarray] = {}
         self.counts: Dict[Node, int] = {}
@@ -73,6 +77,8 @@ class InputMoments:
         """[positions, kh*kw*I] (CONV_2D) or [positions, kh*kw, C] (DEPTHWISE_CONV_2D): at most
         POSITIONS_PER_SAMPLE windows, drawn before any patch is built."""
         w = node.inputs[1].const_value()
+        if node.op == FC:  # every row of the input is one sample: [rows, d] against weights [O, d]
+            return x.reshape(-1, w.shape[1]) if x.size % w.shape[1] == 0 else None
         if x.ndim != 4 or x.shape[3] != w.shape[3]:
             return None
         a = node.attrs
@@ -94,6 +100,8 @@ class InputMoments:
 def _supported(node: Node) -> bool:
     """Constant 4-D weights, dilation 1; depthwise with depth multiplier 1; rows up to MAX_ROW."""
     a, w = node.attrs, node.inputs[1].const_value() if len(node.inputs) > 1 else None
+    if node.op == FC:
+        return w is not None and w.ndim == 2 and w.shape[1] <= MAX_ROW
     if w is None or w.ndim != 4 or a.get("dilation_h_factor", 1) != 1 or a.get("dilation_w_factor", 1) != 1:
         return False
     x = node.inputs[0]
@@ -135,9 +143,28 @@ def round_rows(w: np.ndarray, scales: np.ndarray, h: np.ndarray, qmax: int = 127
     return q
 
 
+_MEMO: Dict[tuple, tuple] = {}  # (id(w), id(h)) -> (w, h, scales, result): the budget's trials share both
+MEMO_SIZE = 64
+
+
 def quantize_weights(op: str, w: np.ndarray, scales, h: np.ndarray) -> Optional[np.ndarray]:
-    """int8 weights in ``w``'s layout (CONV_2D [O, kh, kw, I], DEPTHWISE_CONV_2D [1, kh, kw, C])
-    rounded by :func:`round_rows`; None when ``h`` or ``scales`` do not fit."""
+    """int8 weights in ``w``'s layout (CONV_2D [O, kh, kw, I], DEPTHWISE_CONV_2D [1, kh, kw, C],
+    FULLY_CONNECTED [O, d]) rounded by :func:`round_rows`; None when ``h`` or ``scales`` do not fit.
+    The same arrays give the same result without rounding again (the accuracy budget quantizes
+    copies of one graph, which share their constants, many times)."""
+    key = (id(w), id(h))
+    hit = _MEMO.get(key)
+    s = np.asarray(scales, np.float64).reshape(-1)
+    if hit is not None and hit[0] is w and hit[1] is h and np.array_equal(hit[2], s):
+        return hit[3]
+    result = _quantize_weights(op, w, scales, h)
+    if len(_MEMO) >= MEMO_SIZE:
+        _MEMO.pop(next(iter(_MEMO)))
+    _MEMO[key] = (w, h, s, result)
+    return result
+
+
+def _quantize_weights(op: str, w: np.ndarray, scales, h: np.ndarray) -> Optional[np.ndarray]:
     w = np.asarray(w, np.float32)
     rows = w.reshape(-1, w.shape[3]).T if op == "tfl.depthwise_conv_2d" else w.reshape(w.shape[0], -1)
     d = rows.shape[1]

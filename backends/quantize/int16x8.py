@@ -21,10 +21,9 @@ from litesmith.ir.dtypes import DType
 from litesmith.ir.graph import Graph, Node
 from litesmith.ir.types import QuantParams
 
-from .int8 import INT8_OPS, Int8Rewriter, Ranges
+from .int8 import INT8_OPS, INT16_MAX, Int8Rewriter, Ranges
 from .params import f32, symmetric_params
 
-INT16_MAX = 32767
 FIXED_OUTPUT_16 = {op: QuantParams((f32(1 / 32768),), (0,)) for op in ("tfl.logistic", "tfl.tanh", "tfl.softmax")}
 POT_SCALE_OPS = ("tfl.add", "tfl.sub")  # their int16 kernels assume power-of-two scales unless told otherwise
 

@@ -22,13 +22,14 @@ from litesmith.ir.graph import Graph, Node, Value
 from litesmith.ir.types import QuantParams, TensorType
 
 from . import gptq
-from .params import KEEP_SUM_OPS, activation_params, bias_int32, f32, per_channel_weights, quantize_array
+from .params import KEEP_SUM_OPS, activation_params, bias_int32, f32, per_channel_weights, quantize_array, symmetric_params
 from .recurrent import accumulator_nodes, state_update_nodes
 from .rewrite import const_with_quant, insert_point
 from .saturation import clip_to_saturation
 
 WEIGHTED = {"tfl.fully_connected": 0, "tfl.conv_2d": 0, "tfl.depthwise_conv_2d": 3}  # op -> weight channel axis
 FLOAT_SOFTMAX_MIN_CLASSES = 256  # an output softmax over more classes stays float
+INT16_MAX = 32767
 MASKED_SCORES_BELOW = -1e4  # a softmax input calibrated this low holds a mask's fill: it stays float
 ARITHMETIC = {"tfl.add", "tfl.sub", "tfl.mul"}
 FIXED_OUTPUT = {
@@ -56,19 +57,21 @@ Ranges = Dict[Value, Tuple[float, float]]
 def quantize_int8(graph: Graph, ranges: Ranges, io_dtype: str, report: dict, integer_only: bool = False,
                   moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None,
                   hybrid_layers: Optional[Set[str]] = None, per_tensor_fc: bool = False,
-                  float_requantize: bool = False) -> Graph:
+                  int16_layers: Optional[Set[str]] = None, float_requantize: bool = False) -> Graph:
     """``integer_only``: no float islands for accuracy (LM logits, large output softmax, LSTM cell
     state), and a UserError naming any op that still has no int8 kernel: for integer-only hardware.
     ``moments``: weighted node -> E[x x^T] of its input from calibration; those weights are rounded
     by GPTQ (gptq.py) instead of to nearest. ``float_layers``: names of nodes (first output) kept float
     (the accuracy budget's choice, budget.py); ``hybrid_layers``: FULLY_CONNECTED nodes made hybrid
-    (int8 weights, float activations: no larger than int8; also the budget's choice). ``per_tensor_fc``:
+    (int8 weights, float activations: no larger than int8; also the budget's choice). ``int16_layers``:
+    FULLY_CONNECTED nodes made 16x8 islands (int16 input and output, int8 weights, int64 bias, between
+    QUANTIZE from float and DEQUANTIZE to float; the budget's choice too). ``per_tensor_fc``:
     one scale for every FULLY_CONNECTED's weights (Arm NN 20.08 refuses per-channel ones: the armnn
     target's choice, targets.py). ``float_requantize``: no int8 -> int8 QUANTIZE (a CONCATENATION's
     inputs at other scales): a float input is quantized at the concatenation's scale directly, an
     int8 one goes through DEQUANTIZE + QUANTIZE (Arm NN 20.08 CpuAcc's int8 requantization is 1 LSB
     off CpuRef's in 7 of 10 values; its float QUANTIZE matches: the armnn target's choice)."""
-    rewriter = Int8Rewriter(graph, ranges, io_dtype, integer_only, moments, float_layers, hybrid_layers)
+    rewriter = Int8Rewriter(graph, ranges, io_dtype, integer_only, moments, float_layers, hybrid_layers, int16_layers)
     rewriter.per_tensor_fc = per_tensor_fc
     rewriter.float_requantize = float_requantize
     rewriter.run(report)
@@ -92,7 +95,7 @@ class Int8Rewriter:
 
     def __init__(self, graph: Graph, ranges: Ranges, io_dtype: str, integer_only: bool = False,
                  moments: Optional[Dict[Node, np.ndarray]] = None, float_layers: Optional[Set[str]] = None,
-                 hybrid_layers: Optional[Set[str]] = None):
+                 hybrid_layers: Optional[Set[str]] = None, int16_layers: Optional[Set[str]] = None):
         self.graph = graph
         self.moments = moments or {}
         self.io_int8 = io_dtype == "int8"
@@ -108,7 +111,10 @@ class Int8Rewriter:
         self.hybrid_layers = {n for n in graph.nodes if n.op == "tfl.fully_connected" and n.outputs
                               and n.outputs[0].name in (hybrid_layers or ()) and n not in self.float_layers
                               and n.inputs[1].is_const() and all(v.is_const() for v in n.inputs[2:])}
-        self.ranges = clip_to_saturation(graph, ranges, self.keep_float)
+        self.int16_layers = {n for n in graph.nodes if n.op == "tfl.fully_connected" and n.outputs
+                             and n.outputs[0].name in (int16_layers or ()) and n not in self.float_layers
+                             and n not in self.hybrid_layers}
+        self.ranges = clip_to_saturation(graph, ranges, self.keep_float | self.int16_layers)
         self.q: Dict[Value, Value] = {}  # float value -> its int8 twin
         self.gone: Set[Value] = set()  # float values whose producer is replaced (read them via DEQUANTIZE)
         self.deq: Dict[Value, Value] = {}
@@ -122,6 +128,10 @@ class Int8Rewriter:
         hybrid: Dict[str, int] = {}
         for node in self.graph.nodes:
             if node.op == "core.const":
+                continue
+            if node in self.int16_layers and self._int16_ok(node):
+                self._rewrite_int16(node)
+                done["tfl.fully_connected (int16)"] = done.get("tfl.fully_connected (int16)", 0) + 1
                 continue
             if self._quantizable(node):
                 self._rewrite(node)
@@ -239,9 +249,54 @@ class Int8Rewriter:
         the last hidden state, whose DEQUANTIZE the state output already needs."""
         wv = node.inputs[1]
         qw, wqp = per_channel_weights(wv.const_value(), self._weight_axis(node.op, wv))
+        if node in self.moments:
+            rounded = gptq.quantize_weights(node.op, wv.const_value(), wqp.scale, self.moments[node])
+            qw = qw if rounded is None else rounded
         node.set_input(1, const_with_quant(Builder(self.graph, before=node), qw, DType.INT8, wqp,
                                            wv.name or node.name + "/weights"))
         node.attrs["asymmetric_quantize_inputs"] = True
+
+    def hybrid_by_default(self, node: Node) -> bool:
+        """The logits rule below makes ``node`` hybrid without the budget's asking."""
+        return node not in self.hybrid_layers and self._logits_fc(node)
+
+    def _int16_ok(self, node: Node) -> bool:
+        x, w, out = node.inputs[0], node.inputs[1], node.outputs[0]
+        return (x.dtype is DType.FLOAT32 and not x.is_const() and x in self.ranges and out in self.ranges
+                and w.is_const() and w.dtype is DType.FLOAT32 and all(v.is_const() for v in node.inputs[2:])
+                and out.dtype is DType.FLOAT32 and len(node.outputs) == 1
+                and node.attrs.get("fused_activation_function", "NONE") in QUANTIZED_ACTIVATIONS)
+
+    def _rewrite_int16(self, node: Node) -> None:
+        """A 16x8 FULLY_CONNECTED inside the int8 model: float input -> QUANTIZE int16 -> FULLY_CONNECTED
+        (int8 weights per channel, int64 bias) -> int16 -> DEQUANTIZE -> float, which the walk then
+        treats as any float value. The input comes through float because LiteRT's QUANTIZE takes
+        no int8 -> int16, its MUL no int8 x int16, and an int8-in/int16-out FULLY_CONNECTED gave wrong
+        values (LiteRT 2.3); int16 -> float is one DEQUANTIZE. Size: the int8 layer's, bias 4 bytes
+        more per channel."""
+        b = Builder(self.graph, before=node)
+        x, wv, out = node.inputs[0], node.inputs[1], node.outputs[0]
+        xf = self._float_of(x) if x in self.gone else x
+        xp = symmetric_params(*self.ranges[x], INT16_MAX)
+        x16 = b.op("tfl.quantize", [xf], output_types=[TensorType(DType.INT16, x.shape, xp)],
+                   name=(x.name or "value") + "/int16")
+        qw, wqp = per_channel_weights(wv.const_value(), self._weight_axis(node.op, wv))
+        if node in self.moments:
+            rounded = gptq.quantize_weights(node.op, wv.const_value(), wqp.scale, self.moments[node])
+            qw = qw if rounded is None else rounded
+        inputs = [x16, const_with_quant(b, qw, DType.INT8, wqp, wv.name or node.name + "/weights")]
+        if len(node.inputs) > 2 and not self._zero_fc_bias(node):
+            bv = node.inputs[2]
+            qb, bqp = bias_int32(bv.const_value(), xp.scale[0], wqp, DType.INT64)
+            inputs.append(const_with_quant(b, qb, DType.INT64, bqp, bv.name or node.name + "/bias"))
+        name = out.name
+        op = b.create(node.op, inputs, dict(node.attrs), meta=dict(node.meta), name=(name or "fc") + "/int16",
+                      output_types=[TensorType(DType.INT16, out.shape, symmetric_params(*self.ranges[out], INT16_MAX))])
+        f = b.op("tfl.dequantize", op.outputs, output_types=[TensorType(DType.FLOAT32, out.shape)])
+        out.name = (name or "fc") + "/float"
+        out.replace_all_uses_with(f)
+        f.name = name
+        self.ranges[f] = self.ranges[out]
 
     def _masked_scores(self, v: Value) -> bool:
         """Attention scores with a mask's large negative fill (-1e9): one int8 scale over [-1e9, max]

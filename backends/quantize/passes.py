@@ -109,6 +109,7 @@ class QuantizeInt8(_QuantizePass):
     integer_only: bool = False  # every op int8, no float kept for accuracy; an op without an int8 kernel is an error
     max_drop: Optional[float] = None  # accuracy budget in percent (top-1 agreement): weighted layers made hybrid or kept float to meet it
     per_tensor_fc: bool = False  # one weight scale per FULLY_CONNECTED (Arm NN 20.08: --target armnn)
+    budget_steps: int = 512  # steps the budget measures over (a stateful model: calibration sequences threaded)
     float_requantize: bool = False  # no int8 -> int8 QUANTIZE: requantize through float (--target armnn)
 
     def check(self, calibration) -> None:
@@ -116,6 +117,8 @@ class QuantizeInt8(_QuantizePass):
             raise UserError(f"unknown io dtype {self.io_dtype!r}; choose float32 or int8")
         if calibration is None:
             raise UserError(CALIBRATION_HINT)
+        if self.budget_steps < 1:
+            raise UserError(f"budget-steps {self.budget_steps}: give a positive number of steps")
         if self.max_drop is not None and (self.integer_only or not 0 <= self.max_drop <= 100):
             raise UserError(f"max-drop {self.max_drop}: give a percentage in [0, 100] (and no integer-only: "
                             "the budget keeps layers float)")
@@ -125,7 +128,7 @@ class QuantizeInt8(_QuantizePass):
         from .gptq import InputMoments
         from .int8 import quantize_int8
 
-        moments = InputMoments(graph)
+        moments = InputMoments(graph, fully_connected=True)
         ranges = calibrate(graph, calibration, percentile=self.percentile, progress=ctx.resources.get("progress", True),
                            also=moments)
         second = moments.second_moments()
@@ -135,11 +138,12 @@ class QuantizeInt8(_QuantizePass):
 
             budget: dict = {}
             choices = choose_layers(graph, ranges, second, calibration, self.max_drop, self.io_dtype,
-                                    lambda g: ctx.run_pipeline("dce", g), budget)
+                                    lambda g: ctx.run_pipeline("dce", g), budget, steps=self.budget_steps)
             ctx.report["budget"] = budget
         quantize_int8(graph, ranges, self.io_dtype, ctx.report, integer_only=self.integer_only, moments=second,
                       float_layers={k for k, v in choices.items() if v == "float"},
                       hybrid_layers={k for k, v in choices.items() if v == "hybrid"},
+                      int16_layers={k for k, v in choices.items() if v == "int16"},
                       per_tensor_fc=self.per_tensor_fc, float_requantize=self.float_requantize)
 
 

@@ -78,6 +78,21 @@ def state_update_nodes(graph: Graph) -> Set[Node]:
     return keep
 
 
+def feeding_state(graph: Graph) -> Set[Node]:
+    """Every node a state output depends on (the recurrence, its input side included): the
+    FULLY_CONNECTED layers outside it (an LM's logits) are the ones GPTQ rounds (gptq.py)."""
+    outputs: Dict[str, Value] = {v.name: v for v in graph.outputs}
+    seen: Set[Node] = set()
+    todo: List[Node] = [outputs[p.output].producer for p in state_pairs(graph) if p.output in outputs]
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        todo.extend(v.producer for v in node.inputs)
+    return seen
+
+
 def _forward(start: Value) -> Set[Node]:
     seen: Set[Node] = set()
     todo: List[Value] = [start]

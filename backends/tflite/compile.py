@@ -40,7 +40,8 @@ def op_counts(graph: Graph) -> Dict[str, int]:
 
 
 def tflite_pipeline(quantize: Optional[str] = None, io_dtype: str = "float32", percentile: Optional[float] = None,
-                    integer_only: bool = False, max_drop: Optional[float] = None, target: Optional[str] = None) -> str:
+                    integer_only: bool = False, max_drop: Optional[float] = None, target: Optional[str] = None,
+                    budget_steps: Optional[int] = None) -> str:
     """The backend's pipeline: ``lower-tflite,fuse-tflite,dce`` plus the quantization pass of ``quantize``
     (dynamic, int8 or float16; a UserError for an unknown mode or options it cannot take)."""
     profile = None
@@ -55,6 +56,8 @@ def tflite_pipeline(quantize: Optional[str] = None, io_dtype: str = "float32", p
     from litesmith.backends.quantize import quantize_pipeline
 
     options = dict(profile.int8_options) if profile and quantize == "int8" else {}
+    if budget_steps is not None:
+        options["budget_steps"] = budget_steps
     quantization = quantize_pipeline(quantize, io_dtype, percentile, integer_only, max_drop, **options)
     return ",".join(p for p in (lowering, quantization, final) if p)
 
@@ -69,6 +72,7 @@ def compile_to_tflite(
     percentile: Optional[float] = None,
     integer_only: bool = False,
     max_drop: Optional[float] = None,
+    budget_steps: Optional[int] = None,
     target: Optional[str] = None,
     passes: Optional[str] = None,
     progress: bool = True,
@@ -88,7 +92,7 @@ def compile_to_tflite(
     ``target_check.require_target``. ``resources`` are handed to the passes besides
     ``calibration`` and ``progress`` (``deferred_stubs``: see stub-custom-ops)."""
     report = {} if report is None else report
-    backend = tflite_pipeline(quantize, io_dtype, percentile, integer_only, max_drop, target)
+    backend = tflite_pipeline(quantize, io_dtype, percentile, integer_only, max_drop, target, budget_steps)
     pm = PassManager.parse(",".join(p for p in (passes, backend) if p),
                            resources={**dict(resources or {}), "calibration": calibration, "progress": progress}, **dict(manager_options or {}))
     first_backend = len(pm.passes) - len(parse_pipeline_syntax(backend))

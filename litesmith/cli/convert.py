@@ -88,6 +88,7 @@ def run(args) -> int:
         blob = compile_to_tflite(graph, passes=pipeline, report=report, quantize=args.quantize,
                                  calibration=args.calibration, io_dtype=args.io, percentile=args.percentile,
                                  integer_only=args.integer_only, max_drop=args.max_drop, target=args.target,
+                                 budget_steps=args.budget_steps,
                                  manager_options=manager_options,
                                  resources={DEFERRED_STUBS: deferred_stubs},
                                  as_bytearray=True)  # written to a file: no second copy of the weights

@@ -48,9 +48,13 @@ def add_quantize_arguments(p) -> None:
                         "state updates); an op without an int8 kernel is an error. For integer-only hardware")
     p.add_argument("--max-drop", type=float, metavar="X",
                    help="int8: accuracy budget in percent (top-1 agreement with float on the calibration data, "
-                        "else relative error); the most sensitive FULLY_CONNECTED layers become hybrid (int8 weights, "
-                        "float activations), then FULLY_CONNECTED/CONV_2D layers stay float, until the drop is within "
-                        "X; every trial is in --report")
+                        "else relative error); the most sensitive FULLY_CONNECTED layers become int16 islands (16x8) or "
+                        "hybrid (int8 weights either way), then FULLY_CONNECTED/CONV_2D layers stay float, until the "
+                        "drop is within X; every trial is in --report")
+    p.add_argument("--budget-steps", type=int, metavar="N",
+                   help="with --max-drop: measure the budget over N steps (default 512); a model with state "
+                        "plays the calibration sequences one after another, state carried across them as a "
+                        "keyboard carries it, repeated until N steps")
 
 
 def add_pass_manager_arguments(p) -> None:

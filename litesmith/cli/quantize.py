@@ -50,7 +50,7 @@ def run(args) -> int:
     report: dict = {}
     quantize_graph(graph, args.mode, calibration=args.calibration, io_dtype=args.io, percentile=args.percentile,
                    report=report, progress=not args.quiet, integer_only=args.integer_only, max_drop=args.max_drop,
-                   manager_options=pass_manager_options(args))
+                   budget_steps=args.budget_steps, manager_options=pass_manager_options(args))
     blob = write_tflite(graph, as_bytearray=True)  # written to a file: no second copy of the weights
     write_atomic(args.output, blob)
     report["output_bytes"] = len(blob)
