@@ -2,7 +2,8 @@
 
 Mirrors tensorflow/lite/kernels/internal/common.h (default build, double
 rounding): ``QuantizeMultiplier``, ``SaturatingRoundingDoublingHighMul``,
-``RoundingDivideByPOT`` and ``MultiplyByQuantizedMultiplier``. Integer
+``RoundingDivideByPOT`` and ``MultiplyByQuantizedMultiplier``; LiteRT's per-channel
+FULLY_CONNECTED rounds once instead (``multiply_by_quantized_multiplier_once``). Integer
 division in C++ truncates toward zero; the helpers below do the same.
 """
 from __future__ import annotations
@@ -70,6 +71,15 @@ def multiply_by_quantized_multiplier(x, multiplier, shift) -> np.ndarray:
     right = np.maximum(-shift, 0)
     x = np.asarray(x, np.int64) * (np.int64(1) << left)
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), right)
+
+
+def multiply_by_quantized_multiplier_once(x, multiplier, shift) -> np.ndarray:
+    """The same product rounded once (halves up): x * multiplier + 2^(30 - shift), shifted right by
+    31 - shift. LiteRT's per-channel int8 FULLY_CONNECTED rounds this way, where the doubling
+    high-mul above rounds twice (an accumulator at 12.497 became 800 / 64 = 12.5 -> 13 there)."""
+    total = 31 - np.asarray(shift, np.int64)
+    x = np.asarray(x, np.int64) * np.asarray(multiplier, np.int64)
+    return (x + (np.int64(1) << (total - 1))) >> total
 
 
 def multiplier_pairs(reals) -> Tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,8 @@ from litesmith.ir.graph import Node, Value
 from litesmith.ir.interpreter import Interpreter
 from litesmith.ir.types import QuantParams
 
-from .fixedpoint import multiplier_pairs, multiply_by_quantized_multiplier, quantize_multiplier, round_away
+from .fixedpoint import (multiplier_pairs, multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_once,
+                         quantize_multiplier, round_away)
 from .params import dequantize_array
 
 Kernel = Callable[[Node, List[np.ndarray]], List[np.ndarray]]
@@ -74,12 +75,13 @@ def _channel(values, ndim: int, axis: int) -> np.ndarray:
     return arr.reshape(shape)
 
 
-def _requantize_acc(node: Node, acc: np.ndarray, in_scale: float, w: QuantParams, channel_axis: int) -> np.ndarray:
+def _requantize_acc(node: Node, acc: np.ndarray, in_scale: float, w: QuantParams, channel_axis: int,
+                    rounding=multiply_by_quantized_multiplier) -> np.ndarray:
     """int32 accumulators -> output integers (PopulateConvolutionQuantizationParams + MBQM)."""
     out = node.outputs[0]
     oq = _q(out)
     mult, shift = _requantize_multipliers(float(in_scale), tuple(w.scale), float(oq.scale[0]))
-    y = multiply_by_quantized_multiplier(acc, _channel(mult, acc.ndim, channel_axis), _channel(shift, acc.ndim, channel_axis))
+    y = rounding(acc, _channel(mult, acc.ndim, channel_axis), _channel(shift, acc.ndim, channel_axis))
     y = y + oq.zero_point[0]
     lo, hi = activation_range(node.attrs.get("fused_activation_function", "NONE"), out)
     return np.clip(y, lo, hi).astype(out.dtype.np)
@@ -110,7 +112,8 @@ def fully_connected(node: Node, ins):
     acc = rows @ w.astype(np.int64).T  # weights are symmetric: zero point 0
     if len(ins) > 2 and ins[2] is not None:
         acc = acc + ins[2].astype(np.int64)
-    y = _requantize_acc(node, acc, xq.scale[0], wq, 1)
+    rounding = multiply_by_quantized_multiplier_once if len(wq.scale) > 1 else multiply_by_quantized_multiplier
+    y = _requantize_acc(node, acc, xq.scale[0], wq, 1, rounding)
     if node.attrs.get("keep_num_dims"):
         y = y.reshape(x.shape[:-1] + (w.shape[0],))
     return [y]
