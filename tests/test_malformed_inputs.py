@@ -574,7 +574,14 @@ def _while_body_is_main(m):
     op.builtinOptions.bodySubgraphIndex = 0
 
 
+def _nameless_custom(m):
+    code = m.operatorCodes[m.subgraphs[0].operators[0].opcodeIndex]
+    code.builtinCode = code.deprecatedBuiltinCode = 32  # CUSTOM
+    code.customCode = None
+
+
 TFLITE_CASES = [
+    ("CUSTOM operator code without a name", "mlp", _nameless_custom, "names no custom op (empty custom_code)"),
     ("operator input out of range", "mlp", lambda m: _op_input(m, 999), "operator 0 input is tensor 999"),
     ("operator output out of range", "mlp", lambda m: _op_output(m, 999), "operator 0 output is tensor 999"),
     ("opcode index out of range", "mlp", lambda m: setattr(m.subgraphs[0].operators[0], "opcodeIndex", 77),

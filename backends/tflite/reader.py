@@ -165,6 +165,9 @@ class _Lifter:
         if builtin == "CUSTOM":
             name = "tfl.custom"
             attrs = {"custom_code": _text(code.customCode), "custom_options": self.custom_options(op, k)}
+            if not attrs["custom_code"]:  # no runtime can resolve a nameless custom op
+                raise UserError(f"{self.origin}: operator {k} of subgraph {sub} is CUSTOM but its operator code "
+                                f"{op.opcodeIndex} names no custom op (empty custom_code)")
         elif builtin in BY_BUILTIN:
             entry = BY_BUILTIN[builtin]
             name = entry.op

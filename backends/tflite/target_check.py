@@ -67,6 +67,11 @@ def _builtin_name(code, names) -> str:
     return names.get(value, f"BUILTIN_{value}")
 
 
+def _custom_name(code) -> str:
+    """A CUSTOM operator code's name ("" when the file leaves it out)."""
+    return (code.CustomCode() or b"").decode("utf-8", "replace")
+
+
 def ops_used(blob: Union[bytes, bytearray]) -> List[str]:
     """The builtin operator names the model's operators use (sorted; CUSTOM ops as ``CUSTOM:code``)."""
     from . import schema_generated as schema
@@ -79,7 +84,7 @@ def ops_used(blob: Union[bytes, bytearray]) -> List[str]:
         for i in range(sg.OperatorsLength()):
             code = model.OperatorCodes(sg.Operators(i).OpcodeIndex())
             op = _builtin_name(code, names)
-            used.add(f"CUSTOM:{code.CustomCode().decode()}" if op == "CUSTOM" else op)
+            used.add(f"CUSTOM:{_custom_name(code)}" if op == "CUSTOM" else op)
     return sorted(used)
 
 
@@ -125,7 +130,7 @@ def check_target(blob: Union[bytes, bytearray], target: Union[str, TargetProfile
             inputs = [operator.Inputs(k) for k in range(operator.InputsLength())]
             node = tensor_name(outputs[0]) if outputs else f"operator {i}"
             if op == "CUSTOM":
-                custom = code.CustomCode().decode("utf-8", "replace")
+                custom = _custom_name(code)
                 if profile.ops is not None and custom not in profile.custom_ops:
                     add("custom", node, f"CUSTOM:{custom}", f"{profile.name} has no kernel for custom op {custom}",
                         "register the kernel in the app, or choose ops the target has (inspect --check)")
