@@ -456,7 +456,10 @@ def run_litert(path: str, feeds: dict, outputs: list, np, delegates: bool = True
     interp.invoke()
     outs = interp.get_output_details()
     by_name = {d["name"]: d for d in outs}
-    return {o: interp.get_tensor((by_name.get(o) or outs[k])["index"]) for k, o in enumerate(outputs)}
+    details = [by_name.get(o) or outs[k] for k, o in enumerate(outputs)]
+    # a zero-size output by its declared shape: get_tensor refuses those ("Invalid tensor size")
+    return {o: np.zeros(d["shape"], d["dtype"]) if 0 in d["shape"] else interp.get_tensor(d["index"])
+            for o, d in zip(outputs, details)}
 
 
 def close(got, want, np) -> bool:
