@@ -262,6 +262,8 @@ def lower_arg(node, lw):
     op = "tfl.arg_max" if node.op == "core.argmax" else "tfl.arg_min"
     if x.dtype is DType.INT64:  # LiteRT's ARG_MAX/ARG_MIN refuse int64 (float32, int8/uint8/int32, bool)
         x, op = _extremum_mask(node, lw, x, axis), "tfl.arg_max"
+    elif x.dtype is DType.INT16:  # and int16 ("Unknown input type: 7"): int32 holds it exactly
+        x = lw.op("tfl.cast", [x], cast_attrs(DType.INT16, DType.INT32), [x.type.with_dtype(DType.INT32)])
     return [lw.op(op, [x, lw.i32(axis)], {"output_type": node.output.dtype})]
 
 
