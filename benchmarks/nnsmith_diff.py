@@ -10,9 +10,10 @@ a dependency of litesmith and litesmith is never imported there. This file is bo
 (stdlib only, any Python) and, with ``--worker``, the worker that runs in that venv.
 
 Per model (seed ``s``, index ``i``; NNSmith seed ``s * 100000 + i``, 5-20 ops drawn from the same
-seed): NNSmith's own ``nnsmith.model_gen`` (its hydra config with ``model.type=tensorflow
-mgen.dtype_choices=[f32] mgen.max_nodes=N mgen.seed=...``) generates and saves the model; its
-``concrete_net`` is frozen with ``convert_variables_to_constants_v2`` defaults into model.pb.
+seed): NNSmith's own generator, the steps of its ``nnsmith.model_gen`` CLI with that CLI's config
+(``model.type=tensorflow mgen.dtype_choices=[f32] mgen.max_nodes=N mgen.seed=...``) called in the
+worker process, which imports TF and NNSmith once per seed (``Generator``); its ``concrete_net`` is
+frozen with ``convert_variables_to_constants_v2`` defaults into model.pb.
 Inputs are NNSmith's own draws (``random_inputs``: standard normal), retried up to 5 times until
 TF's outputs are all finite. Models, inputs, references and TF's converter results are cached
 under benchmarks/.cache/nnsmith/models, so a rerun only redoes litesmith.
@@ -30,7 +31,8 @@ graph run by TF, Grappler on). Each tool's result on each model is one of:
 - ambiguous: a mismatch where the reference itself is ill-defined: a tie (an ArgMax/ArgMin whose
   top two values, a Floor/Ceil/Cast-to-int/FloorDiv/FloorMod whose input, a Round whose input's
   fraction, a comparison whose operands, a Cast-to-bool or Sign whose input lies within the
-  tolerance of the boundary, upstream of every wrong output), a reference rewrite (the output
+  tolerance of the boundary, upstream of every wrong output), a non-finite cast (a Cast to an integer
+  type of an inf or NaN upstream of every wrong output: undefined in C++), a reference rewrite (the output
   matches TF run eagerly, without Grappler, which rewrites ``x / c`` as ``x * (1 / c)``), or an
   ill-conditioned output (every error within 4x of how far TF's own output moves when the float
   inputs move by ~4 ulp, in 4 random draws: tan near a pole);
@@ -48,7 +50,6 @@ import concurrent.futures
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -201,7 +202,7 @@ def worker(args) -> int:
     done = {json.loads(line)["index"] for line in open(args.log) if '"result"' in line}
     seed, index, have = args.seeds[0], 0, len(done)
     root = os.path.join(CACHE, "models", f"seed{seed}")
-    skipped = 0
+    skipped, generator = 0, Generator()
     while have < args.count and index < 3 * args.count:
         if index in done:
             index += 1
@@ -218,7 +219,8 @@ def worker(args) -> int:
             index += 1
             continue
         n_ops = random.Random(seed * SEED_STRIDE + index).randint(args.min_ops, args.max_ops)
-        meta = generate(folder, seed * SEED_STRIDE + index, n_ops, np)
+        started = time.time()
+        meta = generate(folder, seed * SEED_STRIDE + index, n_ops, np, generator)
         if meta.get("skip"):
             skipped += 1
             index += 1
@@ -228,62 +230,101 @@ def worker(args) -> int:
         want = {k: io["out:" + k] for k in meta["outputs"]}
         eager = {k: io["eager:" + k] for k in meta["outputs"]}
         row = {"kind": "result", "id": f"s{seed}/{index:04d}", "seed": seed, "index": index, "ops": meta["ops"],
-               "n_ops": meta["n_ops"]}
+               "n_ops": meta["n_ops"], "seconds": {"generate": round(time.time() - started, 2)}}
         for tool in TOOLS:
-            code = stage(f"{tool}_convert")
-            if code is not None:
-                row[tool] = outcome("internal", f"{tool} converter crashed (worker exit {code})", "crash")
-                continue
-            path, failure = (convert_litesmith if tool == "litesmith" else convert_tf)(folder, meta, args)
-            if failure:
-                row[tool] = failure
-                continue
-            code = stage(f"{tool}_run")
-            if code is not None:
-                row[tool] = outcome("mismatch", f"LiteRT crashed on the file (worker exit {code})", "LiteRT crash")
-                continue
-            row[tool] = judge(path, feeds, want, eager, folder, meta, np)
+            started = time.time()
+            row[tool] = run_tool(tool, folder, meta, feeds, want, eager, stage, args, np)
+            row["seconds"][tool] = round(time.time() - started, 2)
         log.write(json.dumps(row) + "\n")
         log.flush()
         have += 1
         index += 1
         print(f"{row['id']} ({meta['n_ops']} ops): litesmith {row['litesmith']['class']}, "
-              f"tf {row['tf']['class']}", file=sys.stderr, flush=True)
+              f"tf {row['tf']['class']} ({' '.join(f'{k} {v:.1f}s' for k, v in row['seconds'].items())})",
+              file=sys.stderr, flush=True)
     if skipped:
         print(f"seed {seed}: {skipped} model(s) skipped (generation failed or no finite outputs in "
               f"{INPUT_DRAWS} draws)", file=sys.stderr)
     return 0
 
 
+def run_tool(tool: str, folder: str, meta: dict, feeds: dict, want: dict, eager: dict, stage, args, np) -> dict:
+    """One converter on one model, converted and judged: its outcome."""
+    code = stage(f"{tool}_convert")
+    if code is not None:
+        return outcome("internal", f"{tool} converter crashed (worker exit {code})", "crash")
+    path, failure = (convert_litesmith if tool == "litesmith" else convert_tf)(folder, meta, args)
+    if failure:
+        return failure
+    code = stage(f"{tool}_run")
+    if code is not None:
+        return outcome("mismatch", f"LiteRT crashed on the file (worker exit {code})", "LiteRT crash")
+    return judge(path, feeds, want, eager, folder, meta, np)
+
+
 def outcome(cls: str, detail: str, group: str) -> dict:
     return {"class": cls, "detail": detail[:500], "group": group}
 
 
-def generate(folder: str, nnsmith_seed: int, n_ops: int, np) -> dict:
-    """NNSmith's model_gen into ``folder``, frozen to model.pb; inputs and references in io.npz."""
+class Generator:
+    """NNSmith's ``model_gen`` CLI, step by step, in this process with its hydra config's defaults, but
+    the opset (a YAML cache NNSmith parsed on every call, 1.7 s) computed once and no SavedModel round
+    trip (1.5 s to write, more to load and trace again). The random draws are the CLI's, so most
+    seeds give the CLI's model, but not all: NNSmith's generation also depends on what the process
+    generated before (the CLI too; seed 1's first 8 models: 6 the same), so a seed's models are
+    reproducible by a fresh worker that generates them in order."""
+
+    opset = None
+
+    def setup(self):
+        from nnsmith.abstract.extension import activate_ext
+        from nnsmith.materialize import Model
+        from nnsmith.narrow_spec import auto_opset
+        from nnsmith.util import hijack_patch_requires
+
+        self.model_type = Model.init("tensorflow", backend_target="cpu")
+        self.model_type.add_seed_setter()
+        self.opset = auto_opset(self.model_type, None, vulops=False)
+        hijack_patch_requires([])
+        activate_ext(opset=self.opset, factory=None)
+
+    def __call__(self, nnsmith_seed: int, n_ops: int):
+        """The TF model of ``mgen.seed=nnsmith_seed mgen.max_nodes=n_ops mgen.dtype_choices=[f32]``."""
+        from nnsmith.graph_gen import model_gen
+
+        if self.opset is None:
+            self.setup()
+        gen = model_gen(opset=self.opset, method="symbolic-cinit", seed=nnsmith_seed, max_elem_per_tensor=2 ** 16,
+                        max_nodes=n_ops, timeout_ms=10000, rank_choices=None, dtype_choices=["f32"])
+        model = self.model_type.from_gir(gen.make_concrete())
+        model.refine_weights()
+        model.make_oracle()  # unused, but it draws inputs: the draws that follow come after, as in the CLI,
+        self.model_type(model.ir)  # and after the weights of the net that loading the SavedModel built
+        return model
+
+
+def generate(folder: str, nnsmith_seed: int, n_ops: int, np, generator) -> dict:
+    """NNSmith's model into ``folder``, frozen to model.pb (its GraphIR in gir.pkl); inputs and
+    references in io.npz."""
     meta_path = os.path.join(folder, "meta.json")
     if os.path.exists(meta_path):
         with open(meta_path) as f:
             return json.load(f)
+    import pickle
+
     import tensorflow as tf
-    from hydra import compose, initialize_config_module
-    from nnsmith.cli import model_gen
-    from nnsmith.materialize.tensorflow import TFModelCPU
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    shutil.rmtree(os.path.join(folder, "nnsmith"), ignore_errors=True)  # a run stopped half-way
     os.makedirs(folder, exist_ok=True)
     meta = {"nnsmith_seed": nnsmith_seed, "max_nodes": n_ops}
-    overrides = ["model.type=tensorflow", "mgen.dtype_choices=[f32]", f"mgen.max_nodes={n_ops}",
-                 f"mgen.seed={nnsmith_seed}", f"mgen.save={os.path.join(folder, 'nnsmith')}"]
     try:
-        with initialize_config_module(config_module="nnsmith.config", version_base=None):
-            model_gen.main(compose("main", overrides=overrides))
-        model = TFModelCPU.load(os.path.join(folder, "nnsmith", "model"))
+        model = generator(nnsmith_seed, n_ops)
         frozen = convert_variables_to_constants_v2(model.concrete_net())
     except Exception as e:  # NNSmith's own generation failing is not a converter's result
         meta["skip"] = f"generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         return save_meta(meta_path, meta)
+    with open(os.path.join(folder, "gir.pkl"), "wb") as f:
+        pickle.dump(model.ir, f)
     graph_def = frozen.graph.as_graph_def()
     with open(os.path.join(folder, "model.pb"), "wb") as f:
         f.write(graph_def.SerializeToString())
@@ -415,7 +456,10 @@ def run_litert(path: str, feeds: dict, outputs: list, np, delegates: bool = True
     interp.invoke()
     outs = interp.get_output_details()
     by_name = {d["name"]: d for d in outs}
-    return {o: interp.get_tensor((by_name.get(o) or outs[k])["index"]) for k, o in enumerate(outputs)}
+    details = [by_name.get(o) or outs[k] for k, o in enumerate(outputs)]
+    # a zero-size output by its declared shape: get_tensor refuses those ("Invalid tensor size")
+    return {o: np.zeros(d["shape"], d["dtype"]) if 0 in d["shape"] else interp.get_tensor(d["index"])
+            for o, d in zip(outputs, details)}
 
 
 def close(got, want, np) -> bool:
@@ -446,9 +490,10 @@ def judge(path: str, feeds: dict, want: dict, eager: dict, folder: str, meta: di
     if all(close(got[o], eager[o], np) for o in wrong):
         return outcome("ambiguous", f"{', '.join(wrong)} match TF run eagerly, not the frozen graph "
                        "(Grappler rewrote it)", "reference rewrite")
-    tie = find_tie(folder, feeds, wrong, np)
-    if tie:
-        return outcome("ambiguous", f"{', '.join(wrong)}: tie at {tie}", "tie at " + tie.split(" ")[0])
+    undefined = find_tie(folder, feeds, wrong, np)
+    if undefined:
+        group, where = undefined
+        return outcome("ambiguous", f"{', '.join(wrong)}: {group} {where}", f"{group} {where.split(' ')[0]}")
     spread = ill_conditioned(folder, feeds, {o: got[o] for o in wrong}, want, np)
     if spread:
         return outcome("ambiguous", f"{', '.join(wrong)}: {spread}", "ill-conditioned")
@@ -488,8 +533,10 @@ def ill_conditioned(folder: str, feeds: dict, got: dict, want: dict, np) -> str:
     return f"TF's own outputs move by up to {worst:.3g} when its inputs move by 4 ulp (errors within 4x that)"
 
 
-def find_tie(folder: str, feeds: dict, wrong: list, np) -> str:
-    """A tie-prone node upstream of every wrong output whose input TF computed at a boundary, or ''."""
+def find_tie(folder: str, feeds: dict, wrong: list, np):
+    """A tie-prone node upstream of every wrong output whose input TF computed at a boundary, as
+    ("tie at", node), or a Cast to an integer type of an infinite or NaN float, as ("non-finite cast
+    at", node): undefined in C++, so TF on x86 gives INT_MIN for +inf and LiteRT saturates; or None."""
     import tensorflow as tf
 
     graph_def = tf.compat.v1.GraphDef()
@@ -510,7 +557,7 @@ def find_tie(folder: str, feeds: dict, wrong: list, np) -> str:
     suspects = [n for n in graph_def.node if n.name in common and n.op in TIE_OPS
                 and not (n.op == "Cast" and tf.as_dtype(n.attr["DstT"].type).is_floating)]
     if not suspects:
-        return ""
+        return None
     fetches = sorted({i for n in suspects for i in n.input if not i.startswith("^")})
     fetches = [i if ":" in i else i + ":0" for i in fetches]
     values = run_graph(tf, graph_def, feeds, fetches)
@@ -526,6 +573,8 @@ def find_tie(folder: str, feeds: dict, wrong: list, np) -> str:
 
     for n in suspects:
         x = val(n.input[0])
+        if n.op == "Cast" and tf.as_dtype(n.attr["DstT"].type).is_integer and not np.all(np.isfinite(x)):
+            return "non-finite cast at", f"{n.op} {n.name!r}"
         if n.op in ("ArgMax", "ArgMin"):
             axis = int(val(n.input[1]))
             s = np.sort(x if n.op == "ArgMax" else -x, axis=axis)
@@ -544,8 +593,8 @@ def find_tie(folder: str, feeds: dict, wrong: list, np) -> str:
         else:  # comparisons
             hit = near(x, val(n.input[1]))
         if hit:
-            return f"{n.op} {n.name!r}"
-    return ""
+            return "tie at", f"{n.op} {n.name!r}"
+    return None
 
 
 if __name__ == "__main__":

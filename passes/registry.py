@@ -38,6 +38,7 @@ BUILTIN_PASSES: Dict[str, str] = {
     "decode-step": "litesmith.passes.decode_step",
     "demote-float64": "litesmith.passes.demote_float64",
     "fold-constants": "litesmith.passes.fold_constants",
+    "fold-empty-tensors": "litesmith.passes.fold_empty_tensors",
     "if-to-select": "litesmith.passes.if_to_select",
     "lower-tensor-lists": "litesmith.passes.lower_tensor_lists",
     "nchw-to-nhwc": "litesmith.passes.layout",

@@ -114,7 +114,7 @@ def test_compile_raises_the_backend_error_itself_with_the_report():
 
 
 def test_tflite_pipeline_strings():
-    prep = "lower-tensor-lists,sink-loop-constants,demote-float64,fuse-lstm-loops,"  # loops ready for WHILE, float64 in float32 (no-ops without them)
+    prep = "lower-tensor-lists,sink-loop-constants,fold-empty-tensors,demote-float64,fuse-lstm-loops,"  # loops ready for WHILE, float64 in float32 (no-ops without them)
     assert tflite_pipeline() == prep + "lower-tflite,fuse-tflite,dce"
     assert tflite_pipeline("dynamic") == prep + "lower-tflite,fuse-tflite,dce,quantize-dynamic"
     assert tflite_pipeline("int8", io_dtype="int8", percentile=99.9, integer_only=True) == \

@@ -47,18 +47,18 @@ def test_convert_print_ir_after_all_shows_lowering_fusion_and_quantization(model
     assert main(args + ["-o", str(traced), "--print-ir-after-all", "--verify-each", "--time-passes"]) == 0
     err = capsys.readouterr().err
     blocks = dict(sections(err))
-    assert list(blocks) == FRONT + ["lower-tensor-lists (#5)", "sink-loop-constants (#6)", "demote-float64 (#7)",
-                                    "fuse-lstm-loops (#8)", "lower-tflite (#9)", "fuse-tflite (#10)", "dce (#11)",
-                                    "quantize-int8/dce (#12.1)", "quantize-int8 (#12)"]
+    assert list(blocks) == FRONT + ["lower-tensor-lists (#5)", "sink-loop-constants (#6)", "fold-empty-tensors (#7)",
+                                    "demote-float64 (#8)", "fuse-lstm-loops (#9)", "lower-tflite (#10)",
+                                    "fuse-tflite (#11)", "dce (#12)", "quantize-int8/dce (#13.1)", "quantize-int8 (#13)"]
     assert "core.conv2d" in ops_in(blocks["dce (#4)"])
-    lowered = ops_in(blocks["lower-tflite (#9)"])
+    lowered = ops_in(blocks["lower-tflite (#10)"])
     assert {"tfl.conv_2d", "tfl.relu6"} <= lowered and not any(op.startswith("core.") and op != "core.const" for op in lowered)
-    fused = blocks["fuse-tflite (#10)"]
+    fused = blocks["fuse-tflite (#11)"]
     assert ops_in(fused) == {"core.const", "tfl.conv_2d"} and 'fused_activation_function = "RELU6"' in fused
-    quantized = blocks["quantize-int8 (#12)"]
+    quantized = blocks["quantize-int8 (#13)"]
     assert ops_in(quantized) == {"core.const", "tfl.quantize", "tfl.conv_2d", "tfl.dequantize"} and ": i8[" in quantized
-    assert re.search(r"^ +\d+\.\d+ +[\d.]+% +12\. quantize-int8$", err, re.M)  # --time-passes
-    assert re.search(r"^ +\d+\.\d+ +[\d.]+% +  12\.1\. dce", err, re.M)
+    assert re.search(r"^ +\d+\.\d+ +[\d.]+% +13\. quantize-int8$", err, re.M)  # --time-passes
+    assert re.search(r"^ +\d+\.\d+ +[\d.]+% +  13\.1\. dce", err, re.M)
     assert traced.read_bytes() == plain.read_bytes()  # instruments change no byte
 
 
@@ -86,17 +86,18 @@ def test_convert_check_numerics_names_a_broken_fusion(model, tmp_path, capsys, m
     args = ["convert", model.pb_path, "-o", str(out), "--check-numerics", "--reproducer-dir", str(repro)]
     assert main(args) == 1  # a pass that changes numerics is a bug
     err = capsys.readouterr().err
-    assert ("pass fuse-tflite (#10) broke the graph, after canonicalize, fold-constants, canonicalize, dce, "
-            "lower-tensor-lists, sink-loop-constants, demote-float64, fuse-lstm-loops, lower-tflite: numerics changed: output 'y' differs") in err
+    assert ("pass fuse-tflite (#11) broke the graph, after canonicalize, fold-constants, canonicalize, dce, "
+            "lower-tensor-lists, sink-loop-constants, fold-empty-tensors, demote-float64, fuse-lstm-loops, lower-tflite: "
+            "numerics changed: output 'y' differs") in err
     assert re.search(r"; the pass applied [^\n]*test-drop-relu6 x1", err)
     assert not out.exists()
     (name,) = [n for n in os.listdir(repro) if n.endswith(".ir")]  # (+ its .npz of constants)
-    assert name == "reproducer-10-fuse-tflite.ir"
+    assert name == "reproducer-11-fuse-tflite.ir"
     text = (repro / name).read_text()
     assert ("// pipeline: canonicalize,fold-constants,canonicalize,dce,lower-tensor-lists,sink-loop-constants,"
-            "demote-float64,fuse-lstm-loops,lower-tflite,fuse-tflite,dce") in text
+            "fold-empty-tensors,demote-float64,fuse-lstm-loops,lower-tflite,fuse-tflite,dce") in text
     assert main(["opt", str(repro / name), "--check-numerics"]) == 1  # the reproducer reproduces
-    assert "pass fuse-tflite (#10) broke the graph" in capsys.readouterr().err
+    assert "pass fuse-tflite (#11) broke the graph" in capsys.readouterr().err
 
 
 def test_quantize_takes_the_instruments(model, calibration, tmp_path, capsys):

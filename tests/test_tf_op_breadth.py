@@ -274,13 +274,15 @@ def test_argmax_and_argmin_of_int64_take_the_first_extremum(tf, litert_interpret
 
     def fn(x, w):
         i = tf.cast(x, tf.int64)  # small ints: many ties
+        s = tf.cast(x * 1000.0, tf.int16)  # NNSmith s12/0152: LiteRT's ARG_MAX refuses int16 too
         return {"amax": tf.argmax(i, axis=1), "amin": tf.argmin(i, axis=0, output_type=tf.int32),
-                "big_max": tf.argmax(w, axis=1), "big_min": tf.argmin(w, axis=1)}
+                "big_max": tf.argmax(w, axis=1), "big_min": tf.argmin(w, axis=1),
+                "i16_max": tf.argmax(s, axis=1), "i16_min": tf.argmin(s, axis=0)}
 
     want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
     got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
     assert_close(got, want, atol=0, rtol=0)
-    assert ops.count("ARG_MAX") == 4 and "ARG_MIN" not in ops
+    assert ops.count("ARG_MAX") == 5 and ops.count("ARG_MIN") == 1
     _interpreter_matches(tmp_path / "m.pb", feeds, want)
 
 
@@ -290,3 +292,20 @@ def _interpreter_matches(pb, feeds, want):
     from litesmith.ir.interpreter import Interpreter
 
     assert_close(Interpreter(litesmith.load(str(pb))).run(feeds), want, atol=0, rtol=0)
+
+
+def test_prod_of_float16_computes_in_float32(tf, litert_interpreter, tmp_path):
+    """LiteRT's REDUCE_PROD has no float16 kernel ("failed to prepare"; an NNSmith model with float16
+    inputs, which TF's converter refuses): CAST to float32, REDUCE_PROD, CAST back. The other float16
+    ops of that model (MINIMUM, LESS) run as they are."""
+    feeds = {"h": np.array([[0.5, -1.5, 2.0], [3.0, 0.25, -4.0]], np.float16), "t": np.array(1.0, np.float16)}
+
+    def fn(h, t):
+        p = tf.reduce_prod(h, axis=1)
+        return {"prod": p, "all": tf.reduce_prod(h), "less": tf.less(tf.minimum(p, t), t)}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=0, rtol=0)
+    assert ops.count("REDUCE_PROD") == 2 and ops.count("CAST") == 4
+    _interpreter_matches(tmp_path / "m.pb", feeds, want)

@@ -30,7 +30,7 @@ __all__ = ["compile_to_tflite", "tflite_pipeline", "LOWERING_PIPELINE", "PRE_LOW
 # Lower, fuse, then sweep what the fusions bypassed.
 # core passes that prepare loops for WHILE, float64 computed in float32, then Keras LSTM loops fused
 # into UNIDIRECTIONAL_SEQUENCE_LSTM
-PRE_LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants,demote-float64,fuse-lstm-loops"
+PRE_LOWERING_PIPELINE = "lower-tensor-lists,sink-loop-constants,fold-empty-tensors,demote-float64,fuse-lstm-loops"
 LOWERING_PIPELINE = f"{PRE_LOWERING_PIPELINE},lower-tflite,fuse-tflite,dce"
 
 

@@ -15,7 +15,7 @@ from litesmith.ir.dtypes import DType
 from litesmith.ir.types import TensorType, is_static
 
 from .legalize import UNSUPPORTED_ATTR
-from .lower import lowers, normalize_axis
+from .lower import cast_attrs, lowers, normalize_axis
 
 _I32 = DType.INT32
 
@@ -245,6 +245,10 @@ def lower_reduction(node, lw):
     op = REDUCTIONS[node.op]
     if x.dtype is DType.BOOL:  # LiteRT's min/max have no bool kernel: over bools they are all/any
         op = BOOL_REDUCTIONS.get(op, op)
+    if op == "tfl.reduce_prod" and x.dtype is DType.FLOAT16:  # no float16 kernel (an NNSmith finding)
+        wide = lw.op("tfl.cast", [x], cast_attrs(DType.FLOAT16, DType.FLOAT32), [x.type.with_dtype(DType.FLOAT32)])
+        prod = lw.op(op, [wide, lw.i32(axes)], {"keep_dims": keep}, [node.output.type.with_dtype(DType.FLOAT32)])
+        return [lw.op("tfl.cast", [prod], cast_attrs(DType.FLOAT32, DType.FLOAT16), [node.output.type])]
     return [lw.op(op, [x, lw.i32(axes)], {"keep_dims": keep})]
 
 
@@ -258,6 +262,8 @@ def lower_arg(node, lw):
     op = "tfl.arg_max" if node.op == "core.argmax" else "tfl.arg_min"
     if x.dtype is DType.INT64:  # LiteRT's ARG_MAX/ARG_MIN refuse int64 (float32, int8/uint8/int32, bool)
         x, op = _extremum_mask(node, lw, x, axis), "tfl.arg_max"
+    elif x.dtype is DType.INT16:  # and int16 ("Unknown input type: 7"): int32 holds it exactly
+        x = lw.op("tfl.cast", [x], cast_attrs(DType.INT16, DType.INT32), [x.type.with_dtype(DType.INT32)])
     return [lw.op(op, [x, lw.i32(axis)], {"output_type": node.output.dtype})]
 
 
