@@ -484,7 +484,7 @@ def budget_lines(rows, infos):
         if not b:
             continue
         held = [100 * (1 - top1[(name, v)]) for v in ("litesmith int8", BUDGET)]
-        choices = ", ".join(f"{k} {v}" for k, v in b["choices"].items() if v != "int8") or "-"
+        choices = ", ".join(f"{k.split('multi_rnn_cell/')[-1]} {v}" for k, v in b["choices"].items() if v != "int8") or "-"
         lines.append(f"| {name} | {b.get('calibration_text', 'train')} | {b['int8_drop']:.2f} / {held[0]:.2f} | "
                      f"{b['drop']:.2f} / {held[1]:.2f} | {b['met']} | {choices} | {b['trials']} | {b['seconds']} s |")
     return lines if len(lines) > 3 else []
