@@ -15,8 +15,8 @@ and the new state out), frozen once; both converters get that same .pb. litesmit
 (``add_state``, as the demo's step route does), so its calibration threads the state and its recurrent-LM
 rules apply; TF's converter gets, as its representative dataset, the same calibration windows with the
 state of TF's float model at each step. Calibration (and so the accuracy budget's measurement): 32 windows
-x 16 steps (512 steps) of validation text: the second half of the held-out text, which neither training
-nor the evaluation sees (``--calibration-text train`` draws them from the training text instead, as before).
+x 16 steps (512 steps) of validation text: the held-out text after the ``--steps`` evaluated tokens, which
+neither training nor the evaluation sees (``--calibration-text train``: training text, as before).
 Evaluation: ``--steps`` tokens from the start of the held-out text as one sequence, each model threading its
 own state; the reference is TF's float step graph on the same tokens (threading its own state). CNNs:
 calibration 64 images, evaluation 500 others.
@@ -250,17 +250,16 @@ class LiteStep:
 
 
 def calibration_windows(train_ids, heldout_ids, eval_steps, text="validation"):
-    """[32, 16] token windows to calibrate on: from the validation half of the held-out text (disjoint from
-    the training text and from the evaluation's first ``eval_steps`` held-out tokens), or from the training
-    text. A model agrees with its int8 twin more often on text it was trained on, so the budget measured
+    """[32, 16] token windows to calibrate on: from the validation text -- the held-out text after the
+    evaluation's first ``eval_steps`` tokens, disjoint from both -- or from the training text. A model agrees with its int8 twin more often on text it was trained on, so the budget measured
     there under-reads the drop on new text."""
     if text == "train":
         source = train_ids
     else:
-        half = len(heldout_ids) // 2
-        if eval_steps > half:
-            raise SystemExit(f"--steps {eval_steps} reaches the validation half of the held-out text ({half} tokens)")
-        source = heldout_ids[half:]
+        if eval_steps > len(heldout_ids) // 2:
+            raise SystemExit(f"--steps {eval_steps}: leave at least half of the {len(heldout_ids)} held-out tokens "
+                             "for validation")
+        source = heldout_ids[eval_steps:]
     starts = np.random.default_rng(0).integers(0, len(source) - CAL_STEPS, CAL_SEQUENCES)
     return np.stack([source[s:s + CAL_STEPS] for s in starts]).astype(np.int32)  # [seq, steps]
 
