@@ -251,8 +251,9 @@ class LiteStep:
 
 def calibration_windows(train_ids, heldout_ids, eval_steps, text="validation"):
     """[32, 16] token windows to calibrate on: from the validation text -- the held-out text after the
-    evaluation's first ``eval_steps`` tokens, disjoint from both -- or from the training text. A model agrees with its int8 twin more often on text it was trained on, so the budget measured
-    there under-reads the drop on new text."""
+    evaluation's first ``eval_steps`` tokens, disjoint from both -- or from the training text. A model
+    agrees with its int8 twin more often on text it was trained on, so the budget measured there
+    under-reads the drop on new text."""
     if text == "train":
         source = train_ids
     else:
@@ -498,7 +499,7 @@ def main(argv=None) -> int:
     p.add_argument("--merge", nargs="*", help="print the table of these --json files (runs split over processes)")
     p.add_argument("--max-drop", type=float, help="also litesmith int8 with this accuracy budget (percent; LMs)")
     p.add_argument("--calibration-text", choices=("validation", "train"), default="validation",
-                   help="LM calibration windows from the validation half of the held-out text (default) or training text")
+                   help="LM calibration windows from the held-out text after the evaluated steps (default) or training text")
     p.add_argument("--budget-only", action="store_true", help="LMs: only litesmith int8 and the budget's model")
     args = p.parse_args(argv)
     if args.merge:
