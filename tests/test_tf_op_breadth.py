@@ -266,6 +266,28 @@ def test_uint8_and_int8_comparisons_compare_in_int32(tf, litert_interpreter, tmp
     assert ops.count("CAST") == 8
 
 
+def test_narrow_int_arithmetic_and_sums_wrap_in_int32(tf, litert_interpreter, tmp_path):
+    """LiteRT's ADD/SUB/MUL take uint8/int8/int16 only as quantized tensors and aborted the process on
+    NNSmith s12/0024 and s13/0105 (a Sub of uint8); its SUM of uint8 gave 0 for a lone 1. In int32 and
+    cast back they wrap modulo 2^8 or 2^16 as TF does. TF's converter refuses these graphs."""
+    feeds = {"a": np.array([[0, 7, 200, 255], [1, 128, 3, 9]], np.uint8),
+             "b": np.array([[1, 7, 100, 255], [2, 2, 250, 0]], np.uint8),
+             "c": np.array([[-128, 5, 0, 127], [3, -7, 100, -1]], np.int8),
+             "s": np.array([[30000, -32768, 7, 1], [9000, 2, -3, 32767]], np.int16)}
+
+    def fn(a, b, c, s):
+        return {"sub": tf.subtract(a, b), "add": tf.add(a, b), "mul": tf.multiply(a, b),
+                "isub": tf.subtract(c, c[::-1]), "imul": tf.multiply(c, c),
+                "s16": tf.add(s, s) * s, "sum": tf.reduce_sum(a, axis=0), "isum": tf.reduce_sum(c, axis=1),
+                "prod": tf.reduce_prod(a, axis=1), "ssum": tf.reduce_sum(s, axis=0)}
+
+    want = freeze_function(tf, tmp_path / "m.pb", fn, feeds)
+    got, ops = convert_and_run(litert_interpreter, tmp_path / "m.pb", feeds)
+    assert_close(got, want, atol=0, rtol=0)
+    assert "CAST" in ops and "SUM" in ops
+    _interpreter_matches(tmp_path / "m.pb", feeds, want)
+
+
 def test_argmax_and_argmin_of_int64_take_the_first_extremum(tf, litert_interpreter, tmp_path):
     """LiteRT's ARG_MAX/ARG_MIN refuse int64 input (an NNSmith Cast to int64 then ArgMax made a file it
     would not load; TF's converter refuses the model): ARG_MAX of ``x == max(x)`` is exact, ties and
