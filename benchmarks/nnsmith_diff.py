@@ -534,8 +534,8 @@ def ill_conditioned(folder: str, feeds: dict, got: dict, want: dict, np) -> str:
 
 
 def find_tie(folder: str, feeds: dict, wrong: list, np):
-    """A tie-prone node upstream of every wrong output whose input TF computed at a boundary, as
-    ("tie at", node), or a Cast to an integer type of an infinite or NaN float, as ("non-finite cast
+    """A tie-prone node upstream of every wrong output (else one upstream of each) whose input TF
+    computed at a boundary, as ("tie at", node), or a Cast to an integer type of an infinite or NaN float, as ("non-finite cast
     at", node): undefined in C++, so TF on x86 gives INT_MIN for +inf and LiteRT saturates; or None."""
     import tensorflow as tf
 
@@ -553,12 +553,18 @@ def find_tie(folder: str, feeds: dict, wrong: list, np):
                 upstream[name] |= {src} | ancestors(src)
         return upstream[name]
 
-    common = set.intersection(*(ancestors(o) | {o} for o in wrong))
-    suspects = [n for n in graph_def.node if n.name in common and n.op in TIE_OPS
+    def suspects_of(names):
+        return [n for n in graph_def.node if n.name in names and n.op in TIE_OPS
                 and not (n.op == "Cast" and tf.as_dtype(n.attr["DstT"].type).is_floating)]
-    if not suspects:
+
+    # one tie upstream of every wrong output, else one upstream of each (two Floors of one softmax
+    # that TF computes a hair under 1.0 on a size-1 axis: NNSmith s14/0142)
+    shared = suspects_of(set.intersection(*(ancestors(o) | {o} for o in wrong)))
+    per_output = [suspects_of(ancestors(o) | {o}) for o in wrong]
+    every = [n for g in [shared, *per_output] for n in g]
+    if not every:
         return None
-    fetches = sorted({i for n in suspects for i in n.input if not i.startswith("^")})
+    fetches = sorted({i for n in every for i in n.input if not i.startswith("^")})
     fetches = [i if ":" in i else i + ":0" for i in fetches]
     values = run_graph(tf, graph_def, feeds, fetches)
 
@@ -571,30 +577,40 @@ def find_tie(folder: str, feeds: dict, wrong: list, np):
     def val(name):
         return np.asarray(values[name if ":" in name else name + ":0"], np.float64)
 
-    for n in suspects:
-        x = val(n.input[0])
-        if n.op == "Cast" and tf.as_dtype(n.attr["DstT"].type).is_integer and not np.all(np.isfinite(x)):
-            return "non-finite cast at", f"{n.op} {n.name!r}"
-        if n.op in ("ArgMax", "ArgMin"):
-            axis = int(val(n.input[1]))
-            s = np.sort(x if n.op == "ArgMax" else -x, axis=axis)
-            hit = x.shape[axis] > 1 and near(np.take(s, [-2], axis=axis), np.take(s, [-1], axis=axis))
-        elif n.op in ("Floor", "Ceil", "Cast"):
-            hit = near(x, np.round(x)) if n.op != "Cast" or tf.as_dtype(n.attr["DstT"].type) != tf.bool \
-                else near(x, 0.0)
-        elif n.op in ("Round", "Rint"):
-            hit = near(x, np.floor(x) + 0.5)
-        elif n.op == "Sign":
-            hit = near(x, 0.0)
-        elif n.op in ("FloorDiv", "FloorMod"):
-            with np.errstate(all="ignore"):
-                q = x / val(n.input[1])
-            hit = near(q, np.round(q))
-        else:  # comparisons
-            hit = near(x, val(n.input[1]))
-        if hit:
-            return "tie at", f"{n.op} {n.name!r}"
-    return None
+    def tie_among(suspects):
+        for n in suspects:
+            x = val(n.input[0])
+            if n.op == "Cast" and tf.as_dtype(n.attr["DstT"].type).is_integer and not np.all(np.isfinite(x)):
+                return "non-finite cast at", f"{n.op} {n.name!r}"
+            if n.op in ("ArgMax", "ArgMin"):
+                axis = int(val(n.input[1]))
+                s = np.sort(x if n.op == "ArgMax" else -x, axis=axis)
+                hit = x.shape[axis] > 1 and near(np.take(s, [-2], axis=axis), np.take(s, [-1], axis=axis))
+            elif n.op in ("Floor", "Ceil", "Cast"):
+                hit = near(x, np.round(x)) if n.op != "Cast" or tf.as_dtype(n.attr["DstT"].type) != tf.bool \
+                    else near(x, 0.0)
+            elif n.op in ("Round", "Rint"):
+                hit = near(x, np.floor(x) + 0.5)
+            elif n.op == "Sign":
+                hit = near(x, 0.0)
+            elif n.op in ("FloorDiv", "FloorMod"):
+                with np.errstate(all="ignore"):
+                    q = x / val(n.input[1])
+                hit = near(q, np.round(q))
+            else:  # comparisons
+                hit = near(x, val(n.input[1]))
+            if hit:
+                return "tie at", f"{n.op} {n.name!r}"
+        return None
+
+    common = tie_among(shared)
+    if common or len(wrong) == 1:
+        return common
+    each = [tie_among(g) for g in per_output]
+    if not all(each):
+        return None
+    kind = "non-finite cast at" if any(k == "non-finite cast at" for k, _ in each) else "tie at"
+    return kind, " and ".join(dict.fromkeys(where for _, where in each))
 
 
 if __name__ == "__main__":
