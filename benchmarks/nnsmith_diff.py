@@ -31,11 +31,12 @@ graph run by TF, Grappler on). Each tool's result on each model is one of:
 - ambiguous: a mismatch where the reference itself is ill-defined: a tie (an ArgMax/ArgMin whose
   top two values, a Floor/Ceil/Cast-to-int/FloorDiv/FloorMod whose input, a Round whose input's
   fraction, a comparison whose operands, a Cast-to-bool or Sign whose input lies within the
-  tolerance of the boundary, upstream of every wrong output), a non-finite cast (a Cast to an integer
+  tolerance of the boundary, upstream of every wrong output, or one upstream of each), a non-finite cast (a Cast to an integer
   type of an inf or NaN upstream of every wrong output: undefined in C++), a reference rewrite (the output
   matches TF run eagerly, without Grappler, which rewrites ``x / c`` as ``x * (1 / c)``), or an
   ill-conditioned output (every error within 4x of how far TF's own output moves when the float
-  inputs move by ~4 ulp, in 4 random draws: tan near a pole);
+  inputs move by ~4 ulp, in 4 random draws: tan near a pole), or each wrong output one of these on
+  its own (a tie upstream of it, or ill-conditioned);
 - mismatch: any other wrong output (values, shapes, or LiteRT refusing or crashing on the file); wrong
   values that LiteRT's builtin kernels get right without the default XNNPACK delegate are grouped as
   "XNNPACK delegate only" (its SIN/COS are approximations: Tan near a pole).
@@ -497,6 +498,9 @@ def judge(path: str, feeds: dict, want: dict, eager: dict, folder: str, meta: di
     spread = ill_conditioned(folder, feeds, {o: got[o] for o in wrong}, want, np)
     if spread:
         return outcome("ambiguous", f"{', '.join(wrong)}: {spread}", "ill-conditioned")
+    each = explain_each(folder, feeds, wrong, got, want, np) if len(wrong) > 1 else None
+    if each:
+        return outcome("ambiguous", each, "tie and ill-conditioned")
     o = wrong[0]
     err = np.abs(got[o].astype(np.float64) - want[o].astype(np.float64))
     plain = run_litert(path, feeds, meta["outputs"], np, delegates=False)
@@ -504,6 +508,22 @@ def judge(path: str, feeds: dict, want: dict, eager: dict, folder: str, meta: di
     return outcome("mismatch", f"{', '.join(wrong)} differ (max abs error {float(np.max(err)):.3g} on {o})"
                    f"{' with the XNNPACK delegate only: the builtin kernels match' if delegate else ''}; "
                    f"ops {', '.join(meta['ops'])}", "wrong values, XNNPACK delegate only" if delegate else "wrong values")
+
+
+def explain_each(folder: str, feeds: dict, wrong: list, got: dict, want: dict, np) -> str:
+    """'' unless every wrong output has its own tie upstream or is ill-conditioned on its own (s15/0004:
+    a Less at a tie, and tan of tan near a pole that TF's own outputs move by 132 under 4 ulp)."""
+    reasons = []
+    for o in wrong:
+        tie = find_tie(folder, feeds, [o], np)
+        if tie:
+            reasons.append(f"{o}: {tie[0]} {tie[1]}")
+            continue
+        spread = ill_conditioned(folder, feeds, {o: got[o]}, {o: want[o]}, np)
+        if not spread:
+            return ""
+        reasons.append(f"{o}: {spread}")
+    return "; ".join(reasons)
 
 
 def ill_conditioned(folder: str, feeds: dict, got: dict, want: dict, np) -> str:
