@@ -31,11 +31,12 @@ graph run by TF, Grappler on). Each tool's result on each model is one of:
 - ambiguous: a mismatch where the reference itself is ill-defined: a tie (an ArgMax/ArgMin whose
   top two values, a Floor/Ceil/Cast-to-int/FloorDiv/FloorMod whose input, a Round whose input's
   fraction, a comparison whose operands, a Cast-to-bool or Sign whose input lies within the
-  tolerance of the boundary, upstream of every wrong output), a non-finite cast (a Cast to an integer
+  tolerance of the boundary, upstream of every wrong output, or one upstream of each), a non-finite cast (a Cast to an integer
   type of an inf or NaN upstream of every wrong output: undefined in C++), a reference rewrite (the output
   matches TF run eagerly, without Grappler, which rewrites ``x / c`` as ``x * (1 / c)``), or an
   ill-conditioned output (every error within 4x of how far TF's own output moves when the float
-  inputs move by ~4 ulp, in 4 random draws: tan near a pole);
+  inputs move by ~4 ulp, in 4 random draws: tan near a pole), or each wrong output one of these on
+  its own (a tie upstream of it, or ill-conditioned);
 - mismatch: any other wrong output (values, shapes, or LiteRT refusing or crashing on the file); wrong
   values that LiteRT's builtin kernels get right without the default XNNPACK delegate are grouped as
   "XNNPACK delegate only" (its SIN/COS are approximations: Tan near a pole).
@@ -497,6 +498,9 @@ def judge(path: str, feeds: dict, want: dict, eager: dict, folder: str, meta: di
     spread = ill_conditioned(folder, feeds, {o: got[o] for o in wrong}, want, np)
     if spread:
         return outcome("ambiguous", f"{', '.join(wrong)}: {spread}", "ill-conditioned")
+    each = explain_each(folder, feeds, wrong, got, want, np) if len(wrong) > 1 else None
+    if each:
+        return outcome("ambiguous", each, "tie and ill-conditioned")
     o = wrong[0]
     err = np.abs(got[o].astype(np.float64) - want[o].astype(np.float64))
     plain = run_litert(path, feeds, meta["outputs"], np, delegates=False)
@@ -504,6 +508,22 @@ def judge(path: str, feeds: dict, want: dict, eager: dict, folder: str, meta: di
     return outcome("mismatch", f"{', '.join(wrong)} differ (max abs error {float(np.max(err)):.3g} on {o})"
                    f"{' with the XNNPACK delegate only: the builtin kernels match' if delegate else ''}; "
                    f"ops {', '.join(meta['ops'])}", "wrong values, XNNPACK delegate only" if delegate else "wrong values")
+
+
+def explain_each(folder: str, feeds: dict, wrong: list, got: dict, want: dict, np) -> str:
+    """'' unless every wrong output has its own tie upstream or is ill-conditioned on its own (s15/0004:
+    a Less at a tie, and tan of tan near a pole that TF's own outputs move by 132 under 4 ulp)."""
+    reasons = []
+    for o in wrong:
+        tie = find_tie(folder, feeds, [o], np)
+        if tie:
+            reasons.append(f"{o}: {tie[0]} {tie[1]}")
+            continue
+        spread = ill_conditioned(folder, feeds, {o: got[o]}, {o: want[o]}, np)
+        if not spread:
+            return ""
+        reasons.append(f"{o}: {spread}")
+    return "; ".join(reasons)
 
 
 def ill_conditioned(folder: str, feeds: dict, got: dict, want: dict, np) -> str:
@@ -534,8 +554,8 @@ def ill_conditioned(folder: str, feeds: dict, got: dict, want: dict, np) -> str:
 
 
 def find_tie(folder: str, feeds: dict, wrong: list, np):
-    """A tie-prone node upstream of every wrong output whose input TF computed at a boundary, as
-    ("tie at", node), or a Cast to an integer type of an infinite or NaN float, as ("non-finite cast
+    """A tie-prone node upstream of every wrong output (else one upstream of each) whose input TF
+    computed at a boundary, as ("tie at", node), or a Cast to an integer type of an infinite or NaN float, as ("non-finite cast
     at", node): undefined in C++, so TF on x86 gives INT_MIN for +inf and LiteRT saturates; or None."""
     import tensorflow as tf
 
@@ -553,12 +573,18 @@ def find_tie(folder: str, feeds: dict, wrong: list, np):
                 upstream[name] |= {src} | ancestors(src)
         return upstream[name]
 
-    common = set.intersection(*(ancestors(o) | {o} for o in wrong))
-    suspects = [n for n in graph_def.node if n.name in common and n.op in TIE_OPS
+    def suspects_of(names):
+        return [n for n in graph_def.node if n.name in names and n.op in TIE_OPS
                 and not (n.op == "Cast" and tf.as_dtype(n.attr["DstT"].type).is_floating)]
-    if not suspects:
+
+    # one tie upstream of every wrong output, else one upstream of each (two Floors of one softmax
+    # that TF computes a hair under 1.0 on a size-1 axis: NNSmith s14/0142)
+    shared = suspects_of(set.intersection(*(ancestors(o) | {o} for o in wrong)))
+    per_output = [suspects_of(ancestors(o) | {o}) for o in wrong]
+    every = [n for g in [shared, *per_output] for n in g]
+    if not every:
         return None
-    fetches = sorted({i for n in suspects for i in n.input if not i.startswith("^")})
+    fetches = sorted({i for n in every for i in n.input if not i.startswith("^")})
     fetches = [i if ":" in i else i + ":0" for i in fetches]
     values = run_graph(tf, graph_def, feeds, fetches)
 
@@ -571,30 +597,40 @@ def find_tie(folder: str, feeds: dict, wrong: list, np):
     def val(name):
         return np.asarray(values[name if ":" in name else name + ":0"], np.float64)
 
-    for n in suspects:
-        x = val(n.input[0])
-        if n.op == "Cast" and tf.as_dtype(n.attr["DstT"].type).is_integer and not np.all(np.isfinite(x)):
-            return "non-finite cast at", f"{n.op} {n.name!r}"
-        if n.op in ("ArgMax", "ArgMin"):
-            axis = int(val(n.input[1]))
-            s = np.sort(x if n.op == "ArgMax" else -x, axis=axis)
-            hit = x.shape[axis] > 1 and near(np.take(s, [-2], axis=axis), np.take(s, [-1], axis=axis))
-        elif n.op in ("Floor", "Ceil", "Cast"):
-            hit = near(x, np.round(x)) if n.op != "Cast" or tf.as_dtype(n.attr["DstT"].type) != tf.bool \
-                else near(x, 0.0)
-        elif n.op in ("Round", "Rint"):
-            hit = near(x, np.floor(x) + 0.5)
-        elif n.op == "Sign":
-            hit = near(x, 0.0)
-        elif n.op in ("FloorDiv", "FloorMod"):
-            with np.errstate(all="ignore"):
-                q = x / val(n.input[1])
-            hit = near(q, np.round(q))
-        else:  # comparisons
-            hit = near(x, val(n.input[1]))
-        if hit:
-            return "tie at", f"{n.op} {n.name!r}"
-    return None
+    def tie_among(suspects):
+        for n in suspects:
+            x = val(n.input[0])
+            if n.op == "Cast" and tf.as_dtype(n.attr["DstT"].type).is_integer and not np.all(np.isfinite(x)):
+                return "non-finite cast at", f"{n.op} {n.name!r}"
+            if n.op in ("ArgMax", "ArgMin"):
+                axis = int(val(n.input[1]))
+                s = np.sort(x if n.op == "ArgMax" else -x, axis=axis)
+                hit = x.shape[axis] > 1 and near(np.take(s, [-2], axis=axis), np.take(s, [-1], axis=axis))
+            elif n.op in ("Floor", "Ceil", "Cast"):
+                hit = near(x, np.round(x)) if n.op != "Cast" or tf.as_dtype(n.attr["DstT"].type) != tf.bool \
+                    else near(x, 0.0)
+            elif n.op in ("Round", "Rint"):
+                hit = near(x, np.floor(x) + 0.5)
+            elif n.op == "Sign":
+                hit = near(x, 0.0)
+            elif n.op in ("FloorDiv", "FloorMod"):
+                with np.errstate(all="ignore"):
+                    q = x / val(n.input[1])
+                hit = near(q, np.round(q))
+            else:  # comparisons
+                hit = near(x, val(n.input[1]))
+            if hit:
+                return "tie at", f"{n.op} {n.name!r}"
+        return None
+
+    common = tie_among(shared)
+    if common or len(wrong) == 1:
+        return common
+    each = [tie_among(g) for g in per_output]
+    if not all(each):
+        return None
+    kind = "non-finite cast at" if any(k == "non-finite cast at" for k, _ in each) else "tie at"
+    return kind, " and ".join(dict.fromkeys(where for _, where in each))
 
 
 if __name__ == "__main__":

@@ -18,15 +18,27 @@ from .lower import cast_attrs, lowers
 ACT_NONE = {"fused_activation_function": "NONE"}
 
 
-def same_operands(core_op: str, tfl_op: str, ints_8bit_as_i32: bool = False):
+NARROW_INTS = (DType.UINT8, DType.INT8, DType.INT16)
+
+
+def same_operands(core_op: str, tfl_op: str, ints_8bit_as_i32: bool = False, narrow_ints_wrap: bool = False):
     """Lower ``core_op`` to ``tfl_op`` on the same operands: the lowering of an elementwise op with a
     TFLite builtin of the same meaning. A fused activation, when ``tfl_op`` declares one, is NONE.
     ``ints_8bit_as_i32``: u8/i8 and bool operands are cast to i32 first (LiteRT compares 8-bit ints
     only as quantized tensors and aborted the process on a scale of 0, an NNSmith finding; its
-    ordered comparisons have no bool kernel, a difftest finding)."""
+    ordered comparisons have no bool kernel, a difftest finding).
+    ``narrow_ints_wrap``: u8/i8/i16 arithmetic runs in i32 and is cast back, wrapping as TF does
+    (LiteRT's ADD/SUB/MUL take these only as quantized tensors and aborted the process on a scale of 0:
+    NNSmith s12/0024, s13/0105)."""
 
     def lower(node, lw):
         inputs = list(node.inputs)
+        if narrow_ints_wrap and inputs[0].dtype in NARROW_INTS:
+            wide = [lw.op("tfl.cast", [v], cast_attrs(v.dtype, DType.INT32), [v.type.with_dtype(DType.INT32)])
+                    for v in inputs]
+            out = node.output.type
+            y = lw.op(tfl_op, wide, dict(ACT_NONE), [out.with_dtype(DType.INT32)])
+            return [lw.op("tfl.cast", [y], cast_attrs(DType.INT32, out.dtype), [out])]
         if ints_8bit_as_i32 and inputs[0].dtype in (DType.UINT8, DType.INT8, DType.BOOL):
             inputs = [lw.op("tfl.cast", [v], cast_attrs(v.dtype, DType.INT32), [v.type.with_dtype(DType.INT32)])
                       for v in inputs]
@@ -61,9 +73,9 @@ same_operands("core.square", "tfl.square")
 same_operands("core.sign", "tfl.sign")
 same_operands("core.hard_swish", "tfl.hard_swish")
 same_operands("core.logical_not", "tfl.logical_not")
-same_operands("core.add", "tfl.add")
-same_operands("core.sub", "tfl.sub")
-same_operands("core.mul", "tfl.mul")
+same_operands("core.add", "tfl.add", narrow_ints_wrap=True)
+same_operands("core.sub", "tfl.sub", narrow_ints_wrap=True)
+same_operands("core.mul", "tfl.mul", narrow_ints_wrap=True)
 same_operands("core.div", "tfl.div")
 same_operands("core.floor_div", "tfl.floor_div")
 same_operands("core.floor_mod", "tfl.floor_mod")

@@ -245,10 +245,17 @@ def lower_reduction(node, lw):
     op = REDUCTIONS[node.op]
     if x.dtype is DType.BOOL:  # LiteRT's min/max have no bool kernel: over bools they are all/any
         op = BOOL_REDUCTIONS.get(op, op)
+    wide = None
     if op == "tfl.reduce_prod" and x.dtype is DType.FLOAT16:  # no float16 kernel (an NNSmith finding)
-        wide = lw.op("tfl.cast", [x], cast_attrs(DType.FLOAT16, DType.FLOAT32), [x.type.with_dtype(DType.FLOAT32)])
-        prod = lw.op(op, [wide, lw.i32(axes)], {"keep_dims": keep}, [node.output.type.with_dtype(DType.FLOAT32)])
-        return [lw.op("tfl.cast", [prod], cast_attrs(DType.FLOAT32, DType.FLOAT16), [node.output.type])]
+        wide = DType.FLOAT32
+    elif op in ("tfl.sum", "tfl.reduce_prod") and x.dtype in (DType.UINT8, DType.INT8, DType.INT16):
+        # LiteRT sums 8/16-bit ints only as quantized tensors (SUM of a uint8 [1] holding 1 gave 0:
+        # NNSmith s13/0105); in int32 and cast back it wraps as TF does (modulo 2^8 or 2^16)
+        wide = DType.INT32
+    if wide is not None:
+        xw = lw.op("tfl.cast", [x], cast_attrs(x.dtype, wide), [x.type.with_dtype(wide)])
+        red = lw.op(op, [xw, lw.i32(axes)], {"keep_dims": keep}, [node.output.type.with_dtype(wide)])
+        return [lw.op("tfl.cast", [red], cast_attrs(wide, x.dtype), [node.output.type])]
     return [lw.op(op, [x, lw.i32(axes)], {"keep_dims": keep})]
 
 
