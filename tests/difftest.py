@@ -57,12 +57,13 @@ def _litert_outputs(blob: bytes, feeds: Dict[str, np.ndarray]) -> Dict[str, np.n
     for d in interp.get_input_details():
         interp.set_tensor(d["index"], np.asarray(feeds[d["name"]], dtype=d["dtype"]))
     interp.invoke()
-    return {d["name"]: _output(interp, d) for d in interp.get_output_details()}
+    return {d["name"]: read_output(interp, d) for d in interp.get_output_details()}
 
 
-def _output(interp, detail) -> np.ndarray:
+def read_output(interp, detail) -> np.ndarray:
     """An output's value; a zero-size one by its declared shape (LiteRT's get_tensor refuses to read
-    those, "Invalid tensor size", from TF's converter's files too)."""
+    those, "Invalid tensor size", from TF's converter's files too; an empty constant output after
+    fold-empty-tensors is one). The ONNX conformance run reads its outputs with it too."""
     if 0 in detail["shape"]:
         return np.zeros(detail["shape"], detail["dtype"])
     return np.array(interp.get_tensor(detail["index"]))

@@ -119,6 +119,8 @@ def run_case(case: Case, litert) -> Tuple[str, str]:
     from litesmith.frontends.onnx import load_onnx
     from litesmith.ir.errors import UserError
 
+    from difftest import read_output  # a zero-size output by its declared shape
+
     try:
         graph = load_onnx(case.model.SerializeToString())
         blob = litesmith.compile(graph)
@@ -137,10 +139,7 @@ def run_case(case: Case, litert) -> Tuple[str, str]:
                 if name in details:
                     interp.set_tensor(details[name]["index"], np.asarray(x, dtype=details[name]["dtype"]))
             interp.invoke()
-            # a zero-size output is an empty constant after fold-empty-tensors, which LiteRT's
-            # get_tensor refuses to read ("Invalid tensor size"): it is read by its declared shape
-            outs = {d["name"]: np.zeros(d["shape"], d["dtype"]) if 0 in d["shape"] else interp.get_tensor(d["index"])
-                    for d in interp.get_output_details()}
+            outs = {d["name"]: read_output(interp, d) for d in interp.get_output_details()}
         except Exception as e:  # noqa: BLE001  (LiteRT refused the file: our output is wrong)
             return "mismatch", f"LiteRT: {type(e).__name__}: {' '.join(str(e).split())[:200]}"
         for name, want in zip(output_names, expected):
