@@ -43,6 +43,20 @@ def test_bad_target_names_exit_2(seed_lm_v1, tmp_path, capsys):
     assert not out.exists()
 
 
+def test_truncated_tflite_checked_for_a_target_is_one_line(seed_lm_v1, tmp_path, capsys):
+    """`inspect --check --target` walks the file lazily: a truncated one is bad input (exit 2, one
+    line), never a traceback, for every target."""
+    blob = bytes(litesmith.compile(litesmith.load(seed_lm_v1.pb_path), passes=LM_PASSES))
+    for cut in (100, len(blob) // 2):
+        path = tmp_path / f"cut{cut}.tflite"
+        path.write_bytes(blob[:cut])
+        for target in ("litert", "tflm", "armnn"):
+            assert main(["inspect", str(path), "--check", "--target", target]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and err.startswith("litesmith: error: ") and str(path) in err, err
+            assert "not a valid TFLite flatbuffer" in err or "not a TFLite flatbuffer" in err, err
+
+
 def test_float_lm_for_tflm_is_refused_one_line_per_problem(seed_lm_v1, tmp_path, capsys):
     out, report = tmp_path / "m.tflite", tmp_path / "r.json"
     args = ["convert", seed_lm_v1.pb_path, "-o", str(out), "--passes", LM_PASSES, "--target", "tflm", "--report", str(report)]

@@ -9,6 +9,8 @@ lists them.
 """
 from __future__ import annotations
 
+import functools
+import struct
 from typing import Dict, List, Optional, Sequence, Union
 
 from litesmith.ir.errors import UserError
@@ -62,6 +64,18 @@ def _model(blob: Union[bytes, bytearray]):
         raise UserError(f"not a TFLite flatbuffer: {e}") from None
 
 
+def _reads_flatbuffer(fn):
+    """The flatbuffer is read lazily as the walk goes: a truncated or corrupt file fails deep in
+    it (struct.error, IndexError), which is bad input, not a bug."""
+    @functools.wraps(fn)
+    def walk(blob, *args, **kwargs):
+        try:
+            return fn(blob, *args, **kwargs)
+        except (struct.error, IndexError, ValueError) as e:
+            raise UserError(f"not a valid TFLite flatbuffer (truncated or corrupt): {e}") from None
+    return walk
+
+
 def _builtin_name(code, names) -> str:
     value = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
     return names.get(value, f"BUILTIN_{value}")
@@ -72,6 +86,7 @@ def _custom_name(code) -> str:
     return (code.CustomCode() or b"").decode("utf-8", "replace")
 
 
+@_reads_flatbuffer
 def ops_used(blob: Union[bytes, bytearray]) -> List[str]:
     """The builtin operator names the model's operators use (sorted; CUSTOM ops as ``CUSTOM:code``)."""
     from . import schema_generated as schema
@@ -93,6 +108,7 @@ def tflm_resolver_calls(blob: Union[bytes, bytearray]) -> List[str]:
     return [tflm_resolver_call(op) for op in ops_used(blob) if not op.startswith("CUSTOM:")]
 
 
+@_reads_flatbuffer
 def check_target(blob: Union[bytes, bytearray], target: Union[str, TargetProfile]) -> List[Finding]:
     """Every rule of ``target`` the model in ``blob`` breaks; empty when the engine will take it."""
     from . import schema_generated as schema
